@@ -1,0 +1,138 @@
+"""Finds the TFLite interpreter implementation to run models with.
+
+Three packages ship the same Interpreter API: ai-edge-litert (current, numpy 2),
+tflite-runtime (older Pi OS / Coral images, numpy<2) and TensorFlow itself. The device
+runtime must work with whichever one the device has, so it is chosen at run time:
+the first importable in that order, or the one named by ``backend=`` / ``EDGELITE_BACKEND``.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from dataclasses import dataclass
+from types import ModuleType
+
+from .errors import BackendUnavailableError
+
+ENV_VAR = "EDGELITE_BACKEND"
+
+# name -> (interpreter module, distribution to install, how to get it)
+_CANDIDATES = {
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert", "pip install 'edgelite[litert]'"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime", "pip install 'edgelite[tflite]' (needs numpy<2)"),
+    "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow", "pip install 'edgelite[convert]'"),
+}
+_ALIASES = {"litert": "ai_edge_litert", "ai-edge-litert": "ai_edge_litert", "tflite": "tflite_runtime",
+            "tflite-runtime": "tflite_runtime", "tf": "tensorflow"}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An importable TFLite implementation: its name, version and interpreter module."""
+
+    name: str
+    version: str
+    module: ModuleType
+
+    @property
+    def Interpreter(self):  # noqa: N802 - mirrors the wrapped class name
+        return self.module.Interpreter
+
+    def load_delegate(self, library: str, options: dict | None = None):
+        return self.module.load_delegate(library, options)
+
+    def make_interpreter(self, model_content: bytes, *, num_threads: int | None,
+                         delegates: list, default_delegates: bool):
+        """Builds an interpreter; ``default_delegates=False`` keeps XNNPACK off (plain CPU kernels)."""
+        kwargs = {"model_content": model_content, "experimental_delegates": delegates or None}
+        if num_threads is not None:
+            kwargs["num_threads"] = num_threads
+        if not default_delegates:
+            kwargs["experimental_op_resolver_type"] = self.module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        return self.Interpreter(**kwargs)
+
+
+def canonical_name(name: str) -> str:
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _CANDIDATES:
+        raise BackendUnavailableError(
+            f"unknown backend {name!r}; choose one of: {', '.join(_CANDIDATES)} (or aliases litert, tflite, tf)")
+    return key
+
+
+def _version_of(name: str, module: ModuleType) -> str:
+    top = importlib.import_module(name)
+    for obj in (top, module):
+        version = getattr(obj, "__version__", None)
+        if version:
+            return str(version)
+    try:
+        from importlib.metadata import version
+        return version(_CANDIDATES[name][1])
+    except Exception:  # noqa: BLE001 - version is informative only
+        return "unknown"
+
+
+@functools.lru_cache(maxsize=None)
+def probe(name: str) -> Backend | str:
+    """Imports one backend; returns it, or the reason it cannot be used (cached per process)."""
+    module_name, _, install = _CANDIDATES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - a broken install raises more than ImportError
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "_ARRAY_API" in reason or "numpy" in reason.lower():
+            reason += " (tflite-runtime needs numpy<2)"
+        return f"{reason}; install: {install}"
+    return Backend(name, _version_of(name, module), module)
+
+
+def find_backend(name: str | None = None) -> Backend:
+    """The backend to use: ``name``, else $EDGELITE_BACKEND, else the first importable one."""
+    requested = name or os.environ.get(ENV_VAR) or None
+    if requested:
+        key = canonical_name(requested)
+        found = probe(key)
+        if isinstance(found, str):
+            raise BackendUnavailableError(f"backend {key} is not usable: {found}")
+        return found
+    reasons = []
+    for key in _CANDIDATES:
+        found = probe(key)
+        if not isinstance(found, str):
+            return found
+        reasons.append(f"{key}: {found}")
+    raise BackendUnavailableError(
+        "no TFLite backend is installed; install one: pip install 'edgelite[litert]' ("
+        + "; ".join(reasons) + ")")
+
+
+def backend_report() -> list[dict]:
+    """Every known backend with its version or the reason it is unavailable (for `doctor`).
+
+    TensorFlow is not imported here unless already loaded: importing it takes seconds and
+    gigabytes, and a device never needs it.
+    """
+    import sys
+    rows = []
+    for key, (module_name, dist, install) in _CANDIDATES.items():
+        if key == "tensorflow" and "tensorflow" not in sys.modules:
+            rows.append(_distribution_row(key, dist, install))
+            continue
+        found = probe(key)
+        if isinstance(found, str):
+            rows.append({"name": key, "available": False, "version": None, "detail": found})
+        else:
+            rows.append({"name": key, "available": True, "version": found.version, "detail": module_name})
+    return rows
+
+
+def _distribution_row(key: str, dist: str, install: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return {"name": key, "available": True, "version": version(dist),
+                "detail": "installed (not imported: slow to load)"}
+    except PackageNotFoundError:
+        return {"name": key, "available": False, "version": None, "detail": f"not installed; install: {install}"}

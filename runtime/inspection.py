@@ -1,0 +1,80 @@
+"""Everything `edgelite inspect` shows about a model file, as one JSON-ready dict."""
+from __future__ import annotations
+
+from collections import Counter
+
+from .errors import EdgeliteError, ModelError
+from .metadata import RECORD_NAME, derive_input_spec, parse_record, read_metadata
+from .model import Model
+from .postprocess import output_is_probability
+from .tflite_file import ModelFile, read_file
+
+STANDARD_METADATA = "TFLITE_METADATA"
+
+
+def _builtin_names() -> dict[int, str]:
+    """BuiltinOperator code -> name, from the generated schema when a package ships it."""
+    for name in ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated"):
+        try:
+            import importlib
+            ops = importlib.import_module(name).BuiltinOperator
+            return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
+        except ImportError:
+            continue
+    return {}
+
+
+def ops_from_file(model: ModelFile) -> dict[str, int]:
+    """Operator counts read from the flatbuffer (used when no interpreter can load the model)."""
+    names = _builtin_names()
+    return dict(Counter(op.custom_code or names.get(op.builtin_code, f"BUILTIN_{op.builtin_code}")
+                        for op in model.main.operators))
+
+
+def _tensor(desc) -> dict:
+    return {"name": desc.name, "index": desc.index, "shape": list(desc.shape), "dtype": desc.dtype,
+            "scale": desc.scales[0] if len(desc.scales) == 1 else (list(desc.scales) if desc.scales else 0.0),
+            "zero_point": desc.zero_points[0] if len(desc.zero_points) == 1 else (list(desc.zero_points) if desc.zero_points else 0),
+            "per_channel": len(desc.scales) > 1}
+
+
+def _interpreter_view(path, backend) -> tuple[dict | None, str, str | None]:
+    """Op counts and backend from an interpreter, or why none could load the model."""
+    try:
+        model = Model(path, delegate="cpu", backend=backend)
+        return model.op_counts(), f"{model.backend.name} {model.backend.version}", None
+    except EdgeliteError as exc:
+        return None, "n/a", str(exc)
+
+
+def inspect_model(path, backend=None) -> dict:
+    """Tensors, ops, metadata and size. Needs only a valid file; an interpreter adds op names
+    when one can load the model (an Edge TPU model without its delegate cannot)."""
+    file: ModelFile = read_file(path)[1]
+    graph = file.main
+    meta = read_metadata(file)
+    spec, problem = meta.input, None
+    if spec is None:
+        try:
+            if len(graph.inputs) != 1:
+                raise ModelError(f"model has {len(graph.inputs)} inputs")
+            spec = derive_input_spec(graph.tensors[graph.inputs[0]])
+        except EdgeliteError as exc:
+            problem = str(exc)
+    ops, backend_name, load_problem = _interpreter_view(path, backend)
+    record = parse_record(file.metadata[RECORD_NAME], file.path) if RECORD_NAME in file.metadata else None
+    return {
+        "path": file.path, "size_bytes": file.size, "schema_version": file.version,
+        "backend": backend_name, "interpreter_problem": load_problem,
+        "inputs": [_tensor(graph.tensors[i]) for i in graph.inputs],
+        "outputs": [_tensor(graph.tensors[i]) for i in graph.outputs],
+        "ops": ops if ops is not None else ops_from_file(file), "subgraphs": len(file.subgraphs),
+        "custom_ops": list(file.custom_ops),
+        "input_spec": spec.to_dict() if spec else None, "input_spec_problem": problem,
+        "labels": list(meta.labels or []),
+        "output_kind": meta.output or ("probabilities" if len(graph.outputs) == 1 and output_is_probability(
+            graph, graph.outputs[0]) else "logits"),
+        "edgelite_record": record,
+        "metadata_buffers": sorted(file.metadata),
+        "tflite_metadata": STANDARD_METADATA in file.metadata,
+    }

@@ -1,0 +1,219 @@
+"""The edgelite record: how to feed a model, carried inside the .tflite file itself.
+
+A named metadata buffer ``edgelite`` holds UTF-8 JSON. The converters write it; the runtime
+reads it so that preprocessing on the device is the one the model was calibrated with.
+Models without a record still run: the spec is derived from the input tensor and the caller
+may override any part of it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from .errors import BackendUnavailableError, ModelError
+from .tflite_file import ModelFile, TensorDesc
+
+RECORD_NAME = "edgelite"
+SCHEMA_VERSION = 1
+RESIZE_MODES = ("stretch", "center-crop", "letterbox")
+COLOR_ORDERS = ("rgb", "bgr", "grayscale")
+# Named value ranges -> (mean, std) on 0..255 pixels: model input = (pixel - mean) / std.
+RANGES = {"0,1": (0.0, 255.0), "-1,1": (127.5, 127.5), "0,255": (0.0, 1.0)}
+
+
+def _channels_tuple(name: str, value, channels: int) -> tuple[float, ...]:
+    values = (value,) if isinstance(value, (int, float)) else tuple(value)
+    if len(values) == 1:
+        values = values * channels
+    if len(values) != channels:
+        raise ValueError(f"{name} has {len(values)} values; give 1 or {channels} (one per channel)")
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How an image becomes the model's input tensor (pixels are 0..255 before normalization).
+
+    ``source`` says where the spec came from: ``metadata`` (the model's record), ``derived``
+    (read off the input tensor's quantization), ``assumed`` (a float input with no record:
+    0..1 is assumed) or ``override``.
+    """
+
+    height: int
+    width: int
+    channels: int = 3
+    color: str = "rgb"
+    resize: str = "stretch"
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (255.0,)
+    pad_value: int = 0
+    source: str = "metadata"
+
+    def __post_init__(self):
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"input size must be positive, got {self.height}x{self.width}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
+        if self.color not in COLOR_ORDERS:
+            raise ValueError(f"color must be one of {', '.join(COLOR_ORDERS)}, got {self.color!r}")
+        if (self.channels == 1) != (self.color == "grayscale"):
+            raise ValueError(f"color {self.color!r} does not fit {self.channels} channel(s)")
+        object.__setattr__(self, "mean", _channels_tuple("mean", self.mean, self.channels))
+        object.__setattr__(self, "std", _channels_tuple("std", self.std, self.channels))
+        if any(s == 0 for s in self.std):
+            raise ValueError("std must not be 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, **overrides) -> "InputSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> "InputSpec":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        if "channels" in changes and "color" not in changes:
+            changes["color"] = "grayscale" if changes["channels"] == 1 else "rgb"
+        if ("mean" in changes) != ("std" in changes):
+            keep = "std" if "mean" in changes else "mean"
+            changes[keep] = getattr(self, keep)[:1] if len(set(getattr(self, keep))) == 1 else getattr(self, keep)
+        return dataclasses.replace(self, source="override", **changes)
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """The parts of the record the runtime acts on, plus the whole record as read."""
+
+    input: InputSpec | None = None
+    labels: tuple[str, ...] | None = None
+    output: str | None = None  # "probabilities" or "logits"
+    record: dict = field(default_factory=dict)
+
+
+def parse_record(raw: bytes, path: str) -> dict:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: the embedded edgelite record is not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise ModelError(f"{path}: the embedded edgelite record is not a JSON object")
+    return record
+
+
+def read_metadata(model: ModelFile) -> Metadata:
+    """The model's edgelite record, or an empty Metadata when it has none."""
+    raw = model.metadata.get(RECORD_NAME)
+    if raw is None:
+        return Metadata()
+    record = parse_record(raw, model.path)
+    try:
+        spec = InputSpec.from_dict(record["input"], source="metadata") if "input" in record else None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{model.path}: the embedded input spec is invalid ({exc})") from None
+    labels = record.get("labels")
+    return Metadata(spec, tuple(str(x) for x in labels) if labels else None, record.get("output"), record)
+
+
+def derive_input_spec(tensor: TensorDesc) -> InputSpec:
+    """A spec read off the input tensor when the model carries no record.
+
+    For a quantized input the representable range reveals what the model was calibrated
+    on (0..1, -1..1 or 0..255); a float input gives no such hint and 0..1 is assumed.
+    """
+    if len(tensor.shape) != 4:
+        raise ModelError(f"input tensor {tensor.name!r} has shape {list(tensor.shape)}; "
+                         "an image classifier takes [batch, height, width, channels]")
+    _, height, width, channels = tensor.shape
+    if channels not in (1, 3):
+        raise ModelError(f"input tensor {tensor.name!r} has {channels} channels; edgelite feeds 1 (grayscale) "
+                         "or 3 (RGB) channel images")
+    color = "grayscale" if channels == 1 else "rgb"
+    mean, std, source = 0.0, 255.0, "assumed"
+    if tensor.scales and tensor.dtype in ("uint8", "int8"):
+        qmin, qmax = (0, 255) if tensor.dtype == "uint8" else (-128, 127)
+        lo = tensor.scales[0] * (qmin - tensor.zero_points[0])
+        hi = tensor.scales[0] * (qmax - tensor.zero_points[0])
+        for (m, s) in RANGES.values():
+            if abs(lo - (0 - m) / s) < 0.02 * (hi - lo) and abs(hi - (255 - m) / s) < 0.02 * (hi - lo):
+                mean, std, source = m, s, "derived"
+                break
+    return InputSpec(height, width, channels, color, "stretch", (mean,), (std,), 0, source)
+
+
+def _schema():
+    """The generated TFLite schema module (object API) from whichever package ships it."""
+    for name in ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated"):
+        try:
+            import importlib
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise BackendUnavailableError("writing metadata needs ai-edge-litert or TensorFlow: "
+                                  "pip install 'edgelite[litert]'")
+
+
+class _AlignedBuffer:
+    """Packs a buffer's bytes 16-byte aligned, as the TFLite converter does, so weights
+    stay aligned for the kernels after the model is rewritten."""
+
+    def __init__(self, buffer):
+        self.buffer = buffer
+
+    def Pack(self, builder):  # noqa: N802 - flatbuffers object-API protocol
+        import numpy as np
+        data = self.buffer.data
+        offset = None
+        if data is not None and len(data):
+            data = np.asarray(data, dtype=np.uint8)
+            builder.StartVector(1, len(data), 16)
+            builder.head = builder.head - len(data)
+            builder.Bytes[builder.head:builder.head + len(data)] = data.tobytes()
+            offset = builder.EndVector()
+        sch = _schema()
+        sch.BufferStart(builder)
+        if offset is not None:
+            sch.BufferAddData(builder, offset)
+        sch.BufferAddOffset(builder, self.buffer.offset)
+        sch.BufferAddSize(builder, self.buffer.size)
+        return sch.BufferEnd(builder)
+
+
+def embed_record(model_bytes: bytes, record: dict, name: str = RECORD_NAME) -> bytes:
+    """New model bytes with ``record`` stored as JSON in the metadata buffer ``name``.
+
+    Returns bytes rather than writing a file so the caller decides how to write atomically.
+    An existing buffer of the same name is replaced.
+    """
+    import flatbuffers
+    import numpy as np
+
+    sch = _schema()
+    model = sch.ModelT.InitFromObj(sch.Model.GetRootAsModel(model_bytes, 0))
+    payload = np.frombuffer(json.dumps(record, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    for old in [m for m in (model.metadata or []) if _name(m) == name]:
+        model.buffers[old.buffer].data = None  # keep indices stable, drop the stale bytes
+    model.metadata = [m for m in (model.metadata or []) if _name(m) != name]
+    buffer = sch.BufferT()
+    buffer.data = payload
+    model.buffers.append(buffer)
+    entry = sch.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    model.buffers = [_AlignedBuffer(b) for b in model.buffers]
+    builder = flatbuffers.Builder(len(model_bytes) + len(payload) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _name(entry) -> str:
+    value = entry.name
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,191 @@
+"""A validated .tflite model inside an interpreter with its delegate.
+
+``Model`` owns the interpreter: validation before load, delegate attempts with recorded
+reasons, tensor details looked up once, and a lock so one instance may be shared between
+threads (invoke is serialized; callers prepare inputs outside the lock).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import delegates as dl
+from .backend import Backend, find_backend
+from .errors import DelegateError, InputError, ModelError
+from .native_log import captured_native_stderr, summarize
+from .tflite_file import ModelFile, parse, read_file
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output tensor as the interpreter sees it."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+    shape_signature: tuple[int, ...]
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+
+    @classmethod
+    def from_details(cls, d: dict) -> "TensorInfo":
+        scale, zero = d.get("quantization", (0.0, 0))
+        signature = d.get("shape_signature")
+        return cls(d["name"], int(d["index"]), tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"]),
+                   float(scale), int(zero), tuple(int(x) for x in (signature if signature is not None else d["shape"])))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "index": self.index, "shape": list(self.shape), "dtype": self.dtype.name,
+                "scale": self.scale, "zero_point": self.zero_point, "shape_signature": list(self.shape_signature)}
+
+
+@dataclass(frozen=True)
+class DelegateInfo:
+    """What was asked for, what actually runs the model, and why."""
+
+    requested: str
+    actual: str
+    reason: str
+    library: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"requested": self.requested, "actual": self.actual, "reason": self.reason, "library": self.library}
+
+
+def _one_line(exc: BaseException, native: list[str]) -> str:
+    text = summarize(native) or " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+class Model:
+    """A model file, validated and loaded into an interpreter with a delegate."""
+
+    def __init__(self, source, *, delegate: str = "auto", threads: int | None = None,
+                 backend: str | Backend | None = None, fallback: bool = False):
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
+        started = time.perf_counter()
+        self.data, self.file = _read(source)
+        self.path = self.file.path
+        self.backend = backend if isinstance(backend, Backend) else find_backend(backend)
+        self.threads = threads
+        request = dl.DelegateRequest.parse(delegate)
+        self._interpreter, self.delegate = self._build(request, fallback)
+        self.inputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_input_details())
+        self.outputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_output_details())
+        self.load_ms = (time.perf_counter() - started) * 1e3
+        self._lock = threading.Lock()
+        self._set = self._interpreter.set_tensor
+        self._get = self._interpreter.get_tensor
+        self._invoke = self._interpreter.invoke
+
+    @property
+    def size(self) -> int:
+        return self.file.size
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _build(self, request: dl.DelegateRequest, fallback: bool):
+        failures: list[str] = []
+        attempts = dl.plan(request, self.file, fallback)
+        for attempt in attempts:
+            try:
+                interpreter, actual, note = self._try(attempt)
+            except DelegateError as exc:
+                failures.append(f"{attempt.name}: {exc}")
+                continue
+            reason = "; ".join([attempt.reason, *failures, *([note] if note else [])])
+            return interpreter, DelegateInfo(str(request), actual, reason, attempt.library)
+        hint = dl.INSTALL_HINTS.get(request.kind, "")
+        raise DelegateError(f"{self.path}: delegate {request} unavailable: " + "; ".join(failures)
+                            + (f" ({hint})" if hint and len(attempts) == 1 else ""))
+
+    def _try(self, attempt: dl.Attempt):
+        """Builds one interpreter; model faults raise ModelError, delegate faults DelegateError."""
+        delegate_objs = [dl.load_library_delegate(self.backend, attempt.library, attempt.options)] \
+            if attempt.library else []
+        with captured_native_stderr() as native:
+            try:
+                interpreter = self.backend.make_interpreter(
+                    self.data, num_threads=self.threads, delegates=delegate_objs,
+                    default_delegates=attempt.default_delegates)
+            except (ValueError, RuntimeError) as exc:
+                if delegate_objs:
+                    raise DelegateError(f"{attempt.library} rejected the model: {_one_line(exc, native)}") from None
+                raise ModelError(f"{self.path}: the interpreter rejected the model: {_one_line(exc, native)}") from None
+            try:
+                interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"{self.path}: cannot allocate tensors: {_one_line(exc, native)}") from None
+        return (interpreter, *self._what_ran(interpreter, attempt))
+
+    @staticmethod
+    def _what_ran(interpreter, attempt: dl.Attempt) -> tuple[str, str]:
+        """Confirms from the execution plan that a delegate took ops, rather than assuming it."""
+        if attempt.name == "cpu":
+            return "cpu", ""
+        try:
+            delegated = sum(op.get("op_name") == "DELEGATE" for op in interpreter._get_ops_details())
+        except Exception:  # noqa: BLE001 - private API; absence means we cannot confirm
+            return attempt.name, "delegation not confirmed (backend hides the execution plan)"
+        if delegated:
+            return attempt.name, ""
+        if attempt.name == "xnnpack":
+            return "cpu", "XNNPACK took no ops of this model, builtin CPU kernels ran"
+        return f"{attempt.name} (no ops delegated)", "the delegate accepted no ops; they ran on the CPU"
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Sets the inputs, invokes, returns copies of the outputs (safe to keep across calls)."""
+        if len(arrays) != len(self.inputs):
+            raise InputError(f"{self.path}: model takes {len(self.inputs)} input(s), got {len(arrays)}")
+        with self._lock:
+            for info, array in zip(self.inputs, arrays):
+                if array.shape != info.shape or array.dtype != info.dtype:
+                    array = self._conform(info, array)
+                self._set(info.index, array)
+            self._invoke()
+            return [self._get(o.index) for o in self.outputs]
+
+    def _conform(self, info: TensorInfo, array: np.ndarray) -> np.ndarray:
+        """Resizes a dynamic batch dimension, or explains why the array does not fit."""
+        array = np.asarray(array)
+        if array.dtype != info.dtype:
+            raise InputError(f"{self.path}: input {info.name!r} takes {info.dtype.name}, got {array.dtype.name}")
+        if array.shape[1:] == info.shape[1:] and array.ndim == len(info.shape) and info.shape_signature[:1] == (-1,):
+            self._resize_batch(array.shape[0])
+            return array
+        raise InputError(f"{self.path}: input {info.name!r} takes shape {list(info.shape)}, got {list(array.shape)}")
+
+    def _resize_batch(self, batch: int):
+        for info in self.inputs:
+            self._interpreter.resize_tensor_input(info.index, [batch, *info.shape[1:]])
+        self._interpreter.allocate_tensors()
+        self.inputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_input_details())
+        self.outputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_output_details())
+
+    def op_counts(self) -> dict[str, int]:
+        """Operator names and counts of the model graph, read from a delegate-free interpreter."""
+        from collections import Counter
+        with captured_native_stderr():
+            plain = self.backend.make_interpreter(self.data, num_threads=1, delegates=[], default_delegates=False)
+        return dict(Counter(op["op_name"] for op in plain._get_ops_details()))
+
+
+def _read(source) -> tuple[bytes, ModelFile]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise ModelError("<bytes>: empty model (0 bytes)")
+        return data, parse(data, "<bytes>")
+    if isinstance(source, (str, os.PathLike)):
+        return read_file(source)
+    raise ModelError(f"cannot load a model from {type(source).__name__}; give a path or bytes")

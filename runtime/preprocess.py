@@ -1,0 +1,232 @@
+"""Turns images into input tensors exactly as the model's spec says (pillow + numpy).
+
+The same code runs on the device and, in the converters, on calibration and evaluation
+images, so a model is never fed differently from how it was calibrated. Decoding and
+resizing are pillow's; what is ours is the order of steps, the mode rules, the fast JPEG
+path (decode at reduced scale with ``Image.draft``) and normalization fused with input
+quantization so each pixel is touched once.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+from .metadata import InputSpec
+
+EXIF_ORIENTATION = 0x0112
+# Decode a JPEG at reduced scale only when it is at least this many times the input size:
+# the DCT-domain downscale then still leaves pillow's filter a 2x margin to work with.
+DRAFT_FACTOR = 2
+_RESAMPLE = Image.Resampling.BILINEAR
+
+
+def describe(source) -> str:
+    """A name for error messages: the path, or what kind of object was given."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    return f"<{type(source).__name__}>"
+
+
+def open_image(source) -> Image.Image:
+    """A lazily decoded pillow image from a path, bytes or an image; errors name the source."""
+    if isinstance(source, Image.Image):
+        return source
+    name = describe(source)
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.exists(source):
+            raise InputError(f"{name}: no such file")
+        if os.path.isdir(source):
+            raise InputError(f"{name}: is a directory, not an image")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    else:
+        raise InputError(f"{name}: give an image path, bytes, a PIL image or a uint8 array")
+    try:
+        image = Image.open(source)
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{name}: too many pixels, refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not an image pillow can read") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    _check_pixels(image, name)
+    return image
+
+
+def _check_pixels(image: Image.Image, name: str):
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and image.width * image.height > limit:
+        raise InputError(f"{name}: {image.width}x{image.height} pixels exceeds pillow's decompression-bomb "
+                         f"limit of {limit} pixels")
+
+
+def _draft(image: Image.Image, spec: InputSpec):
+    """Asks the JPEG decoder for a reduced-scale decode when the image is much larger than needed."""
+    if image.format != "JPEG":
+        return
+    side = DRAFT_FACTOR * max(spec.width, spec.height)  # either orientation, any resize mode
+    if image.width >= 2 * side or image.height >= 2 * side:
+        image.draft("L" if spec.channels == 1 else "RGB", (side, side))
+
+
+def _oriented(image: Image.Image) -> Image.Image:
+    try:
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop classification
+        return image
+    return ImageOps.exif_transpose(image) if orientation not in (1, None) else image
+
+
+def _to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Pillow's conversions, plus 16-bit and float images scaled to 8 bits rather than clipped."""
+    target = "L" if channels == 1 else "RGB"
+    if image.mode == target:
+        return image
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or (image.mode == "I" and values.max(initial=0) > 255):
+            values = values / 257.0
+        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+        return image.convert(target) if target != "L" else image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.convert(target)
+
+
+def _resized(image: Image.Image, spec: InputSpec) -> Image.Image:
+    size = (spec.width, spec.height)
+    if image.size == size:
+        return image
+    if spec.resize == "center-crop":
+        return ImageOps.fit(image, size, _RESAMPLE)
+    if spec.resize == "letterbox":
+        fill = spec.pad_value if spec.channels == 1 else (spec.pad_value,) * 3
+        return ImageOps.pad(image, size, _RESAMPLE, color=fill)
+    return image.resize(size, _RESAMPLE)
+
+
+def _array_image(array: np.ndarray, name: str) -> Image.Image:
+    if array.dtype != np.uint8:
+        raise InputError(f"{name}: image arrays must be uint8 pixels (got {array.dtype}); "
+                         "use run() to feed a ready input tensor")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    modes = {2: "L", 3: "RGB", 4: "RGBA"}
+    mode = "L" if array.ndim == 2 else modes.get(array.shape[2] if array.ndim == 3 else 0)
+    if mode is None:
+        raise InputError(f"{name}: array of shape {list(array.shape)} is not an image "
+                         "(expected HxW, HxWx1, HxWx3 or HxWx4)")
+    return Image.fromarray(np.ascontiguousarray(array), mode)
+
+
+def load_pixels(source, spec: InputSpec, fast: bool = True) -> np.ndarray:
+    """Decoded, oriented, converted and resized pixels: uint8 [height, width, channels]."""
+    name = describe(source)
+    if isinstance(source, np.ndarray):
+        image = _array_image(source, name)
+    else:
+        image = open_image(source)
+    try:
+        if fast:
+            _draft(image, spec)
+        image = _resized(_to_mode(_oriented(image), spec.channels), spec)
+        pixels = np.asarray(image, dtype=np.uint8)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{name}: image data is truncated or corrupt ({' '.join(str(exc).split())})") from None
+    pixels = pixels.reshape(spec.height, spec.width, spec.channels)
+    return pixels[..., ::-1] if spec.color == "bgr" else pixels
+
+
+@dataclass(frozen=True)
+class InputQuantization:
+    """The input tensor's dtype and quantization, when it has them."""
+
+    dtype: np.dtype
+    scale: float = 0.0
+    zero_point: int = 0
+
+
+class Normalizer:
+    """Maps uint8 pixels to the input tensor in one pass: (pixel - mean) / std, then quantized.
+
+    Precomputes ``input = pixel * gain + offset`` per channel. Quantized inputs whose
+    gain is 1 and offset an integer (the common uint8 0..255 and int8 0..1 cases) become a copy
+    or a byte XOR, with no float arithmetic at all.
+    """
+
+    def __init__(self, spec: InputSpec, quant: InputQuantization):
+        self.dtype = np.dtype(quant.dtype)
+        mean, std = np.asarray(spec.mean, np.float64), np.asarray(spec.std, np.float64)
+        gain, offset = 1.0 / std, -mean / std
+        self.quantized = quant.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+        if self.quantized:
+            gain, offset = gain / quant.scale, offset / quant.scale + quant.zero_point
+            info = np.iinfo(self.dtype)
+            self.bounds = (info.min, info.max)
+        elif not np.issubdtype(self.dtype, np.floating):
+            raise InputError(f"input tensor type {self.dtype.name} without quantization parameters "
+                             "cannot be fed from an image")
+        self.gain, self.offset = gain.astype(np.float32), offset.astype(np.float32)
+        self.mode = self._fast_mode(gain, offset)
+
+    def _fast_mode(self, gain: np.ndarray, offset: np.ndarray) -> str:
+        if not self.quantized or not np.allclose(gain, 1.0, atol=1e-4):
+            return "arith"
+        if self.dtype == np.uint8 and np.allclose(offset, 0.0, atol=1e-3):
+            return "copy"
+        if self.dtype == np.int8 and np.allclose(offset, -128.0, atol=1e-3):
+            return "xor"
+        return "arith"
+
+    def __call__(self, pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if self.mode == "copy":
+            np.copyto(out, pixels)
+        elif self.mode == "xor":  # pixel - 128 as int8 is the pixel's top bit flipped
+            np.bitwise_xor(pixels, 0x80, out=out.view(np.uint8))
+        elif not self.quantized:
+            np.multiply(pixels, self.gain, out=out, dtype=out.dtype)
+            out += self.offset
+        else:
+            values = pixels * self.gain
+            values += self.offset
+            np.rint(values, out=values)
+            np.clip(values, *self.bounds, out=values)
+            out[...] = values
+        return out
+
+
+class Preprocessor:
+    """Image -> input tensor for one model: the spec and its normalizer, built once."""
+
+    def __init__(self, spec: InputSpec, quant: InputQuantization, fast: bool = True):
+        self.spec = spec
+        self.fast = fast
+        self.normalize = Normalizer(spec, quant)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.spec.height, self.spec.width, self.spec.channels)
+
+    def __call__(self, source, out: np.ndarray | None = None) -> np.ndarray:
+        """One image as a [1, H, W, C] tensor (written into ``out`` when given)."""
+        pixels = load_pixels(source, self.spec, self.fast)
+        if out is None:
+            out = np.empty((1, *self.shape), self.normalize.dtype)
+        self.normalize(pixels, out.reshape(self.shape))
+        return out
+
+    def batch(self, sources) -> np.ndarray:
+        sources = list(sources)
+        out = np.empty((len(sources), *self.shape), self.normalize.dtype)
+        for i, source in enumerate(sources):
+            self(source, out[i:i + 1])
+        return out

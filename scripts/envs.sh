@@ -1,0 +1,69 @@
+# Sourced by scripts/setup.sh and scripts/test.sh: builds the project's Python environments.
+#
+# TensorFlow is ~2 GB installed, so third-party packages live in a per-machine environment
+# keyed by a hash of pyproject.toml and the Python version ($EDGELITE_ENV_HOME, default
+# ~/.cache/edgelite/envs), built once and reused by every checkout on the machine. Each
+# checkout gets a light virtual environment of its own (.venv, .venv-runtime) that sees the
+# shared packages through a .pth file and holds an editable install of this checkout.
+#
+#   .venv          full workstation environment: edgelite[dev] (runtime, converters, tests)
+#   .venv-runtime  device-like environment: edgelite[litert,test], no TensorFlow at all
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+ENV_HOME="${EDGELITE_ENV_HOME:-$HOME/.cache/edgelite/envs}"
+
+log() { printf '[edgelite] %s\n' "$*" >&2; }
+
+check_python() {
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+        || { log "Python >= 3.10 is required (found: $("$PYTHON" --version 2>&1))"; exit 1; }
+    "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
+        || { log "this Python lacks venv/ensurepip; on Debian: apt-get install python3-venv"; exit 1; }
+}
+
+# shared_env NAME EXTRAS -> prints the path of the shared dependency environment, building it if needed.
+shared_env() {
+    local name="$1" extras="$2" key dir
+    key="$( { cat "$ROOT/pyproject.toml"; "$PYTHON" -VV; echo "$extras"; } | sha256sum | cut -c1-12)"
+    dir="$ENV_HOME/$name-$key"
+    if [ ! -f "$dir/.complete" ]; then
+        log "building shared environment $dir ($extras); first time on this machine only"
+        rm -rf "$dir"
+        mkdir -p "$ENV_HOME"
+        "$PYTHON" -m venv "$dir"
+        "$dir/bin/python" -m pip install -q --upgrade pip setuptools wheel >&2
+        # Install the project with its extras to resolve the dependencies, then drop the
+        # project itself: each checkout installs its own copy in editable mode.
+        "$dir/bin/python" -m pip install -q "$ROOT[$extras]" >&2
+        "$dir/bin/python" -m pip uninstall -q -y edgelite >&2
+        touch "$dir/.complete"
+    fi
+    printf '%s\n' "$dir"
+}
+
+# local_env DIR SHARED -> a light venv at DIR that sees SHARED's packages and this checkout, editable.
+local_env() {
+    local dir="$1" shared="$2" site shared_site
+    if [ ! -x "$dir/bin/python" ]; then
+        "$PYTHON" -m venv "$dir"
+    fi
+    site="$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    shared_site="$("$shared/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    printf '%s\n' "$shared_site" > "$site/_edgelite_shared_env.pth"
+    # Reinstall when pyproject.toml changed since the last editable install.
+    if ! cmp -s "$ROOT/pyproject.toml" "$dir/.edgelite-pyproject" 2>/dev/null; then
+        "$dir/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >&2
+        cp "$ROOT/pyproject.toml" "$dir/.edgelite-pyproject"
+    fi
+}
+
+build_envs() {
+    check_python
+    local full runtime
+    full="$(shared_env full "dev")"
+    runtime="$(shared_env runtime "litert,test")"
+    local_env "$ROOT/.venv" "$full"
+    local_env "$ROOT/.venv-runtime" "$runtime"
+}

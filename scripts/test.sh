@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): builds the environments if needed, then runs
+#   1. the whole suite in .venv (TensorFlow present), and
+#   2. the runtime tests again in .venv-runtime, where TensorFlow is not installed at all.
+# Extra arguments go to both pytest runs (e.g. -m slow, -k profile).
+source "$(dirname "$0")/envs.sh"
+build_envs
+cd "$ROOT"
+export PYTHONDONTWRITEBYTECODE=1 TF_CPP_MIN_LOG_LEVEL=3
+log "full suite (with TensorFlow)"
+.venv/bin/python -m pytest "$@"
+log "runtime suite without TensorFlow"
+.venv-runtime/bin/python -m pytest tests/runtime tests/sdk "$@"

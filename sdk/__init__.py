@@ -1,0 +1,45 @@
+"""edgelite: ship Keras image classifiers to edge devices as one self-describing .tflite file.
+
+The top-level names are resolved lazily so that ``import edgelite`` (and importing
+``edgelite.runtime`` through it) never loads TensorFlow; only the converters do.
+
+    import edgelite
+    clf = edgelite.load("model.tflite")          # no TensorFlow needed
+    clf.classify("cat.jpg", top_k=5)
+    edgelite.profile("model.tflite", runs=200).to_json()
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": "edgelite.runtime",
+    "profile": "edgelite.runtime",
+    "Classifier": "edgelite.runtime",
+    "Classification": "edgelite.runtime",
+    "Model": "edgelite.runtime",
+    "InputSpec": "edgelite.runtime",
+    "EdgeliteError": "edgelite.errors",
+    "ModelError": "edgelite.errors",
+    "InputError": "edgelite.errors",
+    "DelegateError": "edgelite.errors",
+    "BackendUnavailableError": "edgelite.errors",
+    "ConversionError": "edgelite.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgelite' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,267 @@
+"""The `edgelite` command: parse options, call the library, print. Nothing else lives here.
+
+Exit codes: 0 success, 1 an error edgelite explained (one line on stderr), 2 usage error.
+Every command takes --json for machine-readable output on stdout.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+
+import click
+
+from . import __version__
+from .report import fmt_bytes, fmt_ms, profile_table, stages_table, table
+
+
+class _Group(click.Group):
+    """Turns edgelite's own errors into one line and exit 1, at the edge only."""
+
+    def invoke(self, ctx):
+        from edgelite.runtime.errors import EdgeliteError
+        try:
+            return super().invoke(ctx)
+        except EdgeliteError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def json_option(func):
+    """The shared --json flag: results go to stdout as one JSON document."""
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(func)
+
+
+def runtime_options(func):
+    """Options every command that loads a model shares."""
+    options = [
+        click.option("--delegate", "-d", default="auto", show_default=True, metavar="D",
+                     help="auto, cpu, xnnpack, gpu, edgetpu[:usb:0|:pci:0] or external:PATH."),
+        click.option("--fallback", is_flag=True, help="If the delegate cannot load, fall back to XNNPACK/CPU "
+                                                      "(the reason is recorded) instead of failing."),
+        click.option("--backend", default=None, metavar="NAME", envvar="EDGELITE_BACKEND",
+                     help="ai_edge_litert, tflite_runtime or tensorflow (default: first installed)."),
+    ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
+
+
+def _emit(as_json: bool, payload, human: str):
+    click.echo(json.dumps(payload, indent=2, default=str) if as_json else human)
+
+
+def _threads_list(value: str | None) -> list[int | None]:
+    if not value:
+        return [None]
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers", param_hint="--threads")
+    if not counts or any(n < 1 for n in counts):
+        raise click.BadParameter("thread counts must be >= 1", param_hint="--threads")
+    return counts
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgelite")
+def main():
+    """Convert, inspect, run and profile TFLite image classifiers for edge devices.
+
+    \b
+    Example:
+      edgelite predict model.tflite photo.jpg --top-k 3
+    """
+    warnings.filterwarnings("ignore", category=Warning, module="PIL")
+
+
+# -- inspect ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=True))
+@click.option("--backend", default=None, metavar="NAME", envvar="EDGELITE_BACKEND",
+              help="ai_edge_litert, tflite_runtime or tensorflow (default: first installed).")
+@json_option
+def inspect(model, backend, as_json):
+    """Show a model's tensors, quantization, operators, metadata and size.
+
+    \b
+    Example:
+      edgelite inspect examples/models/digits_int8.tflite --json
+    """
+    from edgelite.runtime.inspection import inspect_model
+    info = inspect_model(model, backend=backend)
+    _emit(as_json, info, _inspect_text(info))
+
+
+def _tensor_rows(tensors):
+    return [[t["name"], t["shape"], t["dtype"], f"scale={t['scale']:.6g} zero_point={t['zero_point']}"
+             if t["scale"] else "float"] for t in tensors]
+
+
+def _inspect_text(info: dict) -> str:
+    spec = info["input_spec"]
+    lines = [f"model:    {info['path']} ({fmt_bytes(info['size_bytes'])})",
+             f"backend:  {info['backend']}" + (f" (cannot load: {info['interpreter_problem']})"
+                                                if info["interpreter_problem"] else ""),
+             "inputs:", table(["name", "shape", "dtype", "quantization"], _tensor_rows(info["inputs"])),
+             "outputs:", table(["name", "shape", "dtype", "quantization"], _tensor_rows(info["outputs"])),
+             f"operators ({sum(info['ops'].values())}): "
+             + ", ".join(f"{name} x{n}" for name, n in sorted(info["ops"].items(), key=lambda kv: -kv[1]))]
+    if spec:
+        lines.append(f"input spec ({spec['source']}): {spec['height']}x{spec['width']}x{spec['channels']} "
+                     f"{spec['color']}, resize {spec['resize']}, mean {spec['mean']}, std {spec['std']}")
+    else:
+        lines.append(f"input spec: none ({info['input_spec_problem']})")
+    labels = info["labels"]
+    lines.append(f"labels:   {len(labels)} ({', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''})"
+                 if labels else "labels:   none")
+    lines.append(f"output:   {info['output_kind']}")
+    record = info["edgelite_record"]
+    lines.append("edgelite record: " + (json.dumps(record, indent=2, sort_keys=True) if record else "absent"))
+    lines.append("metadata buffers: " + (", ".join(info["metadata_buffers"]) or "none"))
+    lines.append("standard TFLite metadata (TFLITE_METADATA): "
+                 + ("present" if info["tflite_metadata"] else "absent"))
+    return "\n".join(lines)
+
+
+# -- predict ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=True))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--top-k", "-k", default=5, show_default=True, type=click.IntRange(min=1), help="Classes per image.")
+@click.option("--threads", "-t", default=None, type=click.IntRange(min=1), help="Interpreter threads.")
+@runtime_options
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Labels file (one per line) overriding the model's own.")
+@click.option("--mean", default=None, metavar="M[,M,M]", help="Override normalization mean (0..255 scale).")
+@click.option("--std", default=None, metavar="S[,S,S]", help="Override normalization std (0..255 scale).")
+@click.option("--resize", type=click.Choice(["stretch", "center-crop", "letterbox"]), default=None,
+              help="Override the resize mode.")
+@click.option("--exact", is_flag=True, help="Decode large JPEGs at full size (no reduced-scale fast path).")
+@json_option
+def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact,
+            as_json):
+    """Classify images with a model; preprocessing comes from the model's record.
+
+    \b
+    Example:
+      edgelite predict examples/models/digits_int8.tflite examples/images/*.png --top-k 3
+    """
+    from edgelite.runtime.classifier import classify_many, load
+    clf = load(model, delegate=delegate, threads=threads, backend=backend, fallback=fallback, fast=not exact,
+               labels=labels, mean=_floats(mean, "--mean"), std=_floats(std, "--std"), resize=resize)
+    results, failures = [], 0
+    for image, outcome in classify_many(clf, list(images), top_k):
+        if isinstance(outcome, Exception):
+            failures += 1
+            results.append({"source": image, "error": str(outcome)})
+            if not as_json:
+                click.echo(f"error: {outcome}", err=True)
+            continue
+        results.append(outcome.to_dict())
+        if not as_json:
+            click.echo(_prediction_line(outcome))
+    if as_json:
+        _emit(True, {"model": clf.path, "delegate": clf.delegate.to_dict(), "results": results}, "")
+    if failures:
+        sys.exit(1)
+
+
+def _floats(text: str | None, name: str):
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number or comma-separated numbers", param_hint=name)
+
+
+def _prediction_line(result) -> str:
+    classes = "  ".join(f"{c.label if c.label is not None else c.id} ({c.score:.3f})" for c in result.classes)
+    return f"{result.source}: {classes}  [{result.delegate}, {fmt_ms(sum(result.timings_ms.values()))} ms]"
+
+
+# -- profile ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--runs", "-n", default=100, show_default=True, type=click.IntRange(min=1), help="Timed runs.")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option("--duration", default=None, type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Time runs for this long instead of --runs.")
+@click.option("--threads", "-t", default=None, metavar="N[,N]", help="Thread counts to compare, e.g. 1,2,4.")
+@runtime_options
+@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=True),
+              help="Profile end to end on this image (repeatable): adds the per-stage breakdown.")
+@click.option("--isolate/--no-isolate", default=None,
+              help="Profile each configuration in its own process so memory figures are its own "
+                   "[default: on when comparing several].")
+@json_option
+def profile(models, runs, warmup, duration, threads, delegate, fallback, backend, images, isolate, as_json):
+    """Measure load time, first invoke, latency distribution, stages and memory.
+
+    \b
+    Example:
+      edgelite profile examples/models/digits_int8.tflite --threads 1,2 --runs 200 --json
+    """
+    from edgelite.runtime.profiler import profile as run_profile
+    counts = _threads_list(threads)
+    if isolate is None:
+        isolate = len(models) * len(counts) > 1
+    report = run_profile(list(models), threads=counts, isolate=isolate, delegate=delegate, runs=runs, warmup=warmup,
+                         duration_s=duration, images=list(images) or None, backend=backend, fallback=fallback,
+                         progress=None if as_json else lambda what: click.echo(f"profiling {what} ...", err=True))
+    if as_json:
+        _emit(True, _profile_json(report), "")
+    else:
+        click.echo(profile_table(report.results))
+        stages = stages_table(report.results)
+        if stages:
+            click.echo("\n" + stages)
+        for r in report.results:
+            click.echo(f"{r.model}: {r.backend} {r.backend_version}, delegate {r.delegate['actual']} "
+                       f"({r.delegate['reason']}); {r.runs} runs on {r.input}")
+    for err in report.errors:
+        click.echo(f"error: {err['error']}", err=True)
+    if not report.results or report.errors:
+        sys.exit(1)
+
+
+def _profile_json(report) -> dict:
+    """The report, plus the first result's fields at top level when there is exactly one."""
+    data = report.to_dict()
+    if len(report.results) == 1:
+        data.update(report.results[0].to_dict())
+    return data
+
+
+# -- doctor ----------------------------------------------------------------------------------------
+@main.command()
+@json_option
+def doctor(as_json):
+    """Show which backends and delegates work on this machine, and how to install the rest.
+
+    \b
+    Example:
+      edgelite doctor --json
+    """
+    from edgelite.runtime.environment import doctor_report
+    info = doctor_report()
+    _emit(as_json, info, _doctor_text(info))
+
+
+def _doctor_text(info: dict) -> str:
+    mark = {True: "ok", False: "missing"}
+    lines = [f"python {info['python']} on {info['platform']}",
+             "packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v), "", "backends:"]
+    lines += [f"  [{mark[b['available']]}] {b['name']} {b['version'] or ''}  {b['detail']}" for b in info["backends"]]
+    lines += ["", "delegates:"]
+    for d in info["delegates"]:
+        lines.append(f"  [{mark[d['available']]}] {d['name']}  {d['detail']}")
+        if d.get("install"):
+            lines.append(f"        install: {d['install']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

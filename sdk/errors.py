@@ -1,0 +1,7 @@
+"""The exception hierarchy, public under ``edgelite.errors`` (defined in the runtime, which
+cannot import from here)."""
+from edgelite.runtime.errors import (BackendUnavailableError, ConversionError, DelegateError, EdgeliteError,
+                                     InputError, ModelError)
+
+__all__ = ["BackendUnavailableError", "ConversionError", "DelegateError", "EdgeliteError", "InputError",
+           "ModelError"]
