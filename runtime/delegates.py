@@ -86,6 +86,9 @@ def library_for(kind: str) -> str:
     return os.environ.get(GPU_LIBRARY_ENV) or GPU_LIBRARIES.get(system, GPU_LIBRARIES["Linux"])
 
 
+PLUGIN_SYMBOLS = ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate")
+
+
 def probe_library(library: str) -> str | None:
     """None if the dynamic loader can open ``library``, else its reason."""
     try:
@@ -95,11 +98,22 @@ def probe_library(library: str) -> str | None:
     return None
 
 
+def _missing_plugin_symbols(library: str) -> list[str]:
+    """External-delegate entry points the library lacks (checked before the backend's
+    load_delegate, whose destructor otherwise prints a traceback for such a library)."""
+    handle = ctypes.CDLL(library)
+    return [name for name in PLUGIN_SYMBOLS if not hasattr(handle, name)]
+
+
 def load_library_delegate(backend, library: str, options: dict):
     """A delegate object from a plugin library; DelegateError naming the library on failure."""
     problem = probe_library(library)
     if problem:
         raise DelegateError(f"cannot load delegate library {library}: {problem}")
+    missing = _missing_plugin_symbols(library)
+    if missing:
+        raise DelegateError(f"{library} loaded but is not a usable TFLite delegate: it does not export "
+                            + ", ".join(missing))
     try:
         return backend.load_delegate(library, {k: str(v) for k, v in options.items()} or None)
     except (ValueError, OSError, RuntimeError, AttributeError) as exc:

@@ -152,7 +152,11 @@ class Model:
                 if array.shape != info.shape or array.dtype != info.dtype:
                     array = self._conform(info, array)
                 self._set(info.index, array)
-            self._invoke()
+            try:
+                self._invoke()
+            except (RuntimeError, ValueError) as exc:
+                raise ModelError(f"{self.path}: the interpreter failed to run the model: "
+                                 f"{' '.join(str(exc).split())[:300]}") from None
             return [self._get(o.index) for o in self.outputs]
 
     def _conform(self, info: TensorInfo, array: np.ndarray) -> np.ndarray:

@@ -19,10 +19,11 @@ from .errors import InputError
 from .metadata import InputSpec
 
 EXIF_ORIENTATION = 0x0112
-# Decode a JPEG at reduced scale only when it is at least this many times the input size:
-# the DCT-domain downscale then still leaves pillow's filter a 2x margin to work with.
-DRAFT_FACTOR = 2
 _RESAMPLE = Image.Resampling.BILINEAR
+# Fast mode: pillow first shrinks by an integer factor (box filter) while the image is at
+# least this many times the target, then resamples. Measured on the real photos in the
+# tests: mean absolute pixel difference under 2/255 against plain bilinear.
+FAST_REDUCING_GAP = 1.0
 
 
 def describe(source) -> str:
@@ -51,11 +52,13 @@ def open_image(source) -> Image.Image:
     try:
         image = Image.open(source)
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{name}: too many pixels, refused as a decompression bomb ({exc})") from None
+        raise InputError(f"{name}: too many pixels for pillow's decompression-bomb limit ({exc})") from None
     except UnidentifiedImageError:
         raise InputError(f"{name}: not an image pillow can read") from None
     except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        if exc.errno is not None:  # the file system's complaint: permissions, I/O
+            raise InputError(f"{name}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{name}: image data is truncated or corrupt ({exc})") from None
     _check_pixels(image, name)
     return image
 
@@ -68,11 +71,10 @@ def _check_pixels(image: Image.Image, name: str):
 
 
 def _draft(image: Image.Image, spec: InputSpec):
-    """Asks the JPEG decoder for a reduced-scale decode when the image is much larger than needed."""
-    if image.format != "JPEG":
-        return
-    side = DRAFT_FACTOR * max(spec.width, spec.height)  # either orientation, any resize mode
-    if image.width >= 2 * side or image.height >= 2 * side:
+    """Asks the JPEG decoder to decode at 1/2, 1/4 or 1/8 scale while both sides stay at
+    least the input's longer side (so any resize mode and EXIF rotation still downsamples)."""
+    if image.format == "JPEG":
+        side = max(spec.width, spec.height)
         image.draft("L" if spec.channels == 1 else "RGB", (side, side))
 
 
@@ -100,16 +102,32 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     return image.convert(target)
 
 
-def _resized(image: Image.Image, spec: InputSpec) -> Image.Image:
+def _center_box(width: int, height: int, aspect: float) -> tuple[float, float, float, float]:
+    """The largest centered region of the given aspect ratio (width / height)."""
+    if width / height > aspect:
+        w = height * aspect
+        return ((width - w) / 2, 0.0, (width + w) / 2, float(height))
+    h = width / aspect
+    return (0.0, (height - h) / 2, float(width), (height + h) / 2)
+
+
+def _resized(image: Image.Image, spec: InputSpec, fast: bool) -> Image.Image:
     size = (spec.width, spec.height)
     if image.size == size:
         return image
+    gap = FAST_REDUCING_GAP if fast else None
     if spec.resize == "center-crop":
-        return ImageOps.fit(image, size, _RESAMPLE)
+        box = _center_box(image.width, image.height, spec.width / spec.height)
+        return image.resize(size, _RESAMPLE, box=box, reducing_gap=gap)
     if spec.resize == "letterbox":
+        scale = min(spec.width / image.width, spec.height / image.height)
+        inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         fill = spec.pad_value if spec.channels == 1 else (spec.pad_value,) * 3
-        return ImageOps.pad(image, size, _RESAMPLE, color=fill)
-    return image.resize(size, _RESAMPLE)
+        canvas = Image.new(image.mode, size, fill)
+        canvas.paste(image.resize(inner, _RESAMPLE, reducing_gap=gap),
+                     ((spec.width - inner[0]) // 2, (spec.height - inner[1]) // 2))
+        return canvas
+    return image.resize(size, _RESAMPLE, reducing_gap=gap)
 
 
 def _array_image(array: np.ndarray, name: str) -> Image.Image:
@@ -136,7 +154,7 @@ def load_pixels(source, spec: InputSpec, fast: bool = True) -> np.ndarray:
     try:
         if fast:
             _draft(image, spec)
-        image = _resized(_to_mode(_oriented(image), spec.channels), spec)
+        image = _resized(_to_mode(_oriented(image), spec.channels), spec, fast)
         pixels = np.asarray(image, dtype=np.uint8)
     except InputError:
         raise
@@ -158,9 +176,10 @@ class InputQuantization:
 class Normalizer:
     """Maps uint8 pixels to the input tensor in one pass: (pixel - mean) / std, then quantized.
 
-    Precomputes ``input = pixel * gain + offset`` per channel. Quantized inputs whose
-    gain is 1 and offset an integer (the common uint8 0..255 and int8 0..1 cases) become a copy
-    or a byte XOR, with no float arithmetic at all.
+    Precomputes ``input = pixel * gain + offset`` per channel. Float inputs use that
+    arithmetic (fastest for floats); quantized inputs use a 256-entry table per channel
+    (pixels are uint8), or a plain copy / byte XOR for the common uint8 0..255 and int8 0..1
+    cases. Rounding is half away from zero, as TFLite's own quantize kernel does.
     """
 
     def __init__(self, spec: InputSpec, quant: InputQuantization):
@@ -177,30 +196,41 @@ class Normalizer:
                              "cannot be fed from an image")
         self.gain, self.offset = gain.astype(np.float32), offset.astype(np.float32)
         self.mode = self._fast_mode(gain, offset)
+        if self.mode == "table":
+            self.tables = self._tables(gain, offset)
 
     def _fast_mode(self, gain: np.ndarray, offset: np.ndarray) -> str:
-        if not self.quantized or not np.allclose(gain, 1.0, atol=1e-4):
+        if not self.quantized:
             return "arith"
-        if self.dtype == np.uint8 and np.allclose(offset, 0.0, atol=1e-3):
-            return "copy"
-        if self.dtype == np.int8 and np.allclose(offset, -128.0, atol=1e-3):
-            return "xor"
-        return "arith"
+        if np.allclose(gain, 1.0, atol=1e-4):
+            if self.dtype == np.uint8 and np.allclose(offset, 0.0, atol=1e-3):
+                return "copy"
+            if self.dtype == np.int8 and np.allclose(offset, -128.0, atol=1e-3):
+                return "xor"
+        return "table"
+
+    def _tables(self, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """[channels or 1, 256] quantized values of every possible pixel value."""
+        pixels = np.arange(256, dtype=np.float64)
+        real = pixels[None, :] * gain[:, None] + offset[:, None]
+        rounded = np.sign(real) * np.floor(np.abs(real) + 0.5)
+        tables = np.clip(rounded, *self.bounds).astype(self.dtype)
+        return tables[:1] if (tables == tables[:1]).all() else tables
 
     def __call__(self, pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.mode == "copy":
             np.copyto(out, pixels)
         elif self.mode == "xor":  # pixel - 128 as int8 is the pixel's top bit flipped
             np.bitwise_xor(pixels, 0x80, out=out.view(np.uint8))
-        elif not self.quantized:
+        elif self.mode == "table":
+            if len(self.tables) == 1:
+                np.take(self.tables[0], pixels, out=out)
+            else:
+                for c, table in enumerate(self.tables):
+                    out[..., c] = table[pixels[..., c]]
+        else:
             np.multiply(pixels, self.gain, out=out, dtype=out.dtype)
             out += self.offset
-        else:
-            values = pixels * self.gain
-            values += self.offset
-            np.rint(values, out=values)
-            np.clip(values, *self.bounds, out=values)
-            out[...] = values
         return out
 
 

@@ -16,6 +16,13 @@ from . import __version__
 from .report import fmt_bytes, fmt_ms, profile_table, stages_table, table
 
 
+class _Failure(click.ClickException):
+    """An explained error: ``error: <message>`` on stderr, exit 1 (same form as per-item errors)."""
+
+    def show(self, file=None):
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class _Group(click.Group):
     """Turns edgelite's own errors into one line and exit 1, at the edge only."""
 
@@ -24,7 +31,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except EdgeliteError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise _Failure(str(exc)) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -118,7 +125,8 @@ def _inspect_text(info: dict) -> str:
                  if labels else "labels:   none")
     lines.append(f"output:   {info['output_kind']}")
     record = info["edgelite_record"]
-    lines.append("edgelite record: " + (json.dumps(record, indent=2, sort_keys=True) if record else "absent"))
+    lines.append("edgelite record:" + ("" if record else " absent"))
+    lines += [f"  {key}: {json.dumps(value, sort_keys=True)}" for key, value in sorted((record or {}).items())]
     lines.append("metadata buffers: " + (", ".join(info["metadata_buffers"]) or "none"))
     lines.append("standard TFLite metadata (TFLITE_METADATA): "
                  + ("present" if info["tflite_metadata"] else "absent"))
@@ -210,7 +218,7 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
         isolate = len(models) * len(counts) > 1
     report = run_profile(list(models), threads=counts, isolate=isolate, delegate=delegate, runs=runs, warmup=warmup,
                          duration_s=duration, images=list(images) or None, backend=backend, fallback=fallback,
-                         progress=None if as_json else lambda what: click.echo(f"profiling {what} ...", err=True))
+                         progress=_progress_line if sys.stderr.isatty() and not as_json else None)
     if as_json:
         _emit(True, _profile_json(report), "")
     else:
@@ -225,6 +233,10 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
         click.echo(f"error: {err['error']}", err=True)
     if not report.results or report.errors:
         sys.exit(1)
+
+
+def _progress_line(what: str):
+    click.echo(f"profiling {what} ...", err=True)
 
 
 def _profile_json(report) -> dict:

@@ -1,0 +1,70 @@
+"""Shared fixtures: the committed models and real images from scikit-learn / scikit-image."""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MODELS = ROOT / "tests" / "fixtures" / "models"
+EXAMPLE_MODELS = ROOT / "examples" / "models"
+DIGITS_INT8 = EXAMPLE_MODELS / "digits_int8.tflite"
+DIGITS_FLOAT = EXAMPLE_MODELS / "digits_float.tflite"
+HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="TensorFlow is not installed here (the convert extra)")
+    for item in items:
+        if "tensorflow" in item.keywords and not HAS_TENSORFLOW:
+            item.add_marker(skip)
+
+
+def real_photo_paths() -> list[pathlib.Path]:
+    """Real photos shipped inside scikit-learn and scikit-image (JPEG and PNG)."""
+    import skimage
+    import sklearn
+    sk = pathlib.Path(sklearn.__file__).parent / "datasets" / "images"
+    ski = pathlib.Path(skimage.__file__).parent / "data"
+    names = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "retina.jpg", "hubble_deep_field.jpg",
+             "motorcycle_left.png"]
+    return [sk / "china.jpg", sk / "flower.jpg"] + [ski / n for n in names if (ski / n).exists()]
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[pathlib.Path]:
+    return real_photo_paths()
+
+
+@pytest.fixture(scope="session")
+def jpeg_photos(photos) -> list[pathlib.Path]:
+    return [p for p in photos if p.suffix == ".jpg"]
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's real digit scans as uint8 8x8 images and their labels."""
+    from sklearn.datasets import load_digits
+    data = load_digits()
+    images = np.clip(np.rint(data.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    return images, data.target
+
+
+@pytest.fixture(scope="session")
+def heldout_digits(digits):
+    """The 20% of digits the example model did not train on (same split as build_models.py)."""
+    images, labels = digits
+    order = np.random.default_rng(0).permutation(len(images))
+    test = order[int(len(images) * 0.8):]
+    return images[test], labels[test]
+
+
+@pytest.fixture()
+def digit_png(tmp_path, digits) -> pathlib.Path:
+    from PIL import Image
+    path = tmp_path / "seven.png"
+    images, labels = digits
+    Image.fromarray(images[list(labels).index(7)], "L").save(path)
+    return path

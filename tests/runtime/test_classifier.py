@@ -1,0 +1,108 @@
+"""The classifier on real digit scans and real photos."""
+import numpy as np
+import pytest
+from PIL import Image
+
+import edgelite
+from edgelite.runtime.errors import InputError, ModelError
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return edgelite.load(DIGITS_INT8)
+
+
+def test_int8_model_reads_real_digits(clf, heldout_digits):
+    images, labels = heldout_digits
+    predicted = np.array([int(clf.classify(im, top_k=1).top.label) for im in images])
+    accuracy = (predicted == labels).mean()
+    assert accuracy >= 0.95, accuracy
+
+
+def test_int8_agrees_with_float_on_real_digits(clf, heldout_digits):
+    float_clf = edgelite.load(DIGITS_FLOAT)
+    images, _ = heldout_digits
+    agree = np.mean([clf.classify(im, 1).top.id == float_clf.classify(im, 1).top.id for im in images])
+    assert agree >= 0.97, agree
+
+
+def test_classification_result(clf, digit_png):
+    result = clf.classify(digit_png, top_k=3)
+    assert result.top.label == "7" and result.top.id == 7
+    assert len(result.classes) == 3 and result.classes[0].score >= result.classes[1].score
+    assert result.delegate == "xnnpack"
+    assert set(result.timings_ms) == {"preprocess", "invoke", "postprocess"}
+    assert result.to_dict()["classes"][0] == {"id": 7, "label": "7", "score": result.top.score}
+
+
+def test_every_kind_of_source_gives_the_same_answer(clf, digit_png):
+    expected = clf.classify(digit_png).classes
+    image = Image.open(digit_png)
+    for source in (str(digit_png), digit_png.read_bytes(), image, np.asarray(image)):
+        assert clf.classify(source).classes == expected
+
+
+def test_run_and_scores(clf, digit_png):
+    raw = clf.run(clf.preprocess(digit_png))
+    assert raw.dtype == np.uint8
+    scores = clf.scores(raw)
+    assert scores.dtype == np.float32 and abs(float(scores.sum()) - 1.0) < 0.02
+
+
+def test_input_spec_and_metadata(clf):
+    assert clf.input_spec.source == "metadata" and (clf.input_spec.height, clf.input_spec.width) == (32, 32)
+    assert clf.metadata.record["task"] == "image-classification"
+    assert clf.labels == tuple(str(i) for i in range(10))
+
+
+def test_logits_model_gets_softmax_and_derived_spec(photos):
+    clf = edgelite.load(MODELS / "logits_int8.tflite")
+    assert clf.output_kind == "logits" and clf.input_spec.source == "derived"
+    result = clf.classify(photos[0], top_k=5)
+    assert abs(sum(c.score for c in result.classes) - 1.0) < 1e-3
+    assert all(c.label is None for c in result.classes)
+
+
+def test_label_and_preprocessing_overrides(tmp_path, photos):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n\nc\n")
+    clf = edgelite.load(MODELS / "gray_float.tflite", labels=labels, mean=(127.5,), std=(127.5,), resize="letterbox")
+    assert clf.labels == ("a", "b", "c")
+    assert clf.input_spec.source == "override" and clf.input_spec.resize == "letterbox"
+    assert clf.classify(photos[0]).top.label in ("a", "b", "c")
+
+
+def test_label_count_mismatch(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("only\ntwo\n")
+    with pytest.raises(InputError, match=r"labels\.txt: 2 labels for a model with 10 classes"):
+        edgelite.load(DIGITS_INT8, labels=labels)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("two_inputs", "has 2 inputs; an image classifier takes one image input"),
+    ("vector_input", r"input .* has shape \[1, 10\]; the classifier feeds \[batch, height, width"),
+])
+def test_models_the_classifier_cannot_feed(name, message):
+    with pytest.raises(ModelError, match=message):
+        edgelite.load(MODELS / f"{name}.tflite")
+
+
+def test_shared_classifier_across_threads_matches_single_thread(clf, heldout_digits):
+    from concurrent.futures import ThreadPoolExecutor
+    images = list(heldout_digits[0][:60])
+    expected = [clf.classify(im).classes for im in images]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda im: clf.classify(im).classes, images * 4))
+    assert got == expected * 4
+
+
+def test_batch_classification_and_bad_images(clf, digit_png, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    from edgelite.runtime.classifier import classify_many
+    outcomes = dict(classify_many(clf, [digit_png, bad]))
+    assert outcomes[digit_png].top.label == "7"
+    assert isinstance(outcomes[bad], InputError) and "bad.png" in str(outcomes[bad])
+    assert [r.top.label for r in clf.classify_batch([digit_png, digit_png])] == ["7", "7"]
