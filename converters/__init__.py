@@ -1,5 +1,8 @@
 """edgelite.converters: Keras model -> pruned, int8-quantized, verified .tflite (workstation side).
 
-Imports TensorFlow; builds on edgelite.runtime for preprocessing so calibration and the
-device feed images identically.
+Imports TensorFlow (lazily, with one message saying how to install it); builds on
+edgelite.runtime for preprocessing so calibration and the device feed images identically.
 """
+from .pipeline import TARGETS, ConversionResult, convert
+
+__all__ = ["TARGETS", "ConversionResult", "convert"]

@@ -76,6 +76,7 @@ class Attempt:
     library: str | None = None
     options: dict = field(default_factory=dict)
     default_delegates: bool = False
+    accelerator: str | None = None  # LiteRT CompiledModel accelerator instead of an interpreter
 
 
 def library_for(kind: str) -> str:
@@ -131,8 +132,21 @@ def _edgetpu_attempt(request: DelegateRequest, why: str) -> Attempt:
     return Attempt("edgetpu", why, library_for("edgetpu"), options)
 
 
-def plan(request: DelegateRequest, model: ModelFile, fallback: bool) -> list[Attempt]:
-    """Attempts in order. Explicit requests get one attempt unless ``fallback`` (auto always falls back)."""
+def _gpu_attempts(has_accelerator_api: bool) -> list[Attempt]:
+    """A GPU delegate library when one is configured or installed, else LiteRT's GPU accelerator."""
+    library = library_for("gpu")
+    attempts = []
+    if os.environ.get(GPU_LIBRARY_ENV) or not has_accelerator_api or probe_library(library) is None:
+        attempts.append(Attempt("gpu", "requested: GPU delegate library", library))
+    if has_accelerator_api:
+        attempts.append(Attempt("gpu", "requested: LiteRT GPU accelerator", accelerator="gpu"))
+    return attempts
+
+
+def plan(request: DelegateRequest, model: ModelFile, fallback: bool,
+         has_accelerator_api: bool = False) -> list[Attempt]:
+    """Attempts in order. Explicit requests get their own attempts only, unless ``fallback``
+    (auto always falls back)."""
     is_edgetpu_model = EDGETPU_CUSTOM_OP in model.custom_ops
     if request.kind == "auto":
         if is_edgetpu_model:
@@ -145,7 +159,7 @@ def plan(request: DelegateRequest, model: ModelFile, fallback: bool) -> list[Att
     elif request.kind == "edgetpu":
         attempts = [_edgetpu_attempt(request, "requested")]
     elif request.kind == "gpu":
-        attempts = [Attempt("gpu", "requested", library_for("gpu"))]
+        attempts = _gpu_attempts(has_accelerator_api)
     else:
         attempts = [Attempt(f"external:{request.path}", "requested", request.path)]
     if fallback and not (is_edgetpu_model and request.kind == "edgetpu"):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import accelerator as accel
 from . import delegates as dl
 from .backend import Backend, find_backend
 from .errors import DelegateError, InputError, ModelError
@@ -95,7 +96,7 @@ class Model:
     # -- loading ---------------------------------------------------------------------------------
     def _build(self, request: dl.DelegateRequest, fallback: bool):
         failures: list[str] = []
-        attempts = dl.plan(request, self.file, fallback)
+        attempts = dl.plan(request, self.file, fallback, accel.available(self.backend))
         for attempt in attempts:
             try:
                 interpreter, actual, note = self._try(attempt)
@@ -106,26 +107,46 @@ class Model:
             return interpreter, DelegateInfo(str(request), actual, reason, attempt.library)
         hint = dl.INSTALL_HINTS.get(request.kind, "")
         raise DelegateError(f"{self.path}: delegate {request} unavailable: " + "; ".join(failures)
-                            + (f" ({hint})" if hint and len(attempts) == 1 else ""))
+                            + (f" ({hint})" if hint and not fallback else ""))
 
     def _try(self, attempt: dl.Attempt):
         """Builds one interpreter; model faults raise ModelError, delegate faults DelegateError."""
+        if attempt.accelerator:
+            return self._try_accelerator(attempt)
         delegate_objs = [dl.load_library_delegate(self.backend, attempt.library, attempt.options)] \
             if attempt.library else []
-        with captured_native_stderr() as native:
+        failure, stage = None, ""
+        with captured_native_stderr() as native:  # native lines are readable once the block exits
             try:
+                stage = "build"
                 interpreter = self.backend.make_interpreter(
                     self.data, num_threads=self.threads, delegates=delegate_objs,
                     default_delegates=attempt.default_delegates)
-            except (ValueError, RuntimeError) as exc:
-                if delegate_objs:
-                    raise DelegateError(f"{attempt.library} rejected the model: {_one_line(exc, native)}") from None
-                raise ModelError(f"{self.path}: the interpreter rejected the model: {_one_line(exc, native)}") from None
-            try:
+                stage = "allocate"
                 interpreter.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
-                raise ModelError(f"{self.path}: cannot allocate tensors: {_one_line(exc, native)}") from None
+                failure = exc
+        if failure is not None:
+            detail = _one_line(failure, native)
+            if stage == "build" and delegate_objs:
+                raise DelegateError(f"{attempt.library} rejected the model: {detail}")
+            what = "the interpreter rejected the model" if stage == "build" else "cannot allocate tensors"
+            raise ModelError(f"{self.path}: {what}: {detail}")
         return (interpreter, *self._what_ran(interpreter, attempt))
+
+    def _try_accelerator(self, attempt: dl.Attempt):
+        engine = failure = None
+        with captured_native_stderr() as native:
+            try:
+                engine = accel.AcceleratedInterpreter(self.data, self.file, attempt.accelerator)
+            except Exception as exc:  # noqa: BLE001 - the native layer raises bare RuntimeErrors
+                failure = exc
+        if engine is None:
+            telling = [ln.split("] ", 1)[-1] for ln in native if "No adapters" in ln or "Failed to initialize" in ln]
+            detail = summarize(telling[:1]) or _one_line(failure, native)
+            raise DelegateError(f"LiteRT {attempt.accelerator.upper()} accelerator unavailable: {detail}")
+        note = "" if engine.fully_accelerated else "not every op is on the accelerator; the rest run on the CPU"
+        return engine, attempt.name, note
 
     @staticmethod
     def _what_ran(interpreter, attempt: dl.Attempt) -> tuple[str, str]:

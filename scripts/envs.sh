@@ -8,6 +8,7 @@
 #
 #   .venv          full workstation environment: edgelite[dev] (runtime, converters, tests)
 #   .venv-runtime  device-like environment: edgelite[litert,test], no TensorFlow at all
+#   .venv-tflite   older-device environment: edgelite[tflite,test], tflite-runtime with numpy<2
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,10 +24,23 @@ check_python() {
         || { log "this Python lacks venv/ensurepip; on Debian: apt-get install python3-venv"; exit 1; }
 }
 
+# The dependency lists of pyproject.toml, so edits elsewhere in it do not rebuild TensorFlow.
+dependency_spec() {
+    "$PYTHON" - "$ROOT/pyproject.toml" <<'PY'
+import json, sys
+try:
+    import tomllib
+except ImportError:  # Python 3.10: key on the whole file
+    print(open(sys.argv[1]).read()); sys.exit()
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print(json.dumps([project.get("dependencies"), project.get("optional-dependencies")], sort_keys=True))
+PY
+}
+
 # shared_env NAME EXTRAS -> prints the path of the shared dependency environment, building it if needed.
 shared_env() {
     local name="$1" extras="$2" key dir
-    key="$( { cat "$ROOT/pyproject.toml"; "$PYTHON" -VV; echo "$extras"; } | sha256sum | cut -c1-12)"
+    key="$( { dependency_spec; "$PYTHON" -VV; echo "$extras"; } | sha256sum | cut -c1-12)"
     dir="$ENV_HOME/$name-$key"
     if [ ! -f "$dir/.complete" ]; then
         log "building shared environment $dir ($extras); first time on this machine only"
@@ -52,7 +66,7 @@ local_env() {
     site="$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     shared_site="$("$shared/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     printf '%s\n' "$shared_site" > "$site/_edgelite_shared_env.pth"
-    # Reinstall when pyproject.toml changed since the last editable install.
+    # Reinstall when pyproject.toml changed since the last editable install (entry points, packages).
     if ! cmp -s "$ROOT/pyproject.toml" "$dir/.edgelite-pyproject" 2>/dev/null; then
         "$dir/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >&2
         cp "$ROOT/pyproject.toml" "$dir/.edgelite-pyproject"
@@ -61,9 +75,11 @@ local_env() {
 
 build_envs() {
     check_python
-    local full runtime
+    local full runtime tflite
     full="$(shared_env full "dev")"
     runtime="$(shared_env runtime "litert,test")"
+    tflite="$(shared_env tflite "tflite,test")"
     local_env "$ROOT/.venv" "$full"
     local_env "$ROOT/.venv-runtime" "$runtime"
+    local_env "$ROOT/.venv-tflite" "$tflite"
 }

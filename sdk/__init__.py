@@ -4,6 +4,7 @@ The top-level names are resolved lazily so that ``import edgelite`` (and importi
 ``edgelite.runtime`` through it) never loads TensorFlow; only the converters do.
 
     import edgelite
+    edgelite.convert("model.keras", output="model.tflite", calibration="images/")
     clf = edgelite.load("model.tflite")          # no TensorFlow needed
     clf.classify("cat.jpg", top_k=5)
     edgelite.profile("model.tflite", runs=200).to_json()
@@ -15,6 +16,7 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
+    "convert": "edgelite.converters",
     "load": "edgelite.runtime",
     "profile": "edgelite.runtime",
     "Classifier": "edgelite.runtime",

@@ -5,6 +5,7 @@ Every command takes --json for machine-readable output on stdout.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -81,6 +82,97 @@ def main():
       edgelite predict model.tflite photo.jpg --top-k 3
     """
     warnings.filterwarnings("ignore", category=Warning, module="PIL")
+
+
+# -- convert ---------------------------------------------------------------------------------------
+class _CliReporter:
+    """Progress bars (only on a terminal) and warnings on stderr for the converters."""
+
+    def warn(self, message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    def progress(self, label: str, total: int):
+        if not sys.stderr.isatty():
+            return contextlib.nullcontext(lambda n=1: None)
+        return _bar(label, total)
+
+
+@contextlib.contextmanager
+def _bar(label: str, total: int):
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="The .tflite file to write (atomically).")
+@click.option("--calibration", type=click.Path(), help="Folder of images (class subfolders allowed) to calibrate on.")
+@click.option("--calibration-count", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Seeded sample of calibration images.")
+@click.option("--eval-data", type=click.Path(), help="Folder of class subfolders to verify top-1 on.")
+@click.option("--quantize", "-q", default="int8", show_default=True,
+              type=click.Choice(["int8", "fp16", "dynamic", "none", "int16x8"]), help="Quantization mode.")
+@click.option("--io", default=None, type=click.Choice(["int8", "uint8", "float32"]),
+              help="Input/output tensor type of int8 models (uint8 for Coral) [default: int8 for int8 models, "
+                   "float32 otherwise].")
+@click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight quantization.")
+@click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]),
+              help="Value range the model expects (when it has no leading Rescaling/Normalization layer).")
+@click.option("--mean", default=None, metavar="M[,M,M]", help="Normalization mean on 0..255 pixels.")
+@click.option("--std", default=None, metavar="S[,S,S]", help="Normalization std on 0..255 pixels.")
+@click.option("--resize", default="stretch", show_default=True,
+              type=click.Choice(["stretch", "center-crop", "letterbox"]), help="How images are fitted to the input.")
+@click.option("--labels", type=click.Path(), help="Labels file, one per line (default: class folder names).")
+@click.option("--target", default="xnnpack", show_default=True, type=click.Choice(["xnnpack", "gpu", "edgetpu"]),
+              help="Where the model will run.")
+@click.option("--max-accuracy-drop", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Budget in top-1 points; over it the converter tries to recover, then fails.")
+@click.option("--allow-flex", is_flag=True, help="Allow TensorFlow (Flex) ops; the device then needs the Flex delegate.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampling calibration images.")
+@click.option("--verify/--no-verify", "verification", default=True, help="Measure what conversion cost.")
+@json_option
+def convert(model, output, calibration, calibration_count, eval_data, quantize, io, per_tensor, input_range, mean,
+            std, resize, labels, target, max_accuracy_drop, allow_flex, seed, verification, as_json):
+    """Convert a Keras model (.keras, .h5, SavedModel) to a verified .tflite with its record.
+
+    \b
+    Example:
+      edgelite convert model.keras --calibration images/ --eval-data val/ -o model.tflite
+    """
+    from edgelite.converters import convert as run_convert
+    result = run_convert(model, output=output, calibration=calibration, quantize=quantize, io=io,
+                         per_tensor=per_tensor, eval_data=eval_data, calibration_count=calibration_count,
+                         input_range=input_range, mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
+                         resize=resize, labels=labels, target=target, max_accuracy_drop=max_accuracy_drop,
+                         allow_flex=allow_flex, seed=seed, verification=verification, reporter=_CliReporter())
+    _emit(as_json, result.to_dict(), _convert_text(result, max_accuracy_drop))
+    if not result.within_budget:
+        v = result.verification
+        click.echo(f"error: {model}: accuracy drop {v.drop_points:.2f} points is over the budget of "
+                   f"{max_accuracy_drop:.2f}; the model was kept as {result.output}", err=True)
+        sys.exit(1)
+
+
+def _convert_text(r, budget: float) -> str:
+    q = r.quantization
+    size = f"{fmt_bytes(r.output_size_bytes)}"
+    if r.input_size_bytes:
+        size += f", {r.output_size_bytes / r.input_size_bytes:.2f}x of {fmt_bytes(r.input_size_bytes)}"
+    lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, "
+             f"{'per-channel' if q['per_channel'] else 'per-tensor'}, target {r.target}"]
+    v = r.verification
+    if v:
+        top1 = (f"float top-1 {100 * v.float_top1:.2f}%, tflite top-1 {100 * v.tflite_top1:.2f}%, "
+                if v.float_top1 is not None else "")
+        lines.append(f"verified on {v.images} {v.data}: {top1}drop {v.drop_points:.2f} points ({v.drop_basis}; "
+                     f"budget {budget:.2f}), agreement {100 * v.agreement:.2f}%, mean |diff| {v.mean_abs_diff:.4f}, "
+                     f"max |diff| {v.max_abs_diff:.4f}")
+    else:
+        lines.append("not verified")
+    if r.recovery:
+        lines.append("recovery: " + json.dumps(r.recovery, sort_keys=True))
+    lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
+    return "\n".join(lines)
 
 
 # -- inspect ---------------------------------------------------------------------------------------

@@ -35,3 +35,15 @@ def test_cli_works_with_tensorflow_blocked():
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert '"edgelite_record"' in out.stdout
+
+
+def test_convert_says_how_to_install_tensorflow(tmp_path):
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"PK")
+    code = BLOCK + "from edgelite.cli import main\nmain()"
+    out = subprocess.run([sys.executable, "-c", code, "convert", str(model), "-o", str(tmp_path / "o.tflite")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "error: converting needs TensorFlow (blocked for this test: tensorflow); install it: "
+        "pip install 'edgelite[convert]'"]

@@ -1,0 +1,208 @@
+"""Keras model -> verified .tflite with its record: the orchestration and nothing else."""
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgelite.runtime.classifier import read_labels
+from edgelite.runtime.errors import ConversionError
+from edgelite.runtime.metadata import SCHEMA_VERSION, InputSpec, embed_record
+from edgelite.runtime.model import Model
+
+from . import images as imgs
+from . import recovery, verify
+from .contract import resolve_input_spec
+from .loading import LoadedModel, load_model
+from .quantization import QuantizeOptions, convert as run_conversion
+from .reporting import RecordingReporter, Reporter
+from .tf import tensorflow
+from .writing import atomic_write, check_writable, over_budget_name
+
+TARGETS = ("xnnpack", "gpu", "edgetpu")
+HELD_OUT = 100  # images kept out of calibration to verify on when no eval data is given
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What was written and what it cost, measured."""
+
+    output: str
+    source: str
+    within_budget: bool
+    input_size_bytes: int | None
+    output_size_bytes: int
+    quantization: dict
+    target: str
+    verification: verify.Verification | None
+    recovery: dict | None
+    labels: list[str] | None
+    input_spec: InputSpec
+    seconds: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"output": self.output, "source": self.source, "within_budget": self.within_budget,
+                "input_size_bytes": self.input_size_bytes, "output_size_bytes": self.output_size_bytes,
+                "quantization": self.quantization, "target": self.target,
+                "verification": self.verification.to_dict() if self.verification else None,
+                "recovery": self.recovery, "labels": self.labels, "input_spec": self.input_spec.to_dict(),
+                "seconds": self.seconds, "warnings": self.warnings}
+
+
+@dataclass
+class _Data:
+    calibration: np.ndarray | None = None
+    eval_pixels: np.ndarray | None = None
+    eval_labels: list[int] | None = None
+    eval_source: str = ""
+    class_names: list[str] | None = None
+
+
+def _resolve_labels(labels, class_names: list[str] | None, n_classes: int) -> list[str] | None:
+    found = list(read_labels(labels)) if isinstance(labels, (str, os.PathLike)) else (
+        [str(x) for x in labels] if labels is not None else class_names)
+    if found is not None and len(found) != n_classes:
+        where = labels if isinstance(labels, (str, os.PathLike)) else "the class folders"
+        raise ConversionError(f"{where}: {len(found)} labels for a model with {n_classes} outputs")
+    return found
+
+
+def _gather_data(spec: InputSpec, calibration, eval_data, count: int, seed: int, needs_calibration: bool,
+                 reporter: Reporter) -> _Data:
+    data = _Data()
+    cal_set = imgs.scan(calibration, "calibration") if calibration is not None else None
+    eval_set = imgs.scan(eval_data, "eval-data") if eval_data is not None else None
+    if cal_set is None and needs_calibration:
+        raise ConversionError("int8 quantization is calibrated on images: give --calibration DIR")
+    data.class_names = imgs.class_names_from(eval_set, cal_set)
+    held_out = None
+    if cal_set is not None:
+        chosen, rest = imgs.sample(cal_set, count, seed)
+        data.calibration, _ = imgs.load(chosen, spec, reporter, "calibration images")
+        held_out = rest.subset(range(min(HELD_OUT, len(rest))))
+    if eval_set is not None:
+        data.eval_pixels, data.eval_labels = imgs.load(eval_set, spec, reporter, "eval images")
+        data.eval_source = "eval-data"
+    elif held_out is not None and len(held_out):
+        data.eval_pixels, data.eval_labels = imgs.load(held_out, spec, reporter, "held-out images")
+        data.eval_source = "held-out calibration images"
+    elif data.calibration is not None:
+        reporter.warn("no eval data and no calibration images left over: verifying on the calibration images")
+        data.eval_pixels, data.eval_source = data.calibration, "calibration images (no held-out images left)"
+    return data
+
+
+def _float_batch(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    from edgelite.runtime.preprocess import InputQuantization, Normalizer
+    norm = Normalizer(spec, InputQuantization(np.dtype(np.float32)))
+    out = np.empty(pixels.shape, np.float32)
+    for i, p in enumerate(pixels):
+        norm(p, out[i])
+    return out
+
+
+def _record(loaded: LoadedModel, spec, labels, options: QuantizeOptions, target, verification, rec, model_bytes,
+            settings: dict) -> dict:
+    tf = tensorflow()
+    from edgelite import __version__
+    return {
+        "schema_version": SCHEMA_VERSION, "task": "image-classification", "input": spec.to_dict(),
+        "labels": labels, "output": "probabilities" if verify.outputs_are_probabilities(model_bytes) else "logits",
+        "target": target,
+        "quantization": {"mode": options.mode, "io": options.io, "per_channel": not options.per_tensor,
+                         "float_layers": rec["float_layers"] if rec else []},
+        "verification": verification.to_dict() if verification else None,
+        "provenance": {"source": loaded.name, "source_sha256": loaded.sha256, "keras_flavor": loaded.flavor,
+                       "edgelite": __version__, "tensorflow": tf.__version__, "options": settings,
+                       "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+    }
+
+
+def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter: Reporter):
+    """Re-converts with the worst layers in float until within budget.
+
+    Returns (model bytes, verification, report); the first two are None when nothing met the budget.
+    """
+    if target == "edgetpu" or options.mode != "int8":
+        why = "the Edge TPU runs no float ops" if target == "edgetpu" else f"{options.mode} has no int8 layers to undo"
+        return None, None, {"skipped": why, "float_layers": []}
+    calibration = _float_batch(data.calibration, spec)
+    ranked = recovery.rank_layers(loaded, options, calibration)
+    report = {"ranked_by": "QuantizationDebugger RMSE/scale", "attempts": []}
+    for n in recovery.STEPS:
+        names = [r.tensor for r in ranked[:n]]
+        if not names:
+            break
+        candidate = recovery.convert_with_float_layers(loaded, options, calibration, names)
+        check = verify.verify(loaded, candidate, spec, data.eval_pixels, data.eval_labels, data.eval_source, reporter)
+        report["attempts"].append({"float_layers": names, "drop_points": check.drop_points, "size_bytes": len(candidate)})
+        if check.drop_points <= budget:
+            report.update(float_layers=names, io="float32")
+            reporter.warn(f"recovered accuracy by keeping {len(names)} layer(s) in float: {', '.join(names)}; "
+                          f"inputs and outputs are float32")
+            return candidate, check, report
+        if len(names) == len(ranked):
+            break
+    report["float_layers"] = []
+    return None, None, report
+
+
+def convert(model, *, output, calibration=None, quantize: str = "int8", io: str | None = None, per_tensor: bool = False,
+            eval_data=None, calibration_count: int = 200, input_range: str | None = None, mean=None, std=None,
+            resize: str = "stretch", labels=None, target: str = "xnnpack", max_accuracy_drop: float = 1.0,
+            allow_flex: bool = False, seed: int = 0, verification: bool = True,
+            reporter: Reporter | None = None) -> ConversionResult:
+    """Converts a Keras model (path or object) into a verified .tflite at ``output``. See the README."""
+    started = time.perf_counter()
+    tensorflow()  # fail first, with the install command, where TensorFlow is absent
+    rep = RecordingReporter(reporter)
+    if target not in TARGETS:
+        raise ConversionError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    if calibration_count < 1:
+        raise ConversionError(f"calibration count must be >= 1, got {calibration_count}")
+    # io defaults to int8 for int8 models (no QUANTIZE ops at the edges), float32 otherwise.
+    options = QuantizeOptions(quantize, io or ("int8" if quantize == "int8" else "float32"), per_tensor, allow_flex)
+    check_writable(output)
+    loaded = load_model(model)
+    spec = resolve_input_spec(loaded, input_range=input_range, mean=mean, std=std, resize=resize)
+    data = _gather_data(spec, calibration, eval_data, calibration_count, seed, options.calibrated, rep)
+    label_names = _resolve_labels(labels, data.class_names, loaded.n_classes)
+    t0 = time.perf_counter()
+    model_bytes = run_conversion(loaded, options, _float_batch(data.calibration, spec)
+                                 if data.calibration is not None else None)
+    seconds = {"convert": time.perf_counter() - t0}
+    checked, rec = None, None
+    if verification and data.eval_pixels is not None:
+        t0 = time.perf_counter()
+        checked = verify.verify(loaded, model_bytes, spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
+        if checked.drop_points > max_accuracy_drop:
+            recovered, rechecked, rec = _recover(loaded, options, target, data, spec, max_accuracy_drop, rep)
+            if recovered is not None:
+                model_bytes, checked = recovered, rechecked
+        seconds["verify"] = time.perf_counter() - t0
+    elif verification:
+        rep.warn("not verified: give --eval-data DIR or --calibration DIR to measure what conversion cost")
+    within = checked is None or checked.drop_points <= max_accuracy_drop
+    final_options = QuantizeOptions(options.mode, "float32", options.per_tensor, options.allow_flex) \
+        if rec and rec.get("io") == "float32" else options
+    settings = {"quantize": quantize, "io": options.io, "per_tensor": per_tensor, "calibration_count": calibration_count,
+                "input_range": input_range, "resize": resize, "target": target, "max_accuracy_drop": max_accuracy_drop,
+                "allow_flex": allow_flex, "seed": seed}
+    model_bytes = embed_record(model_bytes, _record(loaded, spec, label_names, final_options, target, checked, rec,
+                                                    model_bytes, settings))
+    Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
+    path = atomic_write(output if within else over_budget_name(output), model_bytes)
+    seconds["total"] = time.perf_counter() - started
+    source_size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) else None
+    return ConversionResult(
+        output=str(path), source=loaded.name, within_budget=within, input_size_bytes=source_size,
+        output_size_bytes=len(model_bytes), quantization={"mode": final_options.mode, "io": final_options.io,
+                                                          "per_channel": not per_tensor},
+        target=target, verification=checked, recovery=rec, labels=label_names, input_spec=spec, seconds=seconds,
+        warnings=list(rep.warnings))
+
+

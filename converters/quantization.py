@@ -1,0 +1,103 @@
+"""TFLiteConverter set up for each quantization mode, and the Flex-op refusal.
+
+Everything here configures TensorFlow's own converter; edgelite adds the choice of
+defaults (int8 I/O, per-channel weights, builtin ops only) and errors that say what to do.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from edgelite.runtime.errors import ConversionError
+
+from .loading import LoadedModel
+from .tf import quiet, tensorflow
+
+MODES = ("int8", "fp16", "dynamic", "none", "int16x8")
+IO_TYPES = ("int8", "uint8", "float32")
+CALIBRATED = ("int8", "int16x8")
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """How to quantize; validated on construction."""
+
+    mode: str = "int8"
+    io: str = "int8"
+    per_tensor: bool = False
+    allow_flex: bool = False
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConversionError(f"quantize mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.io not in IO_TYPES:
+            raise ConversionError(f"io type {self.io!r} is not one of {', '.join(IO_TYPES)}")
+        if self.io != "float32" and self.mode != "int8":
+            raise ConversionError(f"--io {self.io} applies to int8 models only; {self.mode} models keep float "
+                                  "inputs and outputs (use --io float32)")
+
+    @property
+    def calibrated(self) -> bool:
+        return self.mode in CALIBRATED
+
+
+def representative(batch: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]]:
+    """The converter's representative dataset: one image per step, float32 as the model takes it."""
+    def generate():
+        for i in range(len(batch)):
+            yield [batch[i:i + 1].astype(np.float32)]
+    return generate
+
+
+def make_converter(loaded: LoadedModel, options: QuantizeOptions, calibration: np.ndarray | None):
+    """A configured TFLiteConverter (not yet run)."""
+    tf = tensorflow()
+    if loaded.saved_model_dir:
+        converter = tf.lite.TFLiteConverter.from_saved_model(loaded.saved_model_dir)
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(loaded.model)
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if options.mode != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if options.mode == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if options.calibrated:
+        if calibration is None or not len(calibration):
+            raise ConversionError(f"{options.mode} quantization is calibrated on images: give --calibration DIR")
+        converter.representative_dataset = representative(calibration)
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if options.mode == "int8" else \
+            [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    if options.mode == "int8" and options.io != "float32":
+        converter.inference_input_type = converter.inference_output_type = getattr(tf, options.io)
+    if options.per_tensor:
+        converter._experimental_disable_per_channel = True  # noqa: SLF001 - the converter's documented switch
+    if options.allow_flex:
+        ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
+    converter.target_spec.supported_ops = ops
+    return converter
+
+
+_FLEX_OP = re.compile(r"\btf\.(\w+)")
+
+
+def run_converter(converter, name: str) -> bytes:
+    """Runs the converter; unsupported ops become one line naming them and the way out."""
+    try:
+        with quiet():
+            return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, and friends
+        text = str(exc)
+        flex = sorted(set(_FLEX_OP.findall(text)))
+        if flex or "Select TF" in text or "not supported by the native TFLite runtime" in text:
+            raise ConversionError(f"{name}: ops not in TFLite's builtin set: {', '.join(flex) or 'see TensorFlow log'}; "
+                                  "replace them, or pass --allow-flex to embed TensorFlow (Flex) kernels, which "
+                                  "needs the Flex delegate on the device") from None
+        detail = " ".join(text.split())[:300]
+        raise ConversionError(f"{name}: the TFLite converter failed: {detail}") from None
+
+
+def convert(loaded: LoadedModel, options: QuantizeOptions, calibration: np.ndarray | None) -> bytes:
+    return run_converter(make_converter(loaded, options, calibration), loaded.name)

@@ -1,0 +1,98 @@
+"""What compression cost, measured: the float model and the .tflite on the same images.
+
+Both sides start from the same decoded pixels; each is normalized for its own input
+tensor by the runtime's Normalizer, so the only difference measured is the conversion.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgelite.runtime.metadata import InputSpec
+from edgelite.runtime.model import Model
+from edgelite.runtime.postprocess import dequantize, output_is_probability, softmax
+from edgelite.runtime.preprocess import InputQuantization, Normalizer
+
+from .loading import LoadedModel
+from .reporting import Reporter
+
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Figures from one comparison; accuracies are fractions, the drop is in points."""
+
+    images: int
+    data: str                  # "eval-data" or "held-out calibration images"
+    float_top1: float | None
+    tflite_top1: float | None
+    agreement: float
+    mean_abs_diff: float
+    max_abs_diff: float
+
+    @property
+    def drop_points(self) -> float:
+        """Top-1 lost, in points; without labels, disagreement bounds what could be lost."""
+        if self.float_top1 is not None and self.tflite_top1 is not None:
+            return 100.0 * (self.float_top1 - self.tflite_top1)
+        return 100.0 * (1.0 - self.agreement)
+
+    @property
+    def drop_basis(self) -> str:
+        return "top-1 on labelled images" if self.float_top1 is not None else "disagreement with the float model"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "drop_points": self.drop_points, "drop_basis": self.drop_basis}
+
+
+def _float_probabilities(loaded: LoadedModel, pixels: np.ndarray, spec: InputSpec, as_probability) -> np.ndarray:
+    norm = Normalizer(spec, InputQuantization(np.dtype(np.float32)))
+    out = []
+    for start in range(0, len(pixels), BATCH):
+        chunk = pixels[start:start + BATCH]
+        batch = np.empty(chunk.shape, np.float32)
+        for i, p in enumerate(chunk):
+            norm(p, batch[i])
+        out.append(as_probability(loaded.predict(batch).astype(np.float32)))
+    return np.concatenate(out)
+
+
+def _tflite_probabilities(model_bytes: bytes, pixels: np.ndarray, spec: InputSpec, as_probability,
+                          reporter: Reporter) -> np.ndarray:
+    model = Model(model_bytes, delegate="xnnpack", fallback=True)
+    info, out_info = model.inputs[0], model.outputs[0]
+    norm = Normalizer(spec, InputQuantization(info.dtype, info.scale, info.zero_point))
+    x = np.empty(info.shape, info.dtype)
+    rows = []
+    with reporter.progress("verifying", len(pixels)) as advance:
+        for p in pixels:
+            norm(p, x[0])
+            raw = model.run(x)[0]
+            rows.append(dequantize(raw, out_info.scale, out_info.zero_point) if out_info.quantized else raw)
+            advance(1)
+    return as_probability(np.concatenate(rows).astype(np.float32))
+
+
+def outputs_are_probabilities(model_bytes: bytes) -> bool:
+    from edgelite.runtime.tflite_file import parse
+    graph = parse(model_bytes, "<converted>").main
+    return output_is_probability(graph, graph.outputs[0])
+
+
+def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.ndarray, labels, data: str,
+           reporter: Reporter) -> Verification:
+    """Top-1 of both models (with labels), agreement, and output differences in probability space."""
+    as_probability = (lambda x: x) if outputs_are_probabilities(model_bytes) else softmax
+    reference = _float_probabilities(loaded, pixels, spec, as_probability)
+    converted = _tflite_probabilities(model_bytes, pixels, spec, as_probability, reporter)
+    diff = np.abs(reference - converted)
+    ref_top, conv_top = reference.argmax(1), converted.argmax(1)
+    truth = np.asarray(labels) if labels is not None else None
+    return Verification(
+        images=len(pixels), data=data,
+        float_top1=float((ref_top == truth).mean()) if truth is not None else None,
+        tflite_top1=float((conv_top == truth).mean()) if truth is not None else None,
+        agreement=float((ref_top == conv_top).mean()), mean_abs_diff=float(diff.mean()),
+        max_abs_diff=float(diff.max()))
