@@ -24,8 +24,10 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-CACHE = ROOT / "benchmarks" / ".cache"
+
+from common import CACHE, alternate  # noqa: E402
 
 
 def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
@@ -51,19 +53,6 @@ def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
     conv.inference_input_type = conv.inference_output_type = tf.uint8
     int8.write_bytes(embed_record(conv.convert(), record))
     return fp32, int8
-
-
-def alternate(contenders: dict, rounds: int, per_round: int) -> dict[str, float]:
-    """Median seconds per call of each contender, measured in alternating rounds."""
-    samples = {name: [] for name in contenders}
-    clock = time.perf_counter_ns
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            for _ in range(per_round):
-                t0 = clock()
-                fn()
-                samples[name].append(clock() - t0)
-    return {name: float(np.median(v)) / 1e9 for name, v in samples.items()}
 
 
 def raw_interpreter(path: pathlib.Path):

@@ -12,6 +12,7 @@ from edgelite.runtime.classifier import read_labels
 from edgelite.runtime.errors import ConversionError
 from edgelite.runtime.metadata import SCHEMA_VERSION, InputSpec, embed_record
 from edgelite.runtime.model import Model
+from edgelite.runtime.tflite_file import parse
 
 from . import images as imgs
 from . import recovery, verify
@@ -176,7 +177,11 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
                                  if data.calibration is not None else None)
     seconds = {"convert": time.perf_counter() - t0}
     checked, rec = None, None
-    if verification and data.eval_pixels is not None:
+    flex_ops = [op for op in parse(model_bytes, loaded.name).custom_ops if op.startswith("Flex")]
+    if flex_ops:
+        rep.warn(f"the model uses TensorFlow (Flex) ops {', '.join(flex_ops)}: the edgelite runtime cannot load it "
+                 "without the Flex delegate, so it was not verified or test-loaded here")
+    elif verification and data.eval_pixels is not None:
         t0 = time.perf_counter()
         checked = verify.verify(loaded, model_bytes, spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
         if checked.drop_points > max_accuracy_drop:
@@ -194,7 +199,8 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
                 "allow_flex": allow_flex, "seed": seed}
     model_bytes = embed_record(model_bytes, _record(loaded, spec, label_names, final_options, target, checked, rec,
                                                     model_bytes, settings))
-    Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
+    if not flex_ops:
+        Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
     path = atomic_write(output if within else over_budget_name(output), model_bytes)
     seconds["total"] = time.perf_counter() - started
     source_size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) else None

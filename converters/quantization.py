@@ -80,10 +80,10 @@ def make_converter(loaded: LoadedModel, options: QuantizeOptions, calibration: n
     return converter
 
 
-_FLEX_OP = re.compile(r"\btf\.(\w+)")
+_FLEX_OP = re.compile(r"\btf\.([A-Z]\w+)")  # TF op names are CamelCase
 
 
-def run_converter(converter, name: str) -> bytes:
+def run_converter(converter, name: str, allow_flex: bool = False) -> bytes:
     """Runs the converter; unsupported ops become one line naming them and the way out."""
     try:
         with quiet():
@@ -91,6 +91,9 @@ def run_converter(converter, name: str) -> bytes:
     except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, and friends
         text = str(exc)
         flex = sorted(set(_FLEX_OP.findall(text)))
+        if flex and allow_flex:
+            raise ConversionError(f"{name}: ops neither builtin nor available as Flex kernels: {', '.join(flex)}; "
+                                  "replace them in the model") from None
         if flex or "Select TF" in text or "not supported by the native TFLite runtime" in text:
             raise ConversionError(f"{name}: ops not in TFLite's builtin set: {', '.join(flex) or 'see TensorFlow log'}; "
                                   "replace them, or pass --allow-flex to embed TensorFlow (Flex) kernels, which "
@@ -100,4 +103,4 @@ def run_converter(converter, name: str) -> bytes:
 
 
 def convert(loaded: LoadedModel, options: QuantizeOptions, calibration: np.ndarray | None) -> bytes:
-    return run_converter(make_converter(loaded, options, calibration), loaded.name)
+    return run_converter(make_converter(loaded, options, calibration), loaded.name, options.allow_flex)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The quickstart the README runs: inspect, classify and profile the shipped digits model.
-# The model is a small CNN trained on scikit-learn's real digit scans (tests/fixtures/build_models.py);
-# the images are real held-out scans; the profile runs end to end on a real photo from scikit-learn.
+# The quickstart the README runs: train a small classifier on real digit scans, convert it
+# with edgelite (int8, calibrated and verified), then inspect, classify and profile it in the
+# device-like environment that has no TensorFlow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EDGELITE="${EDGELITE:-.venv-runtime/bin/edgelite}"   # the device-like environment: no TensorFlow
+OUT="${OUT:-out}"
 PHOTO="$(.venv-runtime/bin/python -c 'import sklearn, os; print(os.path.join(os.path.dirname(sklearn.__file__), "datasets", "images", "china.jpg"))')"
 
 set -x
-"$EDGELITE" doctor
-"$EDGELITE" inspect examples/models/digits_int8.tflite
-"$EDGELITE" predict examples/models/digits_int8.tflite examples/images/digit_*.png --top-k 2
-"$EDGELITE" profile examples/models/digits_float.tflite examples/models/digits_int8.tflite --threads 1 --runs 200 --image "$PHOTO"
+.venv/bin/python examples/train_and_convert.py --out "$OUT"
+DEVICE=.venv-runtime/bin/edgelite   # no TensorFlow in this environment
+"$DEVICE" doctor
+"$DEVICE" inspect "$OUT/digits_int8.tflite"
+"$DEVICE" predict "$OUT/digits_int8.tflite" examples/images/digit_*.png --top-k 2
+"$DEVICE" profile "$OUT/digits_int8.tflite" examples/models/digits_float.tflite --threads 1 --runs 200 --image "$PHOTO"

@@ -192,10 +192,10 @@ def embed_record(model_bytes: bytes, record: dict, name: str = RECORD_NAME) -> b
     Returns bytes rather than writing a file so the caller decides how to write atomically.
     An existing buffer of the same name is replaced.
     """
+    sch = _schema()  # first: says what to install where the schema is missing
     import flatbuffers
     import numpy as np
 
-    sch = _schema()
     model = sch.ModelT.InitFromObj(sch.Model.GetRootAsModel(model_bytes, 0))
     payload = np.frombuffer(json.dumps(record, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     for old in [m for m in (model.metadata or []) if _name(m) == name]:

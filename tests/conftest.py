@@ -68,3 +68,18 @@ def digit_png(tmp_path, digits) -> pathlib.Path:
     images, labels = digits
     Image.fromarray(images[list(labels).index(7)], "L").save(path)
     return path
+
+
+def default_cpu_delegate() -> str:
+    """What 'auto' runs on a plain model here: LiteRT and TensorFlow apply XNNPACK by default;
+    tflite-runtime 2.14's x86-64 wheel applies none (seen in its execution plan)."""
+    from edgelite.runtime.backend import find_backend
+    return "cpu" if find_backend().name == "tflite_runtime" else "xnnpack"
+
+
+def can_write_metadata() -> bool:
+    """Embedding a record needs the generated TFLite schema (ai-edge-litert or TensorFlow ship it)."""
+    return any(importlib.util.find_spec(m) is not None for m in ("ai_edge_litert", "tensorflow"))
+
+
+needs_writer = pytest.mark.skipif(not can_write_metadata(), reason="no TFLite schema module to write metadata with")

@@ -192,3 +192,23 @@ def test_label_count_mismatch(tmp_path, digits_keras, digit_folders):
 def test_bad_options(tmp_path, digits_keras, options, message):
     with pytest.raises(ConversionError, match=message):
         edgelite.convert(digits_keras, output=tmp_path / "o.tflite", **options)
+
+
+def test_flex_ops_are_refused_by_default_and_allowed_on_request(tmp_path, digit_folders):
+    import keras
+    import tensorflow as tf
+    def model_with(op):
+        inp = keras.Input((8, 8, 3))
+        x = keras.layers.Lambda(op)(keras.layers.Rescaling(1 / 255.0)(inp))
+        return keras.Model(inp, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x)))
+
+    det = model_with(lambda t: tf.linalg.det(t[..., :8, :8, 0])[:, None, None, None] + t)
+    with pytest.raises(ConversionError, match=r"ops not in TFLite's builtin set: MatrixDeterminant; .*--allow-flex"):
+        edgelite.convert(det, output=tmp_path / "f.tflite", quantize="none", calibration=digit_folders[0])
+    result = edgelite.convert(det, output=tmp_path / "f.tflite", quantize="none", allow_flex=True,
+                              calibration=digit_folders[0], calibration_count=10)
+    assert "FlexMatrixDeterminant" in read_file(result.output)[1].custom_ops
+    assert result.verification is None and any("Flex" in w for w in result.warnings)
+    with pytest.raises(ConversionError, match="neither builtin nor available as Flex kernels: Erfinv"):
+        edgelite.convert(model_with(lambda t: tf.math.erfinv(t * 0.9)), output=tmp_path / "e.tflite",
+                         quantize="none", allow_flex=True, calibration=digit_folders[0])

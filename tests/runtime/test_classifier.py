@@ -5,7 +5,7 @@ from PIL import Image
 
 import edgelite
 from edgelite.runtime.errors import InputError, ModelError
-from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, default_cpu_delegate
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_classification_result(clf, digit_png):
     result = clf.classify(digit_png, top_k=3)
     assert result.top.label == "7" and result.top.id == 7
     assert len(result.classes) == 3 and result.classes[0].score >= result.classes[1].score
-    assert result.delegate == "xnnpack"
+    assert result.delegate == default_cpu_delegate()
     assert set(result.timings_ms) == {"preprocess", "invoke", "postprocess"}
     assert result.to_dict()["classes"][0] == {"id": 7, "label": "7", "score": result.top.score}
 

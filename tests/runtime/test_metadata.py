@@ -7,9 +7,10 @@ from edgelite.runtime.errors import ModelError
 from edgelite.runtime.metadata import InputSpec, derive_input_spec, embed_record, read_metadata
 from edgelite.runtime.model import Model
 from edgelite.runtime.tflite_file import parse, read_file
-from tests.conftest import DIGITS_INT8, MODELS
+from tests.conftest import DIGITS_INT8, MODELS, needs_writer
 
 
+@needs_writer
 def test_record_round_trips_and_replaces():
     data = (MODELS / "logits_int8.tflite").read_bytes()
     first = embed_record(data, {"labels": ["a", "b", "c", "d", "e"], "input": {"height": 16, "width": 16}})
@@ -21,6 +22,7 @@ def test_record_round_trips_and_replaces():
     assert len(second) < len(first) + 100  # the replaced record's bytes were dropped
 
 
+@needs_writer
 def test_rewritten_model_still_runs_identically():
     import numpy as np
     data = (MODELS / "logits_int8.tflite").read_bytes()
@@ -37,6 +39,7 @@ def test_digits_model_carries_its_spec():
     assert meta.output == "probabilities"
 
 
+@needs_writer
 def test_invalid_record_json_is_a_model_error():
     data = embed_record((MODELS / "gray_float.tflite").read_bytes(), {})
     broken = data.replace(b"{}", b"{]")

@@ -5,7 +5,7 @@ import pytest
 
 from edgelite.runtime.errors import InputError
 from edgelite.runtime.profiler import Stats, profile, profile_one
-from tests.conftest import DIGITS_FLOAT, DIGITS_INT8
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, default_cpu_delegate
 
 
 def test_stats_of_known_samples():
@@ -21,7 +21,7 @@ def test_profile_with_random_tensors():
     assert r.load_ms > 0 and r.first_invoke_ms > 0 and r.throughput_ips > 0
     assert r.model_size_bytes == DIGITS_INT8.stat().st_size
     assert r.peak_rss_bytes > 0 and r.rss_before_load_bytes > 0
-    assert r.stages_ms is None and r.delegate["actual"] == "xnnpack"
+    assert r.stages_ms is None and r.delegate["actual"] == default_cpu_delegate()
 
 
 def test_profile_with_images_breaks_down_stages(photos):

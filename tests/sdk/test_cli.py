@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from edgelite.cli import main
-from tests.conftest import DIGITS_INT8, MODELS
+from tests.conftest import DIGITS_INT8, MODELS, default_cpu_delegate
 
 
 def run(*args):
@@ -33,13 +33,13 @@ def test_predict_real_digits(digit_png):
     result = run("predict", DIGITS_INT8, digit_png, "--top-k", "2")
     assert result.exit_code == 0, result.output
     line = result.stdout.strip()
-    assert line.startswith(f"{digit_png}: 7 (") and "[xnnpack, " in line
+    assert line.startswith(f"{digit_png}: 7 (") and f"[{default_cpu_delegate()}, " in line
 
 
 def test_predict_json(digit_png):
     result = run("predict", DIGITS_INT8, digit_png, "--json", "-k", "1")
     data = json.loads(result.stdout)
-    assert data["delegate"]["actual"] == "xnnpack"
+    assert data["delegate"]["actual"] == default_cpu_delegate()
     (item,) = data["results"]
     assert item["classes"][0]["label"] == "7" and item["source"] == str(digit_png)
 

@@ -1,0 +1,22 @@
+"""What the benchmark scripts share: the cache folder and the alternating timer."""
+from __future__ import annotations
+
+import pathlib
+import time
+
+import numpy as np
+
+CACHE = pathlib.Path(__file__).resolve().parent / ".cache"
+
+
+def alternate(contenders: dict, rounds: int, per_round: int) -> dict[str, float]:
+    """Median seconds per call of each contender, measured in alternating rounds."""
+    samples = {name: [] for name in contenders}
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            for _ in range(per_round):
+                t0 = clock()
+                fn()
+                samples[name].append(clock() - t0)
+    return {name: float(np.median(v)) / 1e9 for name, v in samples.items()}
