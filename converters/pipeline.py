@@ -123,7 +123,14 @@ def _record(loaded: LoadedModel, spec, labels, options: QuantizeOptions, target,
     }
 
 
-def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter: Reporter):
+def _median_ms(model_bytes: bytes) -> float:
+    """Median latency on this machine (XNNPACK, 1 thread, 50 runs): what recovery costs in speed."""
+    from edgelite.runtime.profiler import profile_one
+    return profile_one(model_bytes, threads=1, runs=50, warmup=5).latency_ms.median
+
+
+def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter: Reporter,
+             first: verify.Verification, first_bytes: bytes):
     """Re-converts with the worst layers in float until within budget.
 
     Returns (model bytes, verification, report); the first two are None when nothing met the budget.
@@ -133,14 +140,17 @@ def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter
         return None, None, {"skipped": why, "float_layers": []}
     calibration = _float_batch(data.calibration, spec)
     ranked = recovery.rank_layers(loaded, options, calibration)
-    report = {"ranked_by": "QuantizationDebugger RMSE/scale", "attempts": []}
+    report = {"ranked_by": "QuantizationDebugger RMSE/scale", "attempts": [],
+              "all_int8": {"drop_points": first.drop_points, "size_bytes": len(first_bytes),
+                           "median_ms": _median_ms(first_bytes)}}
     for n in recovery.STEPS:
         names = [r.tensor for r in ranked[:n]]
         if not names:
             break
         candidate = recovery.convert_with_float_layers(loaded, options, calibration, names)
         check = verify.verify(loaded, candidate, spec, data.eval_pixels, data.eval_labels, data.eval_source, reporter)
-        report["attempts"].append({"float_layers": names, "drop_points": check.drop_points, "size_bytes": len(candidate)})
+        report["attempts"].append({"float_layers": names, "drop_points": check.drop_points, "size_bytes": len(candidate),
+                                   "median_ms": _median_ms(candidate)})
         if check.drop_points <= budget:
             report.update(float_layers=names, io="float32")
             reporter.warn(f"recovered accuracy by keeping {len(names)} layer(s) in float: {', '.join(names)}; "
@@ -185,7 +195,8 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
         t0 = time.perf_counter()
         checked = verify.verify(loaded, model_bytes, spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
         if checked.drop_points > max_accuracy_drop:
-            recovered, rechecked, rec = _recover(loaded, options, target, data, spec, max_accuracy_drop, rep)
+            recovered, rechecked, rec = _recover(loaded, options, target, data, spec, max_accuracy_drop, rep,
+                                                 checked, model_bytes)
             if recovered is not None:
                 model_bytes, checked = recovered, rechecked
         seconds["verify"] = time.perf_counter() - t0
