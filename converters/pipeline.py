@@ -12,10 +12,11 @@ from edgelite.runtime.classifier import read_labels
 from edgelite.runtime.errors import ConversionError
 from edgelite.runtime.metadata import SCHEMA_VERSION, InputSpec, embed_record
 from edgelite.runtime.model import Model
+from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.tflite_file import parse
 
 from . import images as imgs
-from . import recovery, verify
+from . import prune_finetune, pruning, recovery, training, verify
 from .contract import resolve_input_spec
 from .loading import LoadedModel, load_model
 from .quantization import QuantizeOptions, convert as run_conversion
@@ -44,6 +45,8 @@ class ConversionResult:
     input_spec: InputSpec
     seconds: dict
     warnings: list[str] = field(default_factory=list)
+    pruning: dict | None = None
+    weight_sparsity: dict | None = None
 
     def to_dict(self) -> dict:
         return {"output": self.output, "source": self.source, "within_budget": self.within_budget,
@@ -51,7 +54,8 @@ class ConversionResult:
                 "quantization": self.quantization, "target": self.target,
                 "verification": self.verification.to_dict() if self.verification else None,
                 "recovery": self.recovery, "labels": self.labels, "input_spec": self.input_spec.to_dict(),
-                "seconds": self.seconds, "warnings": self.warnings}
+                "seconds": self.seconds, "warnings": self.warnings, "pruning": self.pruning,
+                "weight_sparsity": self.weight_sparsity}
 
 
 @dataclass
@@ -107,7 +111,7 @@ def _float_batch(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def _record(loaded: LoadedModel, spec, labels, options: QuantizeOptions, target, verification, rec, model_bytes,
-            settings: dict) -> dict:
+            settings: dict, prune_report: dict | None, sparsity: dict) -> dict:
     tf = tensorflow()
     from edgelite import __version__
     return {
@@ -117,10 +121,18 @@ def _record(loaded: LoadedModel, spec, labels, options: QuantizeOptions, target,
         "quantization": {"mode": options.mode, "io": options.io, "per_channel": not options.per_tensor,
                          "float_layers": rec["float_layers"] if rec else []},
         "verification": verification.to_dict() if verification else None,
+        "pruning": prune_report, "weight_sparsity": {"overall": sparsity["overall"], "weights": sparsity["weights"]},
         "provenance": {"source": loaded.name, "source_sha256": loaded.sha256, "keras_flavor": loaded.flavor,
                        "edgelite": __version__, "tensorflow": tf.__version__, "options": settings,
                        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
     }
+
+
+def _pruning_cost(checked: verify.Verification, prune_report: dict | None) -> float | None:
+    """Top-1 points lost by pruning alone (original float model vs pruned float model)."""
+    if prune_report is None or prune_report.get("pruned_keras_top1") is None or checked.float_top1 is None:
+        return None
+    return 100.0 * (checked.float_top1 - prune_report["pruned_keras_top1"])
 
 
 def _median_ms(model_bytes: bytes) -> float:
@@ -130,7 +142,7 @@ def _median_ms(model_bytes: bytes) -> float:
 
 
 def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter: Reporter,
-             first: verify.Verification, first_bytes: bytes):
+             first: verify.Verification, first_bytes: bytes, reference: LoadedModel):
     """Re-converts with the worst layers in float until within budget.
 
     Returns (model bytes, verification, report); the first two are None when nothing met the budget.
@@ -144,11 +156,15 @@ def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter
               "all_int8": {"drop_points": first.drop_points, "size_bytes": len(first_bytes),
                            "median_ms": _median_ms(first_bytes)}}
     for n in recovery.STEPS:
-        names = [r.tensor for r in ranked[:n]]
-        if not names:
+        if n >= len(ranked):  # all layers in float is no longer an int8 model
             break
-        candidate = recovery.convert_with_float_layers(loaded, options, calibration, names)
-        check = verify.verify(loaded, candidate, spec, data.eval_pixels, data.eval_labels, data.eval_source, reporter)
+        names = [r.tensor for r in ranked[:n]]
+        try:
+            candidate = recovery.convert_with_float_layers(loaded, options, calibration, names)
+        except (ValueError, RuntimeError) as exc:
+            report["attempts"].append({"float_layers": names, "error": " ".join(str(exc).split())[:200]})
+            break
+        check = verify.verify(reference, candidate, spec, data.eval_pixels, data.eval_labels, data.eval_source, reporter)
         report["attempts"].append({"float_layers": names, "drop_points": check.drop_points, "size_bytes": len(candidate),
                                    "median_ms": _median_ms(candidate)})
         if check.drop_points <= budget:
@@ -156,17 +172,57 @@ def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter
             reporter.warn(f"recovered accuracy by keeping {len(names)} layer(s) in float: {', '.join(names)}; "
                           f"inputs and outputs are float32")
             return candidate, check, report
-        if len(names) == len(ranked):
-            break
     report["float_layers"] = []
     return None, None, report
+
+
+def _check_sparse_encoding(loaded, options: QuantizeOptions, calibration, model_bytes: bytes, target: str,
+                           reporter: Reporter) -> tuple[bytes, dict]:
+    """The sparse-encoded model must load and run with the target's CPU delegate; else keep dense."""
+    from edgelite.runtime.errors import EdgeliteError
+    delegate = "xnnpack" if target == "xnnpack" else "auto"
+    try:
+        model = Model(model_bytes, delegate=delegate)
+        model.run(*[np.zeros(i.shape, i.dtype) for i in model.inputs])
+        return model_bytes, {"requested": True, "kept": True, "checked_with": model.delegate.actual}
+    except EdgeliteError as exc:
+        reason = str(exc)
+    reporter.warn(f"sparse encoding does not run under {delegate}: {reason}; kept the dense encoding")
+    dense = run_conversion(loaded, QuantizeOptions(options.mode, options.io, options.per_tensor, options.allow_flex),
+                           calibration)
+    return dense, {"requested": True, "kept": False, "reason": reason}
+
+
+def _pruned(loaded, spec, prune_options, tune, train_data, quantize, seed, rep):
+    """Runs pruning and adds XNNPACK's verdict on its sparse kernels to the report."""
+    loaded, report, classes = prune_finetune.prune(loaded, prune_options, tune, train_data, spec, seed, rep)
+    blockers = pruning.xnnpack_sparse_blockers(loaded.model, prune_options, quantize)
+    report["xnnpack_sparse_kernels"] = {"eligible": not blockers, "blocked_by": blockers}
+    if prune_options.policy == "xnnpack" and blockers:
+        rep.warn("XNNPACK's sparse kernels will not speed this model up: " + "; ".join(blockers))
+    return loaded, report, classes
+
+
+def _sparsity_survived(report: dict | None, sparsity: dict, rep: Reporter):
+    """Makes pruning that conversion undid visible."""
+    if report is None:
+        return
+    before = report["keras_sparsity"]["overall"]
+    pruned_weights = sum(layer["total"] for layer in report["keras_sparsity"]["layers"])
+    after = sparsity["overall"] * sparsity["weights"] / pruned_weights if pruned_weights else 0.0
+    report["tflite_sparsity_of_pruned_layers"] = min(after, 1.0)
+    if after < before - 0.01:
+        rep.warn(f"conversion undid pruning: {100 * before:.1f}% zeros in the Keras kernels, "
+                 f"{100 * after:.1f}% in the .tflite")
 
 
 def convert(model, *, output, calibration=None, quantize: str = "int8", io: str | None = None, per_tensor: bool = False,
             eval_data=None, calibration_count: int = 200, input_range: str | None = None, mean=None, std=None,
             resize: str = "stretch", labels=None, target: str = "xnnpack", max_accuracy_drop: float = 1.0,
-            allow_flex: bool = False, seed: int = 0, verification: bool = True,
-            reporter: Reporter | None = None) -> ConversionResult:
+            allow_flex: bool = False, seed: int = 0, verification: bool = True, prune: float | None = None,
+            prune_structure: str = "unstructured", prune_policy: str = "all", train_data=None, epochs: int = 3,
+            augment: bool = False, strategy=None, learning_rate: float = 1e-3, batch_size: int = 32,
+            sparse_encoding: bool = False, reporter: Reporter | None = None) -> ConversionResult:
     """Converts a Keras model (path or object) into a verified .tflite at ``output``. See the README."""
     started = time.perf_counter()
     tensorflow()  # fail first, with the install command, where TensorFlow is absent
@@ -176,16 +232,31 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
     if calibration_count < 1:
         raise ConversionError(f"calibration count must be >= 1, got {calibration_count}")
     # io defaults to int8 for int8 models (no QUANTIZE ops at the edges), float32 otherwise.
-    options = QuantizeOptions(quantize, io or ("int8" if quantize == "int8" else "float32"), per_tensor, allow_flex)
+    options = QuantizeOptions(quantize, io or ("int8" if quantize == "int8" else "float32"), per_tensor, allow_flex,
+                              sparse_encoding)
+    prune_options = pruning.PruneOptions(prune, prune_structure, prune_policy) if prune is not None else None
+    tune = training.FineTune(epochs, batch_size, learning_rate, augment, strategy)
+    if train_data is not None and prune_options is None:
+        raise ConversionError("--train-data is for fine-tuning while pruning; give --prune too")
     check_writable(output)
     loaded = load_model(model)
     spec = resolve_input_spec(loaded, input_range=input_range, mean=mean, std=std, resize=resize)
+    prune_report, train_classes, original = None, None, loaded  # what compression is measured against
+    if prune_options is not None:
+        t0 = time.perf_counter()
+        loaded, prune_report, train_classes = _pruned(loaded, spec, prune_options, tune, train_data, quantize, seed, rep)
+        prune_seconds = time.perf_counter() - t0
     data = _gather_data(spec, calibration, eval_data, calibration_count, seed, options.calibrated, rep)
-    label_names = _resolve_labels(labels, data.class_names, loaded.n_classes)
+    label_names = _resolve_labels(labels, data.class_names or train_classes, loaded.n_classes)
     t0 = time.perf_counter()
-    model_bytes = run_conversion(loaded, options, _float_batch(data.calibration, spec)
-                                 if data.calibration is not None else None)
+    calibration_batch = _float_batch(data.calibration, spec) if data.calibration is not None else None
+    model_bytes = run_conversion(loaded, options, calibration_batch)
+    encoding = None
+    if sparse_encoding:
+        model_bytes, encoding = _check_sparse_encoding(loaded, options, calibration_batch, model_bytes, target, rep)
     seconds = {"convert": time.perf_counter() - t0}
+    if prune_options is not None:
+        seconds["prune"] = prune_seconds
     checked, rec = None, None
     flex_ops = [op for op in parse(model_bytes, loaded.name).custom_ops if op.startswith("Flex")]
     if flex_ops:
@@ -193,10 +264,17 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
                  "without the Flex delegate, so it was not verified or test-loaded here")
     elif verification and data.eval_pixels is not None:
         t0 = time.perf_counter()
-        checked = verify.verify(loaded, model_bytes, spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
-        if checked.drop_points > max_accuracy_drop:
+        checked = verify.verify(original, model_bytes, spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
+        if prune_report is not None:
+            prune_report["pruned_keras_top1"] = verify.float_top1(loaded, spec, data.eval_pixels, data.eval_labels)
+        pruning_cost = _pruning_cost(checked, prune_report)
+        if checked.drop_points > max_accuracy_drop and pruning_cost is not None and pruning_cost > max_accuracy_drop:
+            rec = {"skipped": f"pruning itself costs {pruning_cost:.2f} points (the pruned Keras model before "
+                              "conversion); float layers cannot recover that: fine-tune longer (--epochs) or prune "
+                              "less", "float_layers": []}
+        elif checked.drop_points > max_accuracy_drop:
             recovered, rechecked, rec = _recover(loaded, options, target, data, spec, max_accuracy_drop, rep,
-                                                 checked, model_bytes)
+                                                 checked, model_bytes, original)
             if recovered is not None:
                 model_bytes, checked = recovered, rechecked
         seconds["verify"] = time.perf_counter() - t0
@@ -207,9 +285,14 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
         if rec and rec.get("io") == "float32" else options
     settings = {"quantize": quantize, "io": options.io, "per_tensor": per_tensor, "calibration_count": calibration_count,
                 "input_range": input_range, "resize": resize, "target": target, "max_accuracy_drop": max_accuracy_drop,
-                "allow_flex": allow_flex, "seed": seed}
+                "allow_flex": allow_flex, "seed": seed, "prune": prune, "prune_structure": prune_structure,
+                "prune_policy": prune_policy, "epochs": epochs, "augment": augment, "sparse_encoding": sparse_encoding}
+    sparsity = weight_sparsity(parse(model_bytes, loaded.name), model_bytes)
+    _sparsity_survived(prune_report, sparsity, rep)
+    if prune_report is not None and encoding is not None:
+        prune_report["sparse_encoding"] = encoding
     model_bytes = embed_record(model_bytes, _record(loaded, spec, label_names, final_options, target, checked, rec,
-                                                    model_bytes, settings))
+                                                    model_bytes, settings, prune_report, sparsity))
     if not flex_ops:
         Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
     path = atomic_write(output if within else over_budget_name(output), model_bytes)
@@ -220,6 +303,6 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
         output_size_bytes=len(model_bytes), quantization={"mode": final_options.mode, "io": final_options.io,
                                                           "per_channel": not per_tensor},
         target=target, verification=checked, recovery=rec, labels=label_names, input_spec=spec, seconds=seconds,
-        warnings=list(rep.warnings))
+        warnings=list(rep.warnings), pruning=prune_report, weight_sparsity=sparsity)
 
 

@@ -29,6 +29,7 @@ class QuantizeOptions:
     io: str = "int8"
     per_tensor: bool = False
     allow_flex: bool = False
+    sparse_encoding: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -62,6 +63,8 @@ def make_converter(loaded: LoadedModel, options: QuantizeOptions, calibration: n
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if options.mode != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if options.sparse_encoding:  # store pruned weights in the flatbuffer's sparse format
+        converter.optimizations = [*converter.optimizations, tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     if options.mode == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     if options.calibrated:

@@ -75,6 +75,14 @@ def _tflite_probabilities(model_bytes: bytes, pixels: np.ndarray, spec: InputSpe
     return as_probability(np.concatenate(rows).astype(np.float32))
 
 
+def float_top1(loaded: LoadedModel, spec: InputSpec, pixels: np.ndarray, labels) -> float | None:
+    """Top-1 of a Keras model alone (e.g. the pruned model before conversion)."""
+    if labels is None:
+        return None
+    probabilities = _float_probabilities(loaded, pixels, spec, lambda x: x)
+    return float((probabilities.argmax(1) == np.asarray(labels)).mean())
+
+
 def outputs_are_probabilities(model_bytes: bytes) -> bool:
     from edgelite.runtime.tflite_file import parse
     graph = parse(model_bytes, "<converted>").main
@@ -83,7 +91,10 @@ def outputs_are_probabilities(model_bytes: bytes) -> bool:
 
 def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.ndarray, labels, data: str,
            reporter: Reporter) -> Verification:
-    """Top-1 of both models (with labels), agreement, and output differences in probability space."""
+    """Top-1 of both models (with labels), agreement, and output differences in probability space.
+
+    ``loaded`` is the reference: the user's original float model, also when the .tflite was pruned,
+    so the figures include everything compression cost."""
     as_probability = (lambda x: x) if outputs_are_probabilities(model_bytes) else softmax
     reference = _float_probabilities(loaded, pixels, spec, as_probability)
     converted = _tflite_probabilities(model_bytes, pixels, spec, as_probability, reporter)

@@ -7,6 +7,7 @@ from .errors import EdgeliteError, ModelError
 from .metadata import RECORD_NAME, derive_input_spec, parse_record, read_metadata
 from .model import Model
 from .postprocess import output_is_probability
+from .sparsity import weight_sparsity
 from .tflite_file import ModelFile, read_file
 
 STANDARD_METADATA = "TFLITE_METADATA"
@@ -50,7 +51,7 @@ def _interpreter_view(path, backend) -> tuple[dict | None, str, str | None]:
 def inspect_model(path, backend=None) -> dict:
     """Tensors, ops, metadata and size. Needs only a valid file; an interpreter adds op names
     when one can load the model (an Edge TPU model without its delegate cannot)."""
-    file: ModelFile = read_file(path)[1]
+    data, file = read_file(path)
     graph = file.main
     meta = read_metadata(file)
     spec, problem = meta.input, None
@@ -77,4 +78,5 @@ def inspect_model(path, backend=None) -> dict:
         "edgelite_record": record,
         "metadata_buffers": sorted(file.metadata),
         "tflite_metadata": STANDARD_METADATA in file.metadata,
+        "weight_sparsity": weight_sparsity(file, data),
     }

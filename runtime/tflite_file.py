@@ -32,6 +32,7 @@ TENSOR_TYPES = {
 
 # BuiltinOperator codes the runtime reasons about.
 OP_DEQUANTIZE, OP_LOGISTIC, OP_RESHAPE, OP_SOFTMAX, OP_CUSTOM, OP_QUANTIZE = 6, 14, 22, 25, 32, 114
+OP_CONV_2D, OP_DEPTHWISE_CONV_2D, OP_FULLY_CONNECTED = 3, 4, 9
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class ModelFile:
     subgraphs: tuple[SubgraphDesc, ...]
     buffer_sizes: tuple[int, ...]
     metadata: dict  # name -> bytes of its buffer
+    buffer_spans: tuple[tuple[int, int], ...] = ()  # (start, length) of each buffer's bytes in the file
 
     @property
     def main(self) -> SubgraphDesc:
@@ -312,7 +314,8 @@ def parse(data: bytes, path: str = "<bytes>") -> ModelFile:
         _check_index(reader, buffer, len(sizes), "metadata")
         start, length = spans[buffer]
         metadata[m.string(0)] = bytes(data[start:start + length])
-    return ModelFile(path, reader.n, model.scalar(0, "<I"), model.string(3), subgraphs, sizes, metadata)
+    return ModelFile(path, reader.n, model.scalar(0, "<I"), model.string(3), subgraphs, sizes, metadata,
+                     tuple(spans))
 
 
 def read_file(path) -> tuple[bytes, ModelFile]:

@@ -130,9 +130,25 @@ def _bar(label: str, total: int):
 @click.option("--allow-flex", is_flag=True, help="Allow TensorFlow (Flex) ops; the device then needs the Flex delegate.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampling calibration images.")
 @click.option("--verify/--no-verify", "verification", default=True, help="Measure what conversion cost.")
+@click.option("--prune", type=float, default=None, metavar="SPARSITY",
+              help="Magnitude-prune conv/dense kernels to this sparsity in [0, 1) before quantizing.")
+@click.option("--train-data", type=click.Path(), help="Class subfolders of labelled images to fine-tune on while pruning.")
+@click.option("--epochs", default=3, show_default=True, type=int, help="Fine-tuning epochs while pruning.")
+@click.option("--augment", is_flag=True, help="Flips, small rotations, shifts and brightness while fine-tuning.")
+@click.option("--prune-structure", default="unstructured", show_default=True,
+              type=click.Choice(["unstructured", "2:4"]), help="2:4 zeroes two of every four weights.")
+@click.option("--prune-policy", default="all", show_default=True, type=click.Choice(["all", "xnnpack"]),
+              help="xnnpack: prune only the 1x1 convolutions XNNPACK's sparse kernels accelerate.")
+@click.option("--strategy", type=click.Choice(["mirrored", "multiworker"]), default=None,
+              help="Fine-tune under a tf.distribute strategy (MultiWorker needs TF_CONFIG).")
+@click.option("--learning-rate", default=1e-3, show_default=True, type=float, help="Fine-tuning learning rate.")
+@click.option("--batch-size", default=32, show_default=True, type=int, help="Fine-tuning batch size.")
+@click.option("--sparse-encoding", is_flag=True,
+              help="Store pruned weights sparsely (smaller file); kept only if the result runs under the target.")
 @json_option
 def convert(model, output, calibration, calibration_count, eval_data, quantize, io, per_tensor, input_range, mean,
-            std, resize, labels, target, max_accuracy_drop, allow_flex, seed, verification, as_json):
+            std, resize, labels, target, max_accuracy_drop, allow_flex, seed, verification, prune, train_data, epochs,
+            augment, prune_structure, prune_policy, strategy, learning_rate, batch_size, sparse_encoding, as_json):
     """Convert a Keras model (.keras, .h5, SavedModel) to a verified .tflite with its record.
 
     \b
@@ -144,7 +160,10 @@ def convert(model, output, calibration, calibration_count, eval_data, quantize, 
                          per_tensor=per_tensor, eval_data=eval_data, calibration_count=calibration_count,
                          input_range=input_range, mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
                          resize=resize, labels=labels, target=target, max_accuracy_drop=max_accuracy_drop,
-                         allow_flex=allow_flex, seed=seed, verification=verification, reporter=_CliReporter())
+                         allow_flex=allow_flex, seed=seed, verification=verification, prune=prune,
+                         train_data=train_data, epochs=epochs, augment=augment, prune_structure=prune_structure,
+                         prune_policy=prune_policy, strategy=strategy, learning_rate=learning_rate,
+                         batch_size=batch_size, sparse_encoding=sparse_encoding, reporter=_CliReporter())
     _emit(as_json, result.to_dict(), _convert_text(result, max_accuracy_drop))
     if not result.within_budget:
         v = result.verification
@@ -169,6 +188,18 @@ def _convert_text(r, budget: float) -> str:
                      f"max |diff| {v.max_abs_diff:.4f}")
     else:
         lines.append("not verified")
+    if r.pruning:
+        p = r.pruning
+        pruned_top1 = f", pruned Keras top-1 {100 * p['pruned_keras_top1']:.2f}%" if p.get("pruned_keras_top1") else ""
+        xnn = p["xnnpack_sparse_kernels"]
+        lines.append(f"pruned to {100 * p['target_sparsity']:.0f}% ({p['structure']}, {p['policy']} layers, "
+                     f"{p['library']}, {p['fine_tune']['epochs']} epochs): {100 * p['keras_sparsity']['overall']:.1f}% "
+                     f"zeros in Keras, {100 * p.get('tflite_sparsity_of_pruned_layers', 0):.1f}% in the .tflite"
+                     f"{pruned_top1}; XNNPACK sparse kernels: "
+                     + ("eligible" if xnn["eligible"] else "not used (" + "; ".join(xnn["blocked_by"]) + ")"))
+    if r.weight_sparsity:
+        lines.append(f"weight sparsity in the file: {100 * r.weight_sparsity['overall']:.1f}% of "
+                     f"{r.weight_sparsity['weights']} conv/dense weights are zero")
     if r.recovery:
         lines.append("recovery: " + json.dumps(r.recovery, sort_keys=True))
     lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
@@ -220,6 +251,11 @@ def _inspect_text(info: dict) -> str:
     lines.append("edgelite record:" + ("" if record else " absent"))
     lines += [f"  {key}: {json.dumps(value, sort_keys=True)}" for key, value in sorted((record or {}).items())]
     lines.append("metadata buffers: " + (", ".join(info["metadata_buffers"]) or "none"))
+    sparsity = info["weight_sparsity"]
+    lines.append(f"weight sparsity: {100 * sparsity['overall']:.1f}% of {sparsity['weights']} conv/dense weights "
+                 "are zero (read from the file)")
+    lines += [f"  {layer['op']} {layer['shape']} {layer['dtype']} {layer['encoding']}: {100 * layer['sparsity']:.1f}%"
+              for layer in sparsity["layers"]]
     lines.append("standard TFLite metadata (TFLITE_METADATA): "
                  + ("present" if info["tflite_metadata"] else "absent"))
     return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Pruning as one step of the pipeline: fine-tune with masks (or tfmot), strip, report."""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import replace
+
+from edgelite.runtime.errors import ConversionError
+from edgelite.runtime.metadata import InputSpec
+
+from . import pruning, training
+from .loading import LoadedModel
+from .reporting import Reporter
+
+
+def _schedule(options: pruning.PruneOptions, steps: int) -> pruning.PolynomialDecay:
+    """Sparsity reaches its target at 70% of the fine-tune, leaving the rest to recover accuracy."""
+    end = max(1, int(0.7 * steps))
+    return pruning.PolynomialDecay(options.target, end_step=end, frequency=max(1, end // 10))
+
+
+def _clone_keras3(model, tune: training.FineTune):
+    import keras
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.compile(optimizer=keras.optimizers.Adam(tune.learning_rate), loss=training.loss_for(clone))
+    return clone
+
+
+def _prune_keras3(loaded, options, tune, data, steps, strategy, advance):
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model = _clone_keras3(loaded.model, tune)
+    masks = pruning.KerasMasks(pruning.prunable_layers(model, options.policy), options, _schedule(options, steps))
+    if data is None:
+        masks.update(masks.schedule.end_step)  # one shot: straight to the target
+    else:
+        with training.python_warnings_off():
+            model.fit(data, epochs=tune.epochs, verbose=0,
+                      callbacks=[pruning.keras_callback(masks), training.epoch_callback("keras3", advance)])
+    return model
+
+
+def _prune_tf_keras(loaded, options, tune, data, steps, strategy, advance):
+    import tf_keras
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        wrapped = pruning.tfmot_wrap(loaded.model, options, _schedule(options, steps))
+        wrapped.compile(optimizer=tf_keras.optimizers.Adam(tune.learning_rate), loss=training.loss_for(wrapped))
+    if data is None:
+        raise ConversionError("one-shot pruning (no --train-data) is supported for Keras 3 models; tfmot prunes "
+                              "tf_keras models during training, so give --train-data DIR")
+    with training.python_warnings_off():
+        wrapped.fit(data, epochs=tune.epochs, verbose=0,
+                    callbacks=pruning.tfmot_callbacks() + [training.epoch_callback("tf_keras", advance)])
+    return pruning.tfmot_strip(wrapped)
+
+
+def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.FineTune, train_data, spec: InputSpec,
+          seed: int, reporter: Reporter) -> tuple[LoadedModel, dict, list[str] | None]:
+    """A pruned copy of the model, the pruning report, and the train-data class names."""
+    if loaded.flavor == "saved_model":
+        raise ConversionError(f"{loaded.name}: pruning needs a Keras model (.keras, .h5 or a Keras SavedModel), "
+                              "not a bare SavedModel graph")
+    if not pruning.prunable_layers(loaded.model, options.policy):
+        what = "1x1 convolutions (the XNNPACK policy)" if options.policy == "xnnpack" else "Conv2D/Dense layers"
+        raise ConversionError(f"{loaded.name}: no prunable layers: the model has no {what}")
+    data, class_names, steps = None, None, 1
+    if train_data is None:
+        reporter.warn("pruning in one shot without --train-data: accuracy will suffer; the verification figures "
+                      "show by how much")
+    else:
+        pixels, labels, class_names = training.training_images(train_data, spec, loaded.n_classes, reporter)
+        data = training.dataset(pixels, labels, spec, tune, seed)
+        steps = tune.epochs * math.ceil(len(pixels) / tune.batch_size)
+    strategy = training.resolve_strategy(tune.strategy)
+    run = _prune_tf_keras if loaded.flavor == "tf_keras" else _prune_keras3
+    with reporter.progress("fine-tuning epochs", tune.epochs if data is not None else 0) as advance:
+        model = run(loaded, options, tune, data, steps, strategy, advance)
+    report = {"method": "magnitude", "target_sparsity": options.target, "structure": options.structure,
+              "policy": options.policy, "library": "tfmot" if loaded.flavor == "tf_keras" else "edgelite (Keras 3)",
+              "fine_tune": {"epochs": tune.epochs if data is not None else 0, "augment": tune.augment,
+                            "strategy": type(strategy).__name__ if strategy is not None else None,
+                            "learning_rate": tune.learning_rate, "batch_size": tune.batch_size},
+              "keras_sparsity": pruning.keras_sparsity(model, options.policy)}
+    return replace(loaded, model=model, sha256=loaded.sha256), report, class_names
