@@ -1,6 +1,7 @@
 """Keras model -> verified .tflite with its record: the orchestration and nothing else."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import time
@@ -15,6 +16,7 @@ from edgelite.runtime.model import Model
 from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.tflite_file import parse
 
+from . import edgetpu
 from . import images as imgs
 from . import prune_finetune, pruning, recovery, training, verify
 from .contract import resolve_input_spec
@@ -47,6 +49,8 @@ class ConversionResult:
     warnings: list[str] = field(default_factory=list)
     pruning: dict | None = None
     weight_sparsity: dict | None = None
+    compatibility: dict | None = None
+    edgetpu: dict | None = None
 
     def to_dict(self) -> dict:
         return {"output": self.output, "source": self.source, "within_budget": self.within_budget,
@@ -55,7 +59,7 @@ class ConversionResult:
                 "verification": self.verification.to_dict() if self.verification else None,
                 "recovery": self.recovery, "labels": self.labels, "input_spec": self.input_spec.to_dict(),
                 "seconds": self.seconds, "warnings": self.warnings, "pruning": self.pruning,
-                "weight_sparsity": self.weight_sparsity}
+                "weight_sparsity": self.weight_sparsity, "compatibility": self.compatibility, "edgetpu": self.edgetpu}
 
 
 @dataclass
@@ -176,6 +180,61 @@ def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter
     return None, None, report
 
 
+TARGET_DEFAULT_QUANTIZE = {"xnnpack": "int8", "edgetpu": "int8", "gpu": "fp16"}
+
+
+def _target_options(target: str, quantize: str | None, io: str | None) -> tuple[str, str]:
+    """Quantization and I/O for the target: defaults filled in, conflicts refused (never rewritten)."""
+    if target not in TARGETS:
+        raise ConversionError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    quantize = quantize or TARGET_DEFAULT_QUANTIZE[target]
+    if target == "edgetpu" and quantize != "int8":
+        raise ConversionError(f"the Edge TPU runs full-int8 models only; --quantize {quantize} cannot target it "
+                              "(use --quantize int8)")
+    if target == "edgetpu" and io == "float32":
+        raise ConversionError("the Edge TPU needs int8 or uint8 inputs and outputs; --io float32 cannot target it "
+                              "(use --io uint8, the Coral default, or --io int8)")
+    if target == "gpu" and quantize not in ("fp16", "none"):
+        raise ConversionError(f"--target gpu takes fp16 or none (float) models; --quantize {quantize} would run "
+                              "dequantized on the GPU delegate at best (use --quantize fp16)")
+    default_io = {"edgetpu": "uint8"}.get(target, "int8") if quantize == "int8" else "float32"
+    return quantize, io or default_io
+
+
+def _compatibility(target: str, model_bytes: bytes, name: str, rep: Reporter) -> dict | None:
+    """The pre-flight placement for edgetpu and gpu targets, with a warning for what falls to the CPU."""
+    from edgelite.runtime import compatibility as compat
+    model = parse(model_bytes, name)
+    if target == "edgetpu":
+        placement = compat.edgetpu_placement(model)
+        report = {"source": compat.EDGETPU_SOURCE, **compat.summarize(placement, target)}
+    elif target == "gpu":
+        placement, verdict = compat.gpu_placement(model, model_bytes)
+        report = {"source": "TFLite model analyzer", "analyzer": verdict, **compat.summarize(placement, target)}
+    else:
+        return None
+    first = report["first_cpu_op"]
+    if first:
+        rep.warn(f"{report['on_cpu']} of {report['ops']} ops will run on the CPU, not the {target}: first "
+                 f"{first['op']} (#{first['index']}): {first['reason']}" + (f"; fix: {first['fix']}" if first["fix"]
+                                                                               else ""))
+    return report
+
+
+def _compile_for_edgetpu(path, record_bytes_for, compiler_path, timeout: float, rep: Reporter) -> dict | None:
+    """Compiles the written CPU model when a compiler is available; the CPU model stays either way."""
+    compiler = edgetpu.find_compiler(compiler_path)
+    if compiler is None:
+        rep.warn(f"edgetpu_compiler not found: wrote the CPU int8 model and the pre-flight report; to compile, "
+                 f"{edgetpu.INSTALL}")
+        return {"compiled": False, "reason": "edgetpu_compiler not found", "install": edgetpu.INSTALL}
+    compiled, report = edgetpu.compile_model(path, compiler, timeout)
+    target = edgetpu.compiled_name(path)
+    report.output = str(target)
+    atomic_write(target, record_bytes_for(compiled, report.to_dict()))
+    return {"compiled": True, **report.to_dict()}
+
+
 def _check_sparse_encoding(loaded, options: QuantizeOptions, calibration, model_bytes: bytes, target: str,
                            reporter: Reporter) -> tuple[bytes, dict]:
     """The sparse-encoded model must load and run with the target's CPU delegate; else keep dense."""
@@ -188,8 +247,7 @@ def _check_sparse_encoding(loaded, options: QuantizeOptions, calibration, model_
     except EdgeliteError as exc:
         reason = str(exc)
     reporter.warn(f"sparse encoding does not run under {delegate}: {reason}; kept the dense encoding")
-    dense = run_conversion(loaded, QuantizeOptions(options.mode, options.io, options.per_tensor, options.allow_flex),
-                           calibration)
+    dense = run_conversion(loaded, dataclasses.replace(options, sparse_encoding=False), calibration)
     return dense, {"requested": True, "kept": False, "reason": reason}
 
 
@@ -216,24 +274,23 @@ def _sparsity_survived(report: dict | None, sparsity: dict, rep: Reporter):
                  f"{100 * after:.1f}% in the .tflite")
 
 
-def convert(model, *, output, calibration=None, quantize: str = "int8", io: str | None = None, per_tensor: bool = False,
+def convert(model, *, output, calibration=None, quantize: str | None = None, io: str | None = None,
+            per_tensor: bool = False,
             eval_data=None, calibration_count: int = 200, input_range: str | None = None, mean=None, std=None,
             resize: str = "stretch", labels=None, target: str = "xnnpack", max_accuracy_drop: float = 1.0,
             allow_flex: bool = False, seed: int = 0, verification: bool = True, prune: float | None = None,
             prune_structure: str = "unstructured", prune_policy: str = "all", train_data=None, epochs: int = 3,
             augment: bool = False, strategy=None, learning_rate: float = 1e-3, batch_size: int = 32,
-            sparse_encoding: bool = False, reporter: Reporter | None = None) -> ConversionResult:
+            sparse_encoding: bool = False, compiler: str | None = None, compiler_timeout: float = 180.0,
+            reporter: Reporter | None = None) -> ConversionResult:
     """Converts a Keras model (path or object) into a verified .tflite at ``output``. See the README."""
     started = time.perf_counter()
     tensorflow()  # fail first, with the install command, where TensorFlow is absent
     rep = RecordingReporter(reporter)
-    if target not in TARGETS:
-        raise ConversionError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    quantize, io = _target_options(target, quantize, io)
     if calibration_count < 1:
         raise ConversionError(f"calibration count must be >= 1, got {calibration_count}")
-    # io defaults to int8 for int8 models (no QUANTIZE ops at the edges), float32 otherwise.
-    options = QuantizeOptions(quantize, io or ("int8" if quantize == "int8" else "float32"), per_tensor, allow_flex,
-                              sparse_encoding)
+    options = QuantizeOptions(quantize, io, per_tensor, allow_flex, sparse_encoding, static_batch=target == "edgetpu")
     prune_options = pruning.PruneOptions(prune, prune_structure, prune_policy) if prune is not None else None
     tune = training.FineTune(epochs, batch_size, learning_rate, augment, strategy)
     if train_data is not None and prune_options is None:
@@ -255,6 +312,7 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
     if sparse_encoding:
         model_bytes, encoding = _check_sparse_encoding(loaded, options, calibration_batch, model_bytes, target, rep)
     seconds = {"convert": time.perf_counter() - t0}
+    compat = _compatibility(target, model_bytes, loaded.name, rep)
     if prune_options is not None:
         seconds["prune"] = prune_seconds
     checked, rec = None, None
@@ -281,8 +339,7 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
     elif verification:
         rep.warn("not verified: give --eval-data DIR or --calibration DIR to measure what conversion cost")
     within = checked is None or checked.drop_points <= max_accuracy_drop
-    final_options = QuantizeOptions(options.mode, "float32", options.per_tensor, options.allow_flex) \
-        if rec and rec.get("io") == "float32" else options
+    final_options = dataclasses.replace(options, io="float32") if rec and rec.get("io") == "float32" else options
     settings = {"quantize": quantize, "io": options.io, "per_tensor": per_tensor, "calibration_count": calibration_count,
                 "input_range": input_range, "resize": resize, "target": target, "max_accuracy_drop": max_accuracy_drop,
                 "allow_flex": allow_flex, "seed": seed, "prune": prune, "prune_structure": prune_structure,
@@ -291,11 +348,18 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
     _sparsity_survived(prune_report, sparsity, rep)
     if prune_report is not None and encoding is not None:
         prune_report["sparse_encoding"] = encoding
-    model_bytes = embed_record(model_bytes, _record(loaded, spec, label_names, final_options, target, checked, rec,
-                                                    model_bytes, settings, prune_report, sparsity))
+    record = _record(loaded, spec, label_names, final_options, target, checked, rec, model_bytes, settings,
+                     prune_report, sparsity)
+    record["compatibility"] = compat
+    model_bytes = embed_record(model_bytes, record)
     if not flex_ops:
         Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
     path = atomic_write(output if within else over_budget_name(output), model_bytes)
+    compiled = None
+    if target == "edgetpu" and within:
+        compiled = _compile_for_edgetpu(path, lambda data, report: embed_record(data, {**record, "edgetpu_compiler":
+                                                                                     report}),
+                                        compiler, compiler_timeout, rep)
     seconds["total"] = time.perf_counter() - started
     source_size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) else None
     return ConversionResult(
@@ -303,6 +367,7 @@ def convert(model, *, output, calibration=None, quantize: str = "int8", io: str 
         output_size_bytes=len(model_bytes), quantization={"mode": final_options.mode, "io": final_options.io,
                                                           "per_channel": not per_tensor},
         target=target, verification=checked, recovery=rec, labels=label_names, input_spec=spec, seconds=seconds,
-        warnings=list(rep.warnings), pruning=prune_report, weight_sparsity=sparsity)
+        warnings=list(rep.warnings), pruning=prune_report, weight_sparsity=sparsity, compatibility=compat,
+        edgetpu=compiled)
 
 

@@ -30,6 +30,7 @@ class QuantizeOptions:
     per_tensor: bool = False
     allow_flex: bool = False
     sparse_encoding: bool = False
+    static_batch: bool = False  # batch fixed at 1 (the Edge TPU takes no dynamic shapes)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -56,7 +57,9 @@ def representative(batch: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]
 def make_converter(loaded: LoadedModel, options: QuantizeOptions, calibration: np.ndarray | None):
     """A configured TFLiteConverter (not yet run)."""
     tf = tensorflow()
-    if loaded.saved_model_dir:
+    if options.static_batch:
+        converter = _static_batch_converter(tf, loaded)
+    elif loaded.saved_model_dir:
         converter = tf.lite.TFLiteConverter.from_saved_model(loaded.saved_model_dir)
     else:
         converter = tf.lite.TFLiteConverter.from_keras_model(loaded.model)
@@ -81,6 +84,20 @@ def make_converter(loaded: LoadedModel, options: QuantizeOptions, calibration: n
         ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
     converter.target_spec.supported_ops = ops
     return converter
+
+
+def _static_batch_converter(tf, loaded: LoadedModel):
+    """A converter over the model wrapped with a batch-1 input, so no tensor has a dynamic dimension."""
+    if loaded.flavor == "saved_model":
+        raise ConversionError(f"{loaded.name}: a bare SavedModel graph keeps its dynamic batch; load it as a Keras "
+                              "model, or re-export it with a fixed batch of 1")
+    if loaded.flavor == "tf_keras":
+        import tf_keras as keras_module
+    else:
+        import keras as keras_module
+    inputs = keras_module.Input(loaded.input_shape, batch_size=1)
+    fixed = keras_module.Model(inputs, loaded.model(inputs))
+    return tf.lite.TFLiteConverter.from_keras_model(fixed)
 
 
 _FLEX_OP = re.compile(r"\btf\.([A-Z]\w+)")  # TF op names are CamelCase

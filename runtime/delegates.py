@@ -122,7 +122,18 @@ def load_library_delegate(backend, library: str, options: dict):
         raise DelegateError(f"{library} loaded but is not a usable TFLite delegate: {detail}") from None
 
 
-def _cpu_attempts(why: str) -> list[Attempt]:
+def twin_name(path: str) -> str:
+    """``model_edgetpu.tflite`` -> ``model.tflite``: the CPU int8 model the compiler started from."""
+    base, ext = os.path.splitext(path)
+    return (base[: -len("_edgetpu")] if base.endswith("_edgetpu") else base + "_cpu") + (ext or ".tflite")
+
+
+def cpu_twin(path: str) -> str | None:
+    twin = twin_name(path)
+    return twin if path.endswith(f"_edgetpu{os.path.splitext(path)[1]}") and os.path.isfile(twin) else None
+
+
+def cpu_attempts(why: str) -> list[Attempt]:
     return [Attempt("xnnpack", why, default_delegates=True),
             Attempt("cpu", "XNNPACK could not be applied; builtin CPU kernels")]
 
@@ -151,7 +162,7 @@ def plan(request: DelegateRequest, model: ModelFile, fallback: bool,
     if request.kind == "auto":
         if is_edgetpu_model:
             return [_edgetpu_attempt(request, "auto: the model is compiled for the Edge TPU")]
-        return _cpu_attempts("auto: the model has no Edge TPU ops; XNNPACK is the fastest CPU path")
+        return cpu_attempts("auto: the model has no Edge TPU ops; XNNPACK is the fastest CPU path")
     if request.kind == "cpu":
         return [Attempt("cpu", "requested: builtin CPU kernels, default delegates off")]
     if request.kind == "xnnpack":
@@ -163,5 +174,5 @@ def plan(request: DelegateRequest, model: ModelFile, fallback: bool,
     else:
         attempts = [Attempt(f"external:{request.path}", "requested", request.path)]
     if fallback and not (is_edgetpu_model and request.kind == "edgetpu"):
-        attempts += _cpu_attempts("fallback")
+        attempts += cpu_attempts("fallback")
     return attempts

@@ -1,11 +1,30 @@
-"""What this machine can run: backends, delegate libraries, versions (for `edgelite doctor`)."""
+"""What this machine can run, and the one command for each missing piece (for `edgelite doctor`).
+
+Install commands are for Raspberry Pi OS / Debian. Nothing here installs anything.
+"""
 from __future__ import annotations
 
+import importlib.util
+import os
 import platform
 import sys
 
+from . import edgetpu
 from .backend import backend_report
 from .delegates import GPU_LIBRARY_ENV, INSTALL_HINTS, library_for, probe_library
+
+INSTALL = {
+    "backend": "pip install 'edgelite[litert]'   (older Pi OS / Coral images: pip install 'edgelite[tflite]')",
+    "libedgetpu": INSTALL_HINTS["edgetpu"],
+    "usb_permission": "sudo usermod -aG plugdev $USER   (libedgetpu1-std installs the udev rule), then log in again "
+                      "and replug the accelerator",
+    "pcie_driver": "sudo apt-get install gasket-dkms libedgetpu1-std   (from the Coral apt repository), then reboot",
+    "pcie_permission": "sudo groupadd -f apex && sudo usermod -aG apex $USER, plus the udev rule "
+                       "SUBSYSTEM==\"apex\", MODE=\"0660\", GROUP=\"apex\" (Coral's M.2/PCIe guide)",
+    "opencl": "sudo apt-get install ocl-icd-libopencl1 mesa-opencl-icd",
+    "vulkan": "sudo apt-get install libvulkan1 mesa-vulkan-drivers",
+    "gpu_delegate": INSTALL_HINTS["gpu"],
+}
 
 
 def _version(dist: str) -> str | None:
@@ -16,30 +35,70 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def delegate_report(backends: list[dict]) -> list[dict]:
-    """Each delegate kind: usable here or not, and what to install when not."""
-    any_backend = any(b["available"] for b in backends)
-    rows = [
-        {"name": "cpu", "available": any_backend, "detail": "builtin kernels of the backend"},
-        {"name": "xnnpack", "available": any_backend, "detail": "built into the backend; the default CPU delegate"},
-    ]
-    for kind in ("edgetpu", "gpu"):
-        library = library_for(kind)
-        problem = probe_library(library)
-        rows.append({"name": kind, "available": problem is None,
-                     "detail": f"{library} loads" if problem is None else problem,
-                     "install": None if problem is None else INSTALL_HINTS[kind]})
-    rows[-1]["detail"] += f" (set {GPU_LIBRARY_ENV} to a GPU delegate library to use another path)"
-    return rows
+def _library(name: str) -> dict:
+    problem = probe_library(name)
+    return {"library": name, "found": problem is None, "detail": "loads" if problem is None else problem}
+
+
+def edgetpu_report() -> dict:
+    library = library_for("edgetpu")
+    lib = _library(library)
+    return {**lib, "runtime_version": edgetpu.runtime_version(library) if lib["found"] else None,
+            "devices": edgetpu.list_devices(library) if lib["found"] else [],
+            "usb": edgetpu.usb_accelerators(), "pcie": edgetpu.pcie_accelerators()}
+
+
+def gpu_report() -> dict:
+    litert = importlib.util.find_spec("ai_edge_litert")
+    accelerator = bool(litert and litert.origin and os.path.exists(
+        os.path.join(os.path.dirname(litert.origin), "libLiteRtWebGpuAccelerator.so")))
+    return {"delegate_library": {**_library(library_for("gpu")), "override": GPU_LIBRARY_ENV},
+            "litert_gpu_accelerator": "shipped with ai-edge-litert (WebGPU; needs a GPU adapter, e.g. Vulkan)"
+            if accelerator else "not available (needs ai-edge-litert)",
+            "opencl": _library("libOpenCL.so.1"), "vulkan": _library("libvulkan.so.1")}
+
+
+def _missing(backends: list[dict], tpu: dict, gpu: dict) -> list[dict]:
+    """Each missing piece with its one install command."""
+    missing = []
+    if not any(b["available"] for b in backends):
+        missing.append({"what": "a TFLite backend", "install": INSTALL["backend"]})
+    if not tpu["found"]:
+        missing.append({"what": f"Edge TPU runtime ({tpu['library']})", "install": INSTALL["libedgetpu"]})
+    if any(not d["accessible"] for d in tpu["usb"]):
+        missing.append({"what": "permission to open the USB Accelerator", "install": INSTALL["usb_permission"]})
+    if any(not d["accessible"] for d in tpu["pcie"]):
+        missing.append({"what": "permission to open /dev/apex_*", "install": INSTALL["pcie_permission"]})
+    for key in ("opencl", "vulkan"):
+        if not gpu[key]["found"]:
+            missing.append({"what": f"{key} ({gpu[key]['library']})", "install": INSTALL[key]})
+    if not gpu["delegate_library"]["found"]:
+        missing.append({"what": "TFLite GPU delegate library", "install": INSTALL["gpu_delegate"]})
+    return missing
 
 
 def doctor_report() -> dict:
     backends = backend_report()
+    tpu, gpu = edgetpu_report(), gpu_report()
+    any_backend = any(b["available"] for b in backends)
     return {
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
         "packages": {name: _version(name) for name in ("numpy", "pillow", "click", "ai-edge-litert",
                                                          "tflite-runtime", "tensorflow")},
         "backends": backends,
-        "delegates": delegate_report(backends),
+        "delegates": [
+            {"name": "cpu", "available": any_backend, "detail": "builtin kernels of the backend"},
+            {"name": "xnnpack", "available": any_backend, "detail": "built into the backend; the default CPU delegate"},
+            {"name": "edgetpu", "available": tpu["found"] and bool(tpu["devices"] or tpu["usb"] or tpu["pcie"]),
+             "detail": f"{tpu['library']}: {tpu['detail']}; {len(tpu['usb'])} USB and {len(tpu['pcie'])} PCIe "
+                       "accelerator(s) seen"},
+            {"name": "gpu", "available": gpu["delegate_library"]["found"],
+             "detail": f"{gpu['delegate_library']['library']}: {gpu['delegate_library']['detail']}; LiteRT "
+                       f"accelerator: {gpu['litert_gpu_accelerator']}"},
+        ],
+        "edgetpu": tpu,
+        "gpu": gpu,
+        "missing": _missing(backends, tpu, gpu),
+        "verified_on_hardware": False,
     }

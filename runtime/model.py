@@ -97,6 +97,25 @@ class Model:
     def _build(self, request: dl.DelegateRequest, fallback: bool):
         failures: list[str] = []
         attempts = dl.plan(request, self.file, fallback, accel.available(self.backend))
+        built = self._first_working(attempts, failures, request)
+        if built:
+            return built
+        is_edgetpu_model = dl.EDGETPU_CUSTOM_OP in self.file.custom_ops
+        twin = dl.cpu_twin(self.path) if is_edgetpu_model and (fallback or request.kind == "auto") else None
+        if twin:
+            self.data, self.file = read_file(twin)
+            self.path = self.file.path
+            built = self._first_working(dl.cpu_attempts(f"fallback: no Edge TPU, ran the CPU twin {twin}"),
+                                        failures, request)
+            if built:
+                return built
+        hint = dl.INSTALL_HINTS.get("edgetpu" if is_edgetpu_model else request.kind, "")
+        no_twin = f"; no CPU twin {dl.twin_name(self.path)} beside it to fall back to" \
+            if is_edgetpu_model and (fallback or request.kind == "auto") and not twin else ""
+        raise DelegateError(f"{self.path}: delegate {request} unavailable: " + "; ".join(failures) + no_twin
+                            + (f" ({hint})" if hint and not fallback else ""))
+
+    def _first_working(self, attempts, failures: list[str], request):
         for attempt in attempts:
             try:
                 interpreter, actual, note = self._try(attempt)
@@ -105,9 +124,7 @@ class Model:
                 continue
             reason = "; ".join([attempt.reason, *failures, *([note] if note else [])])
             return interpreter, DelegateInfo(str(request), actual, reason, attempt.library)
-        hint = dl.INSTALL_HINTS.get(request.kind, "")
-        raise DelegateError(f"{self.path}: delegate {request} unavailable: " + "; ".join(failures)
-                            + (f" ({hint})" if hint and not fallback else ""))
+        return None
 
     def _try(self, attempt: dl.Attempt):
         """Builds one interpreter; model faults raise ModelError, delegate faults DelegateError."""

@@ -110,11 +110,11 @@ def _bar(label: str, total: int):
 @click.option("--calibration-count", default=200, show_default=True, type=click.IntRange(min=1),
               help="Seeded sample of calibration images.")
 @click.option("--eval-data", type=click.Path(), help="Folder of class subfolders to verify top-1 on.")
-@click.option("--quantize", "-q", default="int8", show_default=True,
-              type=click.Choice(["int8", "fp16", "dynamic", "none", "int16x8"]), help="Quantization mode.")
+@click.option("--quantize", "-q", default=None, type=click.Choice(["int8", "fp16", "dynamic", "none", "int16x8"]),
+              help="Quantization mode [default: int8; fp16 for --target gpu].")
 @click.option("--io", default=None, type=click.Choice(["int8", "uint8", "float32"]),
-              help="Input/output tensor type of int8 models (uint8 for Coral) [default: int8 for int8 models, "
-                   "float32 otherwise].")
+              help="Input/output tensor type of int8 models [default: int8; uint8 for --target edgetpu; "
+                   "float32 for float models].")
 @click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight quantization.")
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]),
               help="Value range the model expects (when it has no leading Rescaling/Normalization layer).")
@@ -145,10 +145,15 @@ def _bar(label: str, total: int):
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Fine-tuning batch size.")
 @click.option("--sparse-encoding", is_flag=True,
               help="Store pruned weights sparsely (smaller file); kept only if the result runs under the target.")
+@click.option("--compiler", type=click.Path(), default=None,
+              help="edgetpu_compiler to run for --target edgetpu [default: the one on PATH, if any].")
+@click.option("--compiler-timeout", default=180.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds the Edge TPU compiler may take.")
 @json_option
 def convert(model, output, calibration, calibration_count, eval_data, quantize, io, per_tensor, input_range, mean,
             std, resize, labels, target, max_accuracy_drop, allow_flex, seed, verification, prune, train_data, epochs,
-            augment, prune_structure, prune_policy, strategy, learning_rate, batch_size, sparse_encoding, as_json):
+            augment, prune_structure, prune_policy, strategy, learning_rate, batch_size, sparse_encoding, compiler,
+            compiler_timeout, as_json):
     """Convert a Keras model (.keras, .h5, SavedModel) to a verified .tflite with its record.
 
     \b
@@ -163,7 +168,8 @@ def convert(model, output, calibration, calibration_count, eval_data, quantize, 
                          allow_flex=allow_flex, seed=seed, verification=verification, prune=prune,
                          train_data=train_data, epochs=epochs, augment=augment, prune_structure=prune_structure,
                          prune_policy=prune_policy, strategy=strategy, learning_rate=learning_rate,
-                         batch_size=batch_size, sparse_encoding=sparse_encoding, reporter=_CliReporter())
+                         batch_size=batch_size, sparse_encoding=sparse_encoding, compiler=compiler,
+                         compiler_timeout=compiler_timeout, reporter=_CliReporter())
     _emit(as_json, result.to_dict(), _convert_text(result, max_accuracy_drop))
     if not result.within_budget:
         v = result.verification
@@ -202,7 +208,74 @@ def _convert_text(r, budget: float) -> str:
                      f"{r.weight_sparsity['weights']} conv/dense weights are zero")
     if r.recovery:
         lines.append("recovery: " + json.dumps(r.recovery, sort_keys=True))
+    if r.compatibility:
+        c = r.compatibility
+        lines.append(f"pre-flight for {c['target']}: {c['on_target']} of {c['ops']} ops on the {c['target']}, "
+                     f"{c['on_cpu']} on the CPU" + (f" (first: {c['first_cpu_op']['op']}: {c['first_cpu_op']['reason']})"
+                                                     if c["first_cpu_op"] else ""))
+    if r.edgetpu:
+        e = r.edgetpu
+        lines.append(f"Edge TPU: compiled by {e['compiler']} {e['version']} to {e['output']}: "
+                     f"{e.get('ops_on_edgetpu', '?')} ops on the Edge TPU, {e.get('ops_on_cpu', '?')} on the CPU, "
+                     f"on-chip memory {e.get('on_chip_memory_used', '?')}, off-chip {e.get('off_chip_memory_used', '?')}"
+                     if e["compiled"] else f"Edge TPU: not compiled ({e['reason']})")
     lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
+    return "\n".join(lines)
+
+
+# -- check -----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--target", "-t", required=True, type=click.Choice(["edgetpu", "gpu", "xnnpack"]),
+              help="Where the model should run.")
+@click.option("--calibration", type=click.Path(), help="For a Keras model: images to calibrate the int8 conversion.")
+@click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), help="For a Keras model without a "
+              "leading Rescaling/Normalization layer.")
+@json_option
+def check(model, target, calibration, input_range, as_json):
+    """Pre-flight: which ops the target runs and which fall back to the CPU, op by op.
+
+    A .tflite is checked as it is; a Keras model is converted for the target first.
+
+    \b
+    Example:
+      edgelite check model.tflite --target edgetpu
+    """
+    from edgelite.runtime.compatibility import check_model
+    if model.endswith(".tflite"):
+        report = check_model(model, target)
+    else:
+        report = _check_keras(model, target, calibration, input_range)
+    _emit(as_json, report, _check_text(report))
+
+
+def _check_keras(model, target, calibration, input_range) -> dict:
+    import tempfile
+    from edgelite.converters import convert as run_convert
+    from edgelite.runtime.compatibility import check_model
+    with tempfile.TemporaryDirectory(prefix="edgelite-check-") as work:
+        out = f"{work}/model.tflite"
+        run_convert(model, output=out, calibration=calibration, input_range=input_range, target=target,
+                    verification=False)
+        report = check_model(out, target)
+    report["model"] = f"{model} (converted for {target})"
+    return report
+
+
+def _check_text(report: dict) -> str:
+    rows = [[o["index"], o["op"], o["where"], o["reason"], o["fix"]] for o in report["ops"]]
+    s = report["summary"]
+    lines = [table(["#", "op", "runs on", "why", "fix"], rows), "",
+             f"{report['model']}: {s['on_target']} of {s['ops']} ops on the {report['target']}, {s['on_cpu']} on the CPU"]
+    if s["first_cpu_op"]:
+        first = s["first_cpu_op"]
+        lines.append(f"first op on the CPU: #{first['index']} {first['op']}: {first['reason']}")
+    if report.get("analyzer"):
+        lines.append(f"analyzer: {report['analyzer']}")
+    if report.get("measured"):
+        m = report["measured"]
+        lines.append(f"measured: delegate {m['delegate']}, {m['partitions']} delegated partition(s)")
+    lines.append(f"source: {report['source']}")
     return "\n".join(lines)
 
 
@@ -392,14 +465,22 @@ def doctor(as_json):
 
 def _doctor_text(info: dict) -> str:
     mark = {True: "ok", False: "missing"}
+    tpu, gpu = info["edgetpu"], info["gpu"]
     lines = [f"python {info['python']} on {info['platform']}",
              "packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v), "", "backends:"]
     lines += [f"  [{mark[b['available']]}] {b['name']} {b['version'] or ''}  {b['detail']}" for b in info["backends"]]
     lines += ["", "delegates:"]
-    for d in info["delegates"]:
-        lines.append(f"  [{mark[d['available']]}] {d['name']}  {d['detail']}")
-        if d.get("install"):
-            lines.append(f"        install: {d['install']}")
+    lines += [f"  [{mark[d['available']]}] {d['name']}  {d['detail']}" for d in info["delegates"]]
+    lines += ["", f"Edge TPU: runtime {tpu['runtime_version'] or 'not found'}; devices listed by libedgetpu: "
+              f"{', '.join(d['type'] + ' ' + d['path'] for d in tpu['devices']) or 'none'}"]
+    lines += [f"  USB {d['id']} {d['what']} at {d['node']}: {'accessible' if d['accessible'] else 'NO PERMISSION'}"
+              for d in tpu["usb"]]
+    lines += [f"  PCIe {d['node']}: {'accessible' if d['accessible'] else 'NO PERMISSION'}" for d in tpu["pcie"]]
+    lines += [f"GPU: OpenCL {gpu['opencl']['detail']}; Vulkan {gpu['vulkan']['detail']}"]
+    if info["missing"]:
+        lines += ["", "missing, with the command that installs each (Raspberry Pi OS / Debian):"]
+        lines += [f"  {m['what']}:\n      {m['install']}" for m in info["missing"]]
+    lines.append("\n(Edge TPU and GPU detection is built against the documented interfaces; not verified on hardware)")
     return "\n".join(lines)
 
 

@@ -83,3 +83,26 @@ def can_write_metadata() -> bool:
 
 
 needs_writer = pytest.mark.skipif(not can_write_metadata(), reason="no TFLite schema module to write metadata with")
+
+
+@pytest.fixture()
+def fake_compiler(tmp_path) -> pathlib.Path:
+    """An executable stand-in for edgetpu_compiler (tests/fixtures/fake_edgetpu_compiler.py)."""
+    import sys
+    script = tmp_path / "edgetpu_compiler"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "tests" / "fixtures" / "fake_edgetpu_compiler.py"}" "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture(scope="session")
+def rejecting_delegate(tmp_path_factory) -> pathlib.Path:
+    """A real external-delegate plugin library whose Prepare rejects every model (built with gcc)."""
+    import shutil
+    import subprocess
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the stand-in delegate library")
+    out = tmp_path_factory.mktemp("delegate") / "librejecting_delegate.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(out), str(ROOT / "tests" / "fixtures" / "rejecting_delegate.c")],
+                   check=True, capture_output=True, timeout=120)
+    return out
