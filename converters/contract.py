@@ -15,17 +15,27 @@ from .loading import LoadedModel
 PIXEL_LAYERS = ("Rescaling", "Normalization")
 
 
+def _first_effective_layer(model):
+    """The first layer that acts on the image at inference, looking inside nested models and past
+    InputLayer and augmentation layers (Random*), which are identities outside training."""
+    for layer in getattr(model, "layers", None) or []:
+        kind = type(layer).__name__
+        if kind == "InputLayer" or kind.startswith("Random"):
+            continue
+        if getattr(layer, "layers", None):
+            inner = _first_effective_layer(layer)
+            if inner is not None:
+                return inner
+            continue
+        return layer
+    return None
+
+
 def leading_pixel_layer(loaded: LoadedModel) -> str | None:
     """The name of a Rescaling/Normalization layer the image meets first, if any."""
-    layers = getattr(loaded.model, "layers", None)
-    if not layers:
-        return None
-    for layer in layers:
-        kind = type(layer).__name__
-        if kind == "InputLayer":
-            continue
-        return kind if kind in PIXEL_LAYERS else None
-    return None
+    layer = _first_effective_layer(loaded.model)
+    kind = type(layer).__name__ if layer is not None else None
+    return kind if kind in PIXEL_LAYERS else None
 
 
 def _normalization(input_range: str | None, mean, std, pixel_layer: str | None, name: str):

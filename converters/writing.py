@@ -1,11 +1,15 @@
 """Atomic output: the model appears complete under its name, or not at all.
 
-Bytes go to a temporary file in the target folder, are flushed to disk, then renamed over
-the target in one step (``os.replace``), so a failed or interrupted conversion never leaves
-a half-written model and never destroys a good one already there.
+Bytes go to an unnamed file in the target folder (Linux ``O_TMPFILE``), are flushed to disk,
+given a temporary name and renamed over the target in one step (``os.replace``). A failed,
+interrupted or even SIGKILLed conversion therefore never leaves a half-written model, never
+destroys a good one, and leaves no temporary file behind (only a kill in the instant between
+naming and renaming could). Where ``O_TMPFILE`` is unavailable a named temporary file is used,
+its name carrying the writer's pid so a later write can remove what a killed writer left.
 """
 from __future__ import annotations
 
+import glob
 import os
 import pathlib
 import tempfile
@@ -34,19 +38,113 @@ def over_budget_name(path: os.PathLike) -> pathlib.Path:
     return target.with_name(target.stem + OVER_BUDGET_SUFFIX + (target.suffix or ".tflite"))
 
 
+def _temp_prefix(target: pathlib.Path, pid: int | str) -> str:
+    return f".{target.name}.{pid}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: pathlib.Path) -> None:
+    """Deletes temporary files a killed writer of ``target`` left behind (its pid is gone)."""
+    for leftover in glob.glob(str(target.parent / (_temp_prefix(target, "*") + "*.tmp"))):
+        pid = pathlib.Path(leftover).name[len(target.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000
+_unnamed_ok: dict[int, bool] = {}  # st_dev -> whether O_TMPFILE + linkat works there
+
+
+def _link_unnamed(fd: int, name: pathlib.Path) -> bool:
+    """Gives an O_TMPFILE file a name: linkat(AT_EMPTY_PATH), else the /proc/self/fd route."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.linkat(fd, b"", AT_FDCWD, os.fsencode(name), AT_EMPTY_PATH) == 0:
+            return True
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.link(f"/proc/self/fd/{fd}", name)
+        return True
+    except OSError:
+        return False
+
+
+def _unnamed_supported(folder: pathlib.Path) -> bool:
+    """Probes once per file system, so a failed link never costs writing the model twice."""
+    dev = folder.stat().st_dev
+    if dev not in _unnamed_ok:
+        ok = False
+        flag = getattr(os, "O_TMPFILE", None)
+        if flag is not None:
+            try:
+                fd = os.open(folder, flag | os.O_WRONLY, 0o644)
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                probe = folder / f".edgelite-probe.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+                ok = _link_unnamed(fd, probe)
+                os.close(fd)
+                probe.unlink(missing_ok=True)
+        _unnamed_ok[dev] = ok
+    return _unnamed_ok[dev]
+
+
+def _unnamed_write(target: pathlib.Path, data: bytes) -> bool:
+    """Writes through an O_TMPFILE file; False where the file system cannot (then nothing was written)."""
+    if not _unnamed_supported(target.parent):
+        return False
+    fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    named = target.parent / f"{_temp_prefix(target, os.getpid())}{os.urandom(4).hex()}.tmp"
+    try:
+        _write_all(fd, data)
+        if not _link_unnamed(fd, named):
+            raise OSError(f"cannot name the temporary file for {target}")
+    finally:
+        os.close(fd)
+    try:
+        os.replace(named, target)
+    except BaseException:
+        named.unlink(missing_ok=True)
+        raise
+    return True
+
+
 def atomic_write(path: os.PathLike, data: bytes) -> pathlib.Path:
     target = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    if _unnamed_write(target, data):
+        return target
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target, os.getpid()), suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the model from other users
+        _write_all(fd, data)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if fd >= 0:
+            os.close(fd)
+        pathlib.Path(tmp).unlink(missing_ok=True)
         raise
     return target

@@ -176,8 +176,12 @@ class _Table:
         return struct.unpack_from(f"<{length}{code}", self.r.data, start) if length else ()
 
     def string(self, field: int) -> str:
+        """A string field; the interpreters decode names as strict UTF-8, so invalid bytes are a fault here."""
         start, length = self._vector(field, 1)
-        return bytes(self.r.data[start:start + length]).decode("utf-8", "replace") if length else ""
+        try:
+            return bytes(self.r.data[start:start + length]).decode("utf-8") if length else ""
+        except UnicodeDecodeError:
+            self.r.fail(f"{self.what} field {field} is not UTF-8 text")
 
     def byte_span(self, field: int) -> tuple[int, int]:
         return self._vector(field, 1)
@@ -199,6 +203,27 @@ def _check_index(reader: _Reader, value: int, limit: int, what: str, allow_none:
         return
     if not 0 <= value < limit:
         reader.fail(f"{what} refers to index {value} of {limit}")
+
+
+ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1),
+                    "int4": (-8, 7)}
+
+
+def _check_quantization(reader: _Reader, index: int, dtype: str, shape: tuple, scales: tuple, zeros: tuple,
+                        qdim: int):
+    """Kernels index scales and zero points per channel and trust their range (XNNPACK crashed on
+    an int8 zero point of -48000), so both are checked against the tensor."""
+    if not scales and not zeros:
+        return
+    if zeros and len(zeros) != len(scales):
+        reader.fail(f"tensor {index} has {len(scales)} scales but {len(zeros)} zero points")
+    if any(not (math.isfinite(x) and x > 0) for x in scales):
+        reader.fail(f"tensor {index} has a quantization scale that is not a positive number")
+    low, high = ZERO_POINT_RANGE.get(dtype, (-2**63, 2**63 - 1))
+    if any(not low <= z <= high for z in zeros):
+        reader.fail(f"tensor {index} has a zero point outside the {dtype} range")
+    if len(scales) > 1 and not (0 <= qdim < len(shape) and shape[qdim] == len(scales)):
+        reader.fail(f"tensor {index} has {len(scales)} per-channel scales for dimension {qdim} of {list(shape)}")
 
 
 def _read_tensor(reader: _Reader, t: _Table, index: int, n_buffers: int, sizes: tuple) -> TensorDesc:
@@ -224,6 +249,7 @@ def _read_tensor(reader: _Reader, t: _Table, index: int, n_buffers: int, sizes: 
         q.numbers(0, "f"), q.numbers(1, "f")  # min/max: bounds only
         if q.scalar(4, "<B"):
             q.table(5, f"tensor {index} quantization details")
+        _check_quantization(reader, index, dtype, shape, scales, zeros, qdim)
     signature = t.numbers(7, "i") or None
     return TensorDesc(index, t.string(3), tuple(shape), signature, dtype, buffer,
                       tuple(scales), tuple(zeros), qdim, sparse)
