@@ -20,10 +20,22 @@ def current_rss() -> int | None:
 
 
 def peak_rss() -> int | None:
-    """Peak resident set size of this process in bytes (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process in bytes.
+
+    Linux: VmHWM from /proc/self/status, the high-water mark of this address space. Not
+    getrusage's ru_maxrss, which survives fork and exec: a profiling worker started from a
+    process holding TensorFlow would report TensorFlow's peak as its own.
+    """
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return int(peak if sys.platform == "darwin" else peak * 1024)

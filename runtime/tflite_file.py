@@ -11,6 +11,7 @@ operator codes and our named metadata buffer.
 from __future__ import annotations
 
 import math
+import os
 import struct
 from dataclasses import dataclass
 from .errors import ModelError
@@ -18,8 +19,10 @@ from .errors import ModelError
 FILE_IDENTIFIER = b"TFL3"
 MAX_RANK = 16
 # The interpreter allocates non-constant tensors itself; refuse shapes that would ask for
-# more than this, rather than hang or be killed by the OOM killer.
-MAX_TENSOR_BYTES = 8 << 30
+# more than this, rather than hang or be killed by the OOM killer (a fuzzed batch dimension of
+# 9,830,401 did exactly that). Generous for edge image models; raise with the variables.
+MAX_TENSOR_BYTES = int(os.environ.get("EDGELITE_MAX_TENSOR_BYTES", 1 << 30))
+MAX_ACTIVATION_BYTES = int(os.environ.get("EDGELITE_MAX_ACTIVATION_BYTES", 4 << 30))
 
 # TensorType code -> (name, bytes per element or 0 when not fixed)
 TENSOR_TYPES = {
@@ -238,7 +241,7 @@ def _read_tensor(reader: _Reader, t: _Table, index: int, n_buffers: int, sizes: 
     dtype, itemsize = TENSOR_TYPES[type_code]
     nbytes = math.prod(shape) * itemsize
     if nbytes > MAX_TENSOR_BYTES:
-        reader.fail(f"tensor {index} would need {nbytes} bytes")
+        reader.fail(f"tensor {index} would need {nbytes} bytes (limit EDGELITE_MAX_TENSOR_BYTES)")
     sparse = t.table(6, f"tensor {index} sparsity") is not None
     if itemsize and not sparse and sizes[buffer] and sizes[buffer] != nbytes:
         reader.fail(f"tensor {index} holds {sizes[buffer]} bytes but its shape needs {nbytes}")
@@ -251,6 +254,8 @@ def _read_tensor(reader: _Reader, t: _Table, index: int, n_buffers: int, sizes: 
             q.table(5, f"tensor {index} quantization details")
         _check_quantization(reader, index, dtype, shape, scales, zeros, qdim)
     signature = t.numbers(7, "i") or None
+    if signature and (len(signature) != len(shape) or any(g != -1 and g != d for g, d in zip(signature, shape))):
+        reader.fail(f"tensor {index} shape {list(shape)} contradicts its signature {list(signature)}")
     return TensorDesc(index, t.string(3), tuple(shape), signature, dtype, buffer,
                       tuple(scales), tuple(zeros), qdim, sparse)
 
@@ -279,6 +284,10 @@ def _read_subgraph(reader: _Reader, sg: _Table, s: int, opcodes: list, sizes: tu
     inputs, outputs = sg.numbers(1, "i"), sg.numbers(2, "i")
     for idx in inputs + outputs:
         _check_index(reader, idx, len(tensors), f"subgraph {s} input/output")
+    activations = sum(t.nbytes for t in tensors if not sizes[t.buffer])
+    if activations > MAX_ACTIVATION_BYTES:
+        reader.fail(f"subgraph {s} would need {activations} bytes of activations "
+                    "(limit EDGELITE_MAX_ACTIVATION_BYTES)")
     operators = tuple(_read_operator(reader, op, i, opcodes, len(tensors))
                       for i, op in enumerate(sg.tables(3, f"subgraph {s} operator")))
     return SubgraphDesc(sg.string(4), tensors, tuple(inputs), tuple(outputs), operators)

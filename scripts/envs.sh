@@ -73,7 +73,24 @@ local_env() {
     fi
 }
 
+# System tools the tests use: an OpenSSH server for the remote-profiling tests (they start one
+# on loopback). Installed when running as root with apt (CI, fresh machines); otherwise those
+# tests skip and say why.
+system_packages() {
+    if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing openssh-server (for the remote-profiling tests)"
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            openssh-server openssh-client >&2 || log "could not install openssh-server; remote tests will skip"
+    else
+        log "openssh-server is not installed and this is not root: the remote-profiling tests will skip"
+    fi
+}
+
 build_envs() {
+    system_packages
     check_python
     local full runtime tflite
     full="$(shared_env full "dev")"

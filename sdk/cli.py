@@ -56,6 +56,26 @@ def runtime_options(func):
     return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
 
 
+def remote_options(func):
+    """Options for profiling on a device over SSH."""
+    options = [
+        click.option("--remote", metavar="USER@HOST[:PORT]", default=None,
+                     help="Profile on this device over SSH (key authentication); it needs edgelite[litert] only."),
+        click.option("--remote-edgelite", default="edgelite", show_default=True,
+                     help="The edgelite command on the device (e.g. ~/venv/bin/edgelite)."),
+        click.option("--ssh-identity", type=click.Path(), default=None, help="Private key for SSH."),
+        click.option("--ssh-option", multiple=True, metavar="KEY=VALUE", help="Extra ssh -o options (repeatable)."),
+    ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
+
+
+def _remote(remote, remote_edgelite, ssh_identity, ssh_option):
+    if not remote:
+        return None
+    from .remote import Remote
+    return Remote(remote, remote_edgelite, ssh_identity, tuple(ssh_option))
+
+
 def _emit(as_json: bool, payload, human: str):
     click.echo(json.dumps(payload, indent=2, default=str) if as_json else human)
 
@@ -405,8 +425,10 @@ def _prediction_line(result) -> str:
 @click.option("--isolate/--no-isolate", default=None,
               help="Profile each configuration in its own process so memory figures are its own "
                    "[default: on when comparing several].")
+@remote_options
 @json_option
-def profile(models, runs, warmup, duration, threads, delegate, fallback, backend, images, isolate, as_json):
+def profile(models, runs, warmup, duration, threads, delegate, fallback, backend, images, isolate, remote,
+            remote_edgelite, ssh_identity, ssh_option, as_json):
     """Measure load time, first invoke, latency distribution, stages and memory.
 
     \b
@@ -417,7 +439,11 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
     counts = _threads_list(threads)
     if isolate is None:
         isolate = len(models) * len(counts) > 1
-    report = run_profile(list(models), threads=counts, isolate=isolate, delegate=delegate, runs=runs, warmup=warmup,
+    device = _remote(remote, remote_edgelite, ssh_identity, ssh_option)
+    if device is not None:
+        report = _profile_remote(device, models, counts, runs, warmup, delegate, duration)
+    else:
+        report = run_profile(list(models), threads=counts, isolate=isolate, delegate=delegate, runs=runs, warmup=warmup,
                          duration_s=duration, images=list(images) or None, backend=backend, fallback=fallback,
                          progress=_progress_line if sys.stderr.isatty() and not as_json else None)
     if as_json:
@@ -436,6 +462,21 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
         sys.exit(1)
 
 
+def _profile_remote(device, models, counts, runs, warmup, delegate, duration):
+    from edgelite.runtime.errors import EdgeliteError
+    from edgelite.runtime.profiler import ProfileReport
+    device.check()
+    results, errors = [], []
+    for model in models:
+        for n in counts:
+            try:
+                results.append(device.profile(model, threads=n, runs=runs, warmup=warmup, delegate=delegate,
+                                              duration_s=duration))
+            except EdgeliteError as exc:
+                errors.append({"model": model, "threads": n, "error": str(exc)})
+    return ProfileReport(tuple(results), tuple(errors))
+
+
 def _progress_line(what: str):
     click.echo(f"profiling {what} ...", err=True)
 
@@ -446,6 +487,54 @@ def _profile_json(report) -> dict:
     if len(report.results) == 1:
         data.update(report.results[0].to_dict())
     return data
+
+
+# -- sweep -----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model", type=click.Path())
+@click.option("--calibration", required=True, type=click.Path(), help="Images to calibrate the int8 variants on.")
+@click.option("--eval-data", required=True, type=click.Path(), help="Class subfolders: top-1 of every variant.")
+@click.option("--train-data", type=click.Path(), help="Class subfolders for the pruned variants' fine-tuning.")
+@click.option("--output", "-o", default="sweep", show_default=True, type=click.Path(), help="Report folder.")
+@click.option("--variants", default=None, metavar="A,B,...",
+              help="fp32, fp16, dynamic, int8, int8-per-tensor, prune50-int8, prune75-int8 [default: all that "
+                   "apply; the prune variants need --train-data].")
+@click.option("--threads", "-t", default="1", show_default=True, metavar="N[,N]", help="Thread counts to profile.")
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed runs per profile.")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option("--epochs", default=3, show_default=True, type=int, help="Fine-tuning epochs of the pruned variants.")
+@click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]), help="As for convert.")
+@click.option("--max-accuracy-drop", type=float, default=None, help="Budget: top-1 points lost.")
+@click.option("--max-latency-ms", type=float, default=None, help="Budget: median latency.")
+@click.option("--max-size-kb", type=float, default=None, help="Budget: file size.")
+@remote_options
+@json_option
+def sweep(model, calibration, eval_data, train_data, output, variants, threads, runs, warmup, epochs, input_range,
+          max_accuracy_drop, max_latency_ms, max_size_kb, remote, remote_edgelite, ssh_identity, ssh_option, as_json):
+    """Build, verify and profile every variant; report accuracy x latency x size x memory and recommend one.
+
+    Writes report.md, report.json, report.csv and pareto.png into --output; rerunning reuses variants
+    already built from the same source and options.
+
+    \b
+    Example:
+      edgelite sweep model.keras --calibration train/ --eval-data val/ --train-data train/ -o sweep/
+    """
+    from .reports import text_table
+    from .sweep import sweep as run_sweep
+    budgets = {"max_accuracy_drop": max_accuracy_drop, "max_latency_ms": max_latency_ms, "max_size_kb": max_size_kb}
+    report = run_sweep(model, calibration=calibration, eval_data=eval_data, output_dir=output,
+                       variants=[v.strip() for v in variants.split(",")] if variants else None,
+                       threads=_threads_list(threads), train_data=train_data, epochs=epochs, runs=runs, warmup=warmup,
+                       remote=_remote(remote, remote_edgelite, ssh_identity, ssh_option),
+                       budgets={k: v for k, v in budgets.items() if v is not None}, input_range=input_range,
+                       reporter=_CliReporter(),
+                       progress=_progress_line if sys.stderr.isatty() and not as_json else None)
+    rec = report.recommendation
+    _emit(as_json, report.to_dict(), text_table(report) + f"\n\nrecommendation: {rec.get('choice') or 'none'}: "
+          f"{rec['why']}\nreports: " + ", ".join(report.files.values()))
+    if not any(r.measured for r in report.rows):
+        sys.exit(1)
 
 
 # -- doctor ----------------------------------------------------------------------------------------

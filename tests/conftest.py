@@ -106,3 +106,48 @@ def rejecting_delegate(tmp_path_factory) -> pathlib.Path:
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(out), str(ROOT / "tests" / "fixtures" / "rejecting_delegate.c")],
                    check=True, capture_output=True, timeout=120)
     return out
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory):
+    """A real OpenSSH server on 127.0.0.1 with throwaway keys; the 'device' is .venv-runtime (no TensorFlow)."""
+    import getpass
+    import shutil
+    import socket
+    import subprocess
+    import time
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if pathlib.Path("/usr/sbin/sshd").exists() else None)
+    device_edgelite = ROOT / ".venv-runtime" / "bin" / "edgelite"
+    if not sshd or not shutil.which("ssh"):
+        pytest.skip("OpenSSH server not installed (scripts/setup.sh installs it when run as root)")
+    if not device_edgelite.exists():
+        pytest.skip(".venv-runtime (the device environment) is not built; run scripts/test.sh")
+    d = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    (d / "authorized_keys").chmod(0o600)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
+        f"PidFile {d / 'sshd.pid'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
+    pathlib.Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen([sshd, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        server.kill()
+        pytest.skip("sshd did not start: " + server.stderr.read().decode()[-300:])
+    yield {"target": f"{getpass.getuser()}@127.0.0.1:{port}", "identity": str(d / "client_key"),
+           "options": (f"UserKnownHostsFile={d / 'known_hosts'}", "StrictHostKeyChecking=accept-new"),
+           "edgelite": str(device_edgelite), "port": port}
+    server.terminate()
+    server.wait(timeout=10)

@@ -55,3 +55,12 @@ def test_failures_are_reported_per_configuration(tmp_path):
 def test_bad_run_counts():
     with pytest.raises(InputError, match="runs must be >= 1"):
         profile_one(DIGITS_INT8, runs=0)
+
+
+def test_isolated_peak_rss_is_the_workers_own():
+    """A worker forked from a process holding 300 MB must not report that as its peak."""
+    import numpy as np
+    ballast = np.ones(300 << 20, dtype=np.uint8)  # touched pages: this process's RSS grows by 300 MB
+    report = profile([DIGITS_INT8], runs=3, warmup=0, isolate=True)
+    assert report.results[0].peak_rss_bytes < 250 << 20, report.results[0].peak_rss_bytes
+    del ballast

@@ -1,0 +1,110 @@
+"""Profiling on a device over SSH: copy the model, run `edgelite profile --json` there, clean up.
+
+Uses the system's OpenSSH client (ssh, scp) with key authentication and BatchMode, so it never
+prompts; every call is an argv list with a timeout and a checked exit code. The device needs
+only `pip install 'edgelite[litert]'` (or `[tflite]`), never TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+
+from edgelite.runtime.errors import EdgeliteError
+from edgelite.runtime.profiler import ProfileResult
+
+INSTALL_ON_DEVICE = "pip install 'edgelite[litert]'  (older Pi OS / Coral: 'edgelite[tflite]')"
+
+
+class RemoteError(EdgeliteError):
+    """The device could not be reached, or could not run edgelite."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """``user@host[:port]`` and how to reach edgelite there."""
+
+    target: str
+    edgelite: str = "edgelite"
+    identity: str | None = None
+    options: tuple[str, ...] = field(default_factory=tuple)
+    timeout: float = 600.0
+
+    @property
+    def host(self) -> str:
+        return self.target.rsplit(":", 1)[0] if self._port else self.target
+
+    @property
+    def _port(self) -> str | None:
+        tail = self.target.rsplit(":", 1)
+        return tail[1] if len(tail) == 2 and tail[1].isdigit() else None
+
+    def _common(self, port_flag: str) -> list[str]:
+        args = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]
+        if self._port:
+            args += [port_flag, self._port]
+        if self.identity:
+            args += ["-i", self.identity]
+        for option in self.options:
+            args += ["-o", option]
+        return args
+
+    def _run(self, argv: list[str], what: str) -> subprocess.CompletedProcess:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"{self.target}: {what} took longer than {self.timeout:.0f} s") from None
+        except OSError as exc:
+            raise RemoteError(f"cannot run {argv[0]} ({exc.strerror or exc}); install the OpenSSH client") from None
+        if done.returncode == 255:  # ssh's own failure: connection, authentication, host key
+            detail = " ".join(done.stderr.split())[-300:]
+            raise RemoteError(f"{self.target}: cannot connect over SSH ({detail})")
+        return done
+
+    def ssh(self, command: str, what: str) -> subprocess.CompletedProcess:
+        return self._run(["ssh", *self._common("-p"), self.host, command], what)
+
+    def check(self) -> str:
+        """edgelite's version on the device; a RemoteError saying what to install if it has none."""
+        done = self.ssh(f"{shlex.quote(self.edgelite)} --version", "checking edgelite")
+        if done.returncode != 0:
+            raise RemoteError(f"{self.target}: edgelite is not installed there ({self.edgelite}: "
+                              f"{' '.join(done.stderr.split())[-160:] or 'exit ' + str(done.returncode)}); "
+                              f"install it on the device: {INSTALL_ON_DEVICE}")
+        return done.stdout.strip()
+
+    def profile(self, model_path: str, *, threads: int | None, runs: int, warmup: int, delegate: str = "auto",
+                duration_s: float | None = None) -> ProfileResult:
+        """Copies the model to a fresh temporary folder on the device, profiles it there, removes it."""
+        folder = self.ssh("mktemp -d", "making a temporary folder").stdout.strip()
+        if not folder.startswith("/"):
+            raise RemoteError(f"{self.target}: could not make a temporary folder (mktemp -d printed {folder!r})")
+        try:
+            remote_model = f"{folder}/{os.path.basename(model_path)}"
+            copy = self._run(["scp", "-q", *self._common("-P"), model_path, f"{self.host}:{remote_model}"],
+                             "copying the model")
+            if copy.returncode != 0:
+                raise RemoteError(f"{self.target}: copying {model_path} failed: {' '.join(copy.stderr.split())[-200:]}")
+            return self._profile_there(remote_model, threads, runs, warmup, delegate, duration_s)
+        finally:
+            self.ssh(f"rm -rf {shlex.quote(folder)}", "cleaning up")
+
+    def _profile_there(self, remote_model, threads, runs, warmup, delegate, duration_s) -> ProfileResult:
+        argv = [self.edgelite, "profile", remote_model, "--json", "--runs", str(runs), "--warmup", str(warmup),
+                "--delegate", delegate, "--no-isolate"]
+        if threads:
+            argv += ["--threads", str(threads)]
+        if duration_s:
+            argv += ["--duration", str(duration_s)]
+        done = self.ssh(" ".join(shlex.quote(a) for a in argv), "profiling")
+        if done.returncode != 0:
+            message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            raise RemoteError(f"{self.target}: edgelite profile failed there: {message}")
+        try:
+            data = json.loads(done.stdout)
+            result = ProfileResult.from_dict(data["results"][0])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise RemoteError(f"{self.target}: unexpected output from edgelite profile ({exc})") from None
+        return result

@@ -1,0 +1,187 @@
+"""`edgelite sweep`: build the variants, verify and profile each, and say which one to ship.
+
+Each variant is an edgelite.convert call with its own options, verified on the same eval
+images, then profiled per thread count in a fresh process (or on a device over SSH) so its
+memory figures are its own. Built variants are kept with the key they were built from (the
+source file's sha256 and the options), so an interrupted sweep resumes where it stopped.
+A variant that fails is reported in its row; the sweep goes on.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import pathlib
+
+from dataclasses import dataclass, field
+
+from edgelite.runtime.errors import ConversionError, EdgeliteError
+
+VARIANTS = {
+    "fp32": {"quantize": "none"},
+    "fp16": {"quantize": "fp16"},
+    "dynamic": {"quantize": "dynamic"},
+    "int8": {"quantize": "int8"},
+    "int8-per-tensor": {"quantize": "int8", "per_tensor": True},
+    "prune50-int8": {"quantize": "int8", "prune": 0.5},
+    "prune75-int8": {"quantize": "int8", "prune": 0.75},
+}
+NEEDS_TRAIN_DATA = ("prune50-int8", "prune75-int8")
+NO_RECOVERY = 1e9  # a sweep measures each variant as named; recovery would turn int8 into a mix
+
+
+@dataclass
+class Row:
+    variant: str
+    threads: int | None = None
+    file_bytes: int | None = None
+    gzip_bytes: int | None = None
+    top1: float | None = None
+    float_top1: float | None = None
+    drop_points: float | None = None
+    agreement: float | None = None
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    first_invoke_ms: float | None = None
+    peak_rss_bytes: int | None = None
+    delegate: str | None = None
+    where: str = "local"
+    reused: bool = False
+    pareto: bool = False
+    error: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.error is None and self.median_ms is not None
+
+
+@dataclass
+class SweepReport:
+    rows: list[Row]
+    recommendation: dict
+    budgets: dict
+    source: str
+    output_dir: str
+    files: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+        return {"source": self.source, "output_dir": self.output_dir, "budgets": self.budgets,
+                "recommendation": self.recommendation, "rows": [asdict(r) for r in self.rows], "files": self.files}
+
+
+def _sha256(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _build(name: str, model, folder: pathlib.Path, common: dict, reporter) -> tuple[dict, bool]:
+    """Converts one variant, or reuses it when the same source and options built it before."""
+    from edgelite.converters import convert
+    options = {**common, **VARIANTS[name]}
+    key = hashlib.sha256(json.dumps({"source": _sha256(os.fspath(model)), "options": options}, sort_keys=True,
+                                    default=str).encode()).hexdigest()
+    out, meta = folder / f"{name}.tflite", folder / f"{name}.json"
+    if out.exists() and meta.exists():
+        saved = json.loads(meta.read_text())
+        if saved.get("key") == key:
+            return saved["result"], True
+    result = convert(model, output=out, reporter=reporter, **options).to_dict()
+    meta.write_text(json.dumps({"key": key, "result": result}, default=str))
+    return result, False
+
+
+def _profile(path: str, threads, runs: int, warmup: int, remote):
+    from edgelite.runtime.profiler import profile
+    if remote is not None:
+        return remote.profile(path, threads=threads, runs=runs, warmup=warmup)
+    report = profile([path], threads=[threads], isolate=True, runs=runs, warmup=warmup)
+    if report.errors:
+        raise EdgeliteError(report.errors[0]["error"])
+    return report.results[0]
+
+
+def _rows_for(name: str, built: dict, reused: bool, threads_list, runs: int, warmup: int, remote) -> list[Row]:
+    v = built.get("verification") or {}
+    path = built["output"]
+    base = dict(variant=name, file_bytes=built["output_size_bytes"],
+                gzip_bytes=len(gzip.compress(pathlib.Path(path).read_bytes(), 9)), top1=v.get("tflite_top1"),
+                float_top1=v.get("float_top1"), drop_points=v.get("drop_points"), agreement=v.get("agreement"),
+                reused=reused, where=remote.target if remote else "local")
+    rows = []
+    for threads in threads_list:
+        row = Row(threads=threads, **base)
+        try:
+            r = _profile(path, threads, runs, warmup, remote)
+            row.median_ms, row.p90_ms = r.latency_ms.median, r.latency_ms.p90
+            row.first_invoke_ms, row.peak_rss_bytes, row.delegate = r.first_invoke_ms, r.peak_rss_bytes, \
+                r.delegate["actual"]
+        except EdgeliteError as exc:
+            row.error = f"profiling failed: {exc}"
+        rows.append(row)
+    return rows
+
+
+def check_eval_classes(eval_data, n_classes: int, labels) -> None:
+    """The eval folder's classes must match the model (count, and names when labels are given),
+    or every figure in the report would be nonsense."""
+    from edgelite.converters.images import scan
+    found = scan(eval_data, "eval-data").class_names
+    if not found:
+        raise ConversionError(f"{eval_data}: eval-data needs one subfolder per class")
+    if len(found) != n_classes:
+        raise ConversionError(f"{eval_data}: {len(found)} class folders, but the model has {n_classes} outputs")
+    if labels is not None and list(labels) != list(found):
+        raise ConversionError(f"{eval_data}: its classes {found[:5]} do not match the model's labels "
+                              f"{list(labels)[:5]}; rename the class folders or give matching --labels")
+
+
+def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(1,), train_data=None, epochs=3,
+          runs: int = 100, warmup: int = 10, remote=None, budgets: dict | None = None, reporter=None,
+          progress=None, **convert_options) -> SweepReport:
+    """Builds, verifies and profiles the variants; writes the reports into ``output_dir``."""
+    from . import pareto, reports
+    names = list(variants or [n for n in VARIANTS if n not in NEEDS_TRAIN_DATA or train_data is not None])
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ConversionError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if any(n in NEEDS_TRAIN_DATA for n in names) and train_data is None:
+        raise ConversionError("the prune variants fine-tune on labelled images: give --train-data DIR")
+    from edgelite.converters.loading import load_model
+    from edgelite.runtime.classifier import read_labels
+    labels = convert_options.get("labels")
+    if isinstance(labels, (str, os.PathLike)):
+        labels = read_labels(labels)
+    check_eval_classes(eval_data, load_model(model).n_classes, labels)
+    if remote is not None:
+        remote.check()
+    out = pathlib.Path(output_dir)
+    (out / "variants").mkdir(parents=True, exist_ok=True)
+    common = {"calibration": calibration, "eval_data": eval_data, "max_accuracy_drop": NO_RECOVERY, **convert_options}
+    rows: list[Row] = []
+    for name in names:
+        if progress:
+            progress(name)
+        options = dict(common)
+        if name in NEEDS_TRAIN_DATA:
+            options.update(train_data=train_data, epochs=epochs)
+        try:
+            built, reused = _build(name, model, out / "variants", options, reporter)
+        except EdgeliteError as exc:
+            rows.append(Row(variant=name, error=f"conversion failed: {exc}"))
+            continue
+        rows.extend(_rows_for(name, built, reused, threads, runs, warmup, remote))
+    pareto.mark(rows)
+    budget = budgets or {}
+    report = SweepReport(rows, pareto.recommend(rows, budget), budget, os.fspath(model), str(out))
+    report.files = reports.write_all(report, out)
+    return report
+
+
+__all__ = ["VARIANTS", "Row", "SweepReport", "sweep"]

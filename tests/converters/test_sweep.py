@@ -1,0 +1,115 @@
+"""`edgelite sweep` on real digit scans: variants, reports, Pareto, budgets, resuming, failures."""
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from edgelite import sweep as sweep_mod
+from edgelite.cli import main
+from edgelite.runtime.errors import ConversionError
+
+pytestmark = pytest.mark.tensorflow
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, digits_keras, digit_folders):
+    train, evaluation = digit_folders
+    out = tmp_path_factory.mktemp("sweep")
+    report = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=out,
+                             variants=["fp32", "int8", "prune50-int8"], threads=[1, 2], train_data=train, epochs=1,
+                             runs=20, warmup=2, budgets={"max_accuracy_drop": 1.0})
+    return report, out
+
+
+def test_every_variant_is_verified_and_profiled(swept):
+    report, _ = swept
+    assert [(r.variant, r.threads) for r in report.rows] == [
+        ("fp32", 1), ("fp32", 2), ("int8", 1), ("int8", 2), ("prune50-int8", 1), ("prune50-int8", 2)]
+    for r in report.rows:
+        assert r.error is None and r.median_ms > 0 and r.p90_ms >= r.median_ms and r.first_invoke_ms > 0
+        assert r.peak_rss_bytes > 0 and 0 < r.gzip_bytes < r.file_bytes and r.top1 >= 0.9 and r.agreement >= 0.9
+    fp32, int8 = report.rows[0], report.rows[2]
+    assert int8.file_bytes < 0.35 * fp32.file_bytes and fp32.drop_points == pytest.approx(0.0, abs=0.3)
+
+
+def test_reports_are_written(swept):
+    report, out = swept
+    for name in ("report.md", "report.json", "report.csv", "pareto.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / "report.json").read_text())
+    assert len(data["rows"]) == 6 and data["recommendation"]["choice"]
+    md = (out / "report.md").read_text()
+    assert "| prune50-int8 | 1 |" in md and "**Recommendation:**" in md
+    assert (out / "report.csv").read_text().splitlines()[0].startswith("variant,threads,file_bytes")
+
+
+def test_pareto_and_recommendation(swept):
+    report, _ = swept
+    assert any(r.pareto for r in report.rows)
+    rec = report.recommendation
+    chosen = next(r for r in report.rows if (r.variant, r.threads) == (rec["variant"], rec["threads"]))
+    fitting = [r for r in report.rows if r.drop_points <= 1.0]
+    assert chosen.median_ms == min(r.median_ms for r in fitting) and "the fastest of" in rec["why"]
+
+
+def test_nothing_fits_says_which_budget_to_relax(swept):
+    from edgelite.pareto import recommend
+    report, _ = swept
+    smallest = min(r.file_bytes for r in report.rows) / 1024
+    rec = recommend(report.rows, {"max_size_kb": smallest / 2})
+    assert rec["choice"] is None and "--max-size-kb" in rec["why"] and rec["relax"]["max_size_kb"] >= smallest
+
+
+def test_resuming_reuses_unchanged_variants(swept, digits_keras, digit_folders):
+    report, out = swept
+    train, evaluation = digit_folders
+    again = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=out,
+                            variants=["int8", "prune50-int8"], threads=[1], train_data=train, epochs=2, runs=5, warmup=1)
+    assert [(r.variant, r.reused) for r in again.rows] == [("int8", True), ("prune50-int8", False)]  # epochs changed
+
+
+def test_a_failing_variant_is_reported_and_the_sweep_goes_on(tmp_path, digits_keras, digit_folders, monkeypatch):
+    monkeypatch.setitem(sweep_mod.VARIANTS, "broken", {"quantize": "int4"})  # a stand-in for a converter failure
+    train, evaluation = digit_folders
+    report = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=tmp_path,
+                             variants=["broken", "int8"], threads=[1], runs=5, warmup=1)
+    broken, int8 = report.rows
+    assert broken.error.startswith("conversion failed: quantize mode 'int4'") and int8.measured
+
+
+def test_eval_classes_must_match_the_model(tmp_path, digits_keras, digit_folders):
+    import shutil
+    train, evaluation = digit_folders
+    few = tmp_path / "few"
+    for c in "0123":
+        shutil.copytree(evaluation / c, few / c)
+    with pytest.raises(ConversionError, match=r"few: 4 class folders, but the model has 10 outputs"):
+        sweep_mod.sweep(digits_keras, calibration=train, eval_data=few, output_dir=tmp_path / "o")
+    with pytest.raises(ConversionError, match="the prune variants fine-tune on labelled images"):
+        sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=tmp_path / "o",
+                        variants=["prune75-int8"])
+
+
+def test_cli_sweep_json_and_exit_code(tmp_path, digits_keras, digit_folders, monkeypatch):
+    train, evaluation = digit_folders
+    result = CliRunner().invoke(main, ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data",
+                                       str(evaluation), "-o", str(tmp_path / "s"), "--variants", "int8",
+                                       "--runs", "5", "--max-latency-ms", "1000", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["recommendation"]["variant"] == "int8"
+    monkeypatch.setitem(sweep_mod.VARIANTS, "broken", {"quantize": "int4"})
+    failed = CliRunner().invoke(main, ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data",
+                                       str(evaluation), "-o", str(tmp_path / "t"), "--variants", "broken"])
+    assert failed.exit_code == 1 and "conversion failed" in failed.stdout  # nothing measured
+
+
+def test_sweep_on_a_device_over_ssh(tmp_path, digits_keras, digit_folders, ssh_server):
+    from edgelite.remote import Remote
+    train, evaluation = digit_folders
+    device = Remote(ssh_server["target"], ssh_server["edgelite"], ssh_server["identity"], ssh_server["options"])
+    report = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=tmp_path,
+                             variants=["int8"], threads=[1], runs=5, warmup=1, remote=device)
+    (row,) = report.rows
+    assert row.measured and row.where == ssh_server["target"] and os.path.exists(tmp_path / "pareto.png")
