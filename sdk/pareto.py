@@ -63,22 +63,33 @@ def recommend(rows, budgets: dict) -> dict:
 
 
 def chart(rows, path) -> None:
-    """Latency against top-1, marker area by file size, Pareto-optimal variants outlined and named."""
+    """Latency against top-1: colour = variant, shape = thread count, marker area = file size;
+    Pareto-optimal points outlined in black and named."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     measured = [r for r in rows if r.measured and r.top1 is not None]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    variants = list(dict.fromkeys(r.variant for r in measured))
+    threads = list(dict.fromkeys(r.threads for r in measured))
+    colours = {v: plt.get_cmap("tab10")(i % 10) for i, v in enumerate(variants)}
+    shapes = {t: "osD^v<>"[i % 7] for i, t in enumerate(threads)}
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     biggest = max((r.file_bytes for r in measured), default=1)
     for r in measured:
-        area = 60 + 900 * r.file_bytes / biggest
-        ax.scatter(r.median_ms, 100 * r.top1, s=area, alpha=0.55, edgecolors="black" if r.pareto else "none",
+        ax.scatter(r.median_ms, 100 * r.top1, s=60 + 700 * r.file_bytes / biggest, marker=shapes[r.threads],
+                   color=colours[r.variant], alpha=0.7, edgecolors="black" if r.pareto else "none",
                    linewidths=2 if r.pareto else 0)
-        label = f"{r.variant} t{r.threads or '-'}" + (" *" if r.pareto else "")
-        ax.annotate(label, (r.median_ms, 100 * r.top1), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        if r.pareto:
+            ax.annotate(f"{r.variant} t{r.threads or '-'}", (r.median_ms, 100 * r.top1), textcoords="offset points",
+                        xytext=(8, 6), fontsize=8)
+    handles = [Line2D([], [], marker="o", linestyle="", color=colours[v], label=v) for v in variants]
+    handles += [Line2D([], [], marker=shapes[t], linestyle="", color="grey", label=f"{t or 'default'} thread(s)")
+                for t in threads]
+    ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.8)
     ax.set_xlabel("median latency (ms, measured)")
     ax.set_ylabel("top-1 on eval data (%)")
-    ax.set_title("edgelite sweep: * = Pareto-optimal; marker area = file size")
+    ax.set_title("edgelite sweep: outlined = Pareto-optimal; marker area = file size")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
