@@ -13,6 +13,8 @@ import pathlib
 import subprocess
 import sys
 
+from common import print_goals
+
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -59,11 +61,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds in the runtime benchmark (noisier)")
     args = parser.parse_args()
     runtime = run("runtime.py", *(["--quick"] if args.quick else []))
-    table = rows(runtime, run("convert.py"), run("prune.py"))
-    width = max(len(r[0]) for r in table)
-    print(f"{'measurement'.ljust(width)}  {'measured':<12}  goal")
-    for name, measured, goal in table:
-        print(f"{name.ljust(width)}  {measured:<12}  {goal}")
+    print_goals(rows(runtime, run("convert.py"), run("prune.py")), measured_width=12)
     return 0
 
 

@@ -20,3 +20,11 @@ def alternate(contenders: dict, rounds: int, per_round: int) -> dict[str, float]
                 fn()
                 samples[name].append(clock() - t0)
     return {name: float(np.median(v)) / 1e9 for name, v in samples.items()}
+
+
+def print_goals(rows: list[tuple[str, str, str]], measured_width: int = 48) -> None:
+    """One line per measurement: what it is, what this run measured, the goal."""
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measurement'.ljust(width)}  {'measured':<{measured_width}}  goal")
+    for name, measured, goal in rows:
+        print(f"{name.ljust(width)}  {measured:<{measured_width}}  {goal}")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import CACHE, alternate  # noqa: E402
+from common import CACHE, alternate, print_goals  # noqa: E402
 
 
 def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
@@ -184,10 +184,7 @@ def print_table(r: dict):
                      f"{t['fast_ms']:.2f} ms)", ">= 1.5x"))
     for name, a in fj["top1_agreement"].items():
         rows.append((f"top-1 fast == exact, {name}", f"{a} real photos", "all"))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measurement'.ljust(width)}  {'measured':<48}  goal")
-    for name, measured, goal in rows:
-        print(f"{name.ljust(width)}  {measured:<48}  {goal}")
+    print_goals(rows)
 
 
 if __name__ == "__main__":

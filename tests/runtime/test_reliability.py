@@ -9,7 +9,17 @@ import pytest
 
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, ROOT
 
-LOADER_CHILD = textwrap.dedent("""
+MUTATE = textwrap.dedent("""
+    def mutate(original, rng, truncate_share, max_edits):
+        data = bytearray(original)
+        if rng.random() < truncate_share:
+            return bytes(data[: rng.randrange(len(data) + 1)])             # truncated
+        for _ in range(rng.randint(1, max_edits)):                          # bytes overwritten
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        return bytes(data)
+""")
+
+LOADER_CHILD = MUTATE + textwrap.dedent("""
     import json, random, sys
     import numpy as np
     from edgelite.runtime import EdgeliteError, Model
@@ -18,16 +28,10 @@ LOADER_CHILD = textwrap.dedent("""
     rng = random.Random(seed)
     outcome = {"loaded_and_ran": 0, "edgelite_error": 0, "other": []}
     for i in range(count):
-        data = bytearray(originals[i % len(originals)])
-        kind = rng.random()
-        if kind < 0.15:
-            data = data[: rng.randrange(len(data))]                      # truncated
-        else:
-            for _ in range(rng.randint(1, 8)):                           # bytes overwritten
-                data[rng.randrange(len(data))] = rng.randrange(256)
+        data = mutate(originals[i % len(originals)], rng, 0.15, 8)
         print(i, flush=True, file=sys.stderr)
         try:
-            m = Model(bytes(data))
+            m = Model(data)
             m.run(*[np.zeros(t.shape, t.dtype) for t in m.inputs])
             outcome["loaded_and_ran"] += 1
         except EdgeliteError:
@@ -64,7 +68,7 @@ def test_20000_mutated_models_never_crash():
     assert outcome["other"] == [] and outcome["loaded_and_ran"] + outcome["edgelite_error"] == 20000
 
 
-IMAGE_CHILD = textwrap.dedent("""
+IMAGE_CHILD = MUTATE + textwrap.dedent("""
     import io, json, random, sys
     from PIL import Image
     from edgelite.runtime import InputError, InputSpec
@@ -79,14 +83,9 @@ IMAGE_CHILD = textwrap.dedent("""
     spec = InputSpec(32, 32, 3)
     outcome = {"decoded": 0, "input_error": 0, "other": []}
     for i in range(count):
-        data = bytearray(encoded[i % len(encoded)])
-        if rng.random() < 0.3:
-            data = data[: rng.randrange(len(data) + 1)]
-        else:
-            for _ in range(rng.randint(1, 16)):
-                data[rng.randrange(len(data))] = rng.randrange(256)
+        data = mutate(encoded[i % len(encoded)], rng, 0.3, 16)
         try:
-            pixels = load_pixels(bytes(data), spec, fast=bool(i % 2))
+            pixels = load_pixels(data, spec, fast=bool(i % 2))
             assert pixels.shape == (32, 32, 3)
             outcome["decoded"] += 1
         except InputError:
