@@ -16,7 +16,7 @@ from edgelite.runtime.model import Model
 from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.tflite_file import parse
 
-from . import edgetpu
+from . import edgetpu, standard_metadata
 from . import images as imgs
 from . import prune_finetune, pruning, recovery, training, verify
 from .contract import resolve_input_spec
@@ -51,6 +51,7 @@ class ConversionResult:
     weight_sparsity: dict | None = None
     compatibility: dict | None = None
     edgetpu: dict | None = None
+    standard_metadata: dict | None = None
 
     def to_dict(self) -> dict:
         return {"output": self.output, "source": self.source, "within_budget": self.within_budget,
@@ -59,7 +60,8 @@ class ConversionResult:
                 "verification": self.verification.to_dict() if self.verification else None,
                 "recovery": self.recovery, "labels": self.labels, "input_spec": self.input_spec.to_dict(),
                 "seconds": self.seconds, "warnings": self.warnings, "pruning": self.pruning,
-                "weight_sparsity": self.weight_sparsity, "compatibility": self.compatibility, "edgetpu": self.edgetpu}
+                "weight_sparsity": self.weight_sparsity, "compatibility": self.compatibility, "edgetpu": self.edgetpu,
+                "standard_metadata": self.standard_metadata}
 
 
 @dataclass
@@ -282,7 +284,7 @@ def convert(model, *, output, calibration=None, quantize: str | None = None, io:
             prune_structure: str = "unstructured", prune_policy: str = "all", train_data=None, epochs: int = 3,
             augment: bool = False, strategy=None, learning_rate: float = 1e-3, batch_size: int = 32,
             sparse_encoding: bool = False, compiler: str | None = None, compiler_timeout: float = 180.0,
-            reporter: Reporter | None = None) -> ConversionResult:
+            write_standard_metadata: bool = True, reporter: Reporter | None = None) -> ConversionResult:
     """Converts a Keras model (path or object) into a verified .tflite at ``output``. See the README."""
     started = time.perf_counter()
     tensorflow()  # fail first, with the install command, where TensorFlow is absent
@@ -352,6 +354,11 @@ def convert(model, *, output, calibration=None, quantize: str | None = None, io:
                      prune_report, sparsity)
     record["compatibility"] = compat
     model_bytes = embed_record(model_bytes, record)
+    standard = None
+    if write_standard_metadata and not flex_ops:  # after our record: MediaPipe appends its label file
+        graph = parse(model_bytes, loaded.name).main
+        model_bytes, standard = standard_metadata.add(model_bytes, spec, label_names,
+                                                      graph.tensors[graph.inputs[0]].dtype)
     if not flex_ops:
         Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
     path = atomic_write(output if within else over_budget_name(output), model_bytes)
@@ -368,6 +375,6 @@ def convert(model, *, output, calibration=None, quantize: str | None = None, io:
                                                           "per_channel": not per_tensor},
         target=target, verification=checked, recovery=rec, labels=label_names, input_spec=spec, seconds=seconds,
         warnings=list(rep.warnings), pruning=prune_report, weight_sparsity=sparsity, compatibility=compat,
-        edgetpu=compiled)
+        edgetpu=compiled, standard_metadata=standard)
 
 

@@ -9,6 +9,8 @@
 #   .venv          full workstation environment: edgelite[dev] (runtime, converters, tests)
 #   .venv-runtime  device-like environment: edgelite[litert,test], no TensorFlow at all
 #   .venv-tflite   older-device environment: edgelite[tflite,test], tflite-runtime with numpy<2
+#   (shared only)  edgelite[metadata]: mediapipe 0.10.21 (numpy<2), run by the converters to write
+#                  the standard TFLite metadata; .venv/edgelite-metadata-python names it
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,23 +26,34 @@ check_python() {
         || { log "this Python lacks venv/ensurepip; on Debian: apt-get install python3-venv"; exit 1; }
 }
 
-# The dependency lists of pyproject.toml, so edits elsewhere in it do not rebuild TensorFlow.
+# The requirements an environment with these extras installs (extras that name other extras
+# are followed), so editing anything else in pyproject.toml never rebuilds TensorFlow.
 dependency_spec() {
-    "$PYTHON" - "$ROOT/pyproject.toml" <<'PY'
-import json, sys
+    "$PYTHON" - "$ROOT/pyproject.toml" "$1" <<'PY'
+import json, re, sys
 try:
     import tomllib
 except ImportError:  # Python 3.10: key on the whole file
     print(open(sys.argv[1]).read()); sys.exit()
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print(json.dumps([project.get("dependencies"), project.get("optional-dependencies")], sort_keys=True))
+extras, todo, seen = project.get("optional-dependencies", {}), sys.argv[2].split(","), set()
+requirements = list(project.get("dependencies", []))
+while todo:
+    name = todo.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    for req in extras.get(name, []):
+        inner = re.fullmatch(r"edgelite\[(.*)\]", req.replace(" ", ""))
+        todo.extend(inner.group(1).split(",")) if inner else requirements.append(req)
+print(json.dumps(sorted(requirements)))
 PY
 }
 
 # shared_env NAME EXTRAS -> prints the path of the shared dependency environment, building it if needed.
 shared_env() {
     local name="$1" extras="$2" key dir
-    key="$( { dependency_spec; "$PYTHON" -VV; echo "$extras"; } | sha256sum | cut -c1-12)"
+    key="$( { dependency_spec "$extras"; "$PYTHON" -VV; echo "$extras"; } | sha256sum | cut -c1-12)"
     dir="$ENV_HOME/$name-$key"
     if [ ! -f "$dir/.complete" ]; then
         log "building shared environment $dir ($extras); first time on this machine only"
@@ -92,11 +105,14 @@ system_packages() {
 build_envs() {
     system_packages
     check_python
-    local full runtime tflite
+    local full runtime tflite metadata
     full="$(shared_env full "dev")"
+    metadata="$(shared_env metadata "metadata")"
     runtime="$(shared_env runtime "litert,test")"
     tflite="$(shared_env tflite "tflite,test")"
     local_env "$ROOT/.venv" "$full"
+    # The converters find MediaPipe's metadata writers through this file (or EDGELITE_METADATA_PYTHON).
+    printf '%s\n' "$metadata/bin/python" > "$ROOT/.venv/edgelite-metadata-python"
     local_env "$ROOT/.venv-runtime" "$runtime"
     local_env "$ROOT/.venv-tflite" "$tflite"
 }

@@ -169,11 +169,13 @@ def _bar(label: str, total: int):
               help="edgetpu_compiler to run for --target edgetpu [default: the one on PATH, if any].")
 @click.option("--compiler-timeout", default=180.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds the Edge TPU compiler may take.")
+@click.option("--standard-metadata/--no-standard-metadata", default=True, show_default=True,
+              help="Also write the standard TFLite metadata (MediaPipe's writers) when they are available.")
 @json_option
 def convert(model, output, calibration, calibration_count, eval_data, quantize, io, per_tensor, input_range, mean,
             std, resize, labels, target, max_accuracy_drop, allow_flex, seed, verification, prune, train_data, epochs,
             augment, prune_structure, prune_policy, strategy, learning_rate, batch_size, sparse_encoding, compiler,
-            compiler_timeout, as_json):
+            compiler_timeout, standard_metadata, as_json):
     """Convert a Keras model (.keras, .h5, SavedModel) to a verified .tflite with its record.
 
     \b
@@ -189,7 +191,8 @@ def convert(model, output, calibration, calibration_count, eval_data, quantize, 
                          train_data=train_data, epochs=epochs, augment=augment, prune_structure=prune_structure,
                          prune_policy=prune_policy, strategy=strategy, learning_rate=learning_rate,
                          batch_size=batch_size, sparse_encoding=sparse_encoding, compiler=compiler,
-                         compiler_timeout=compiler_timeout, reporter=_CliReporter())
+                         compiler_timeout=compiler_timeout, write_standard_metadata=standard_metadata,
+                         reporter=_CliReporter())
     _emit(as_json, result.to_dict(), _convert_text(result, max_accuracy_drop))
     if not result.within_budget:
         v = result.verification
@@ -239,6 +242,10 @@ def _convert_text(r, budget: float) -> str:
                      f"{e.get('ops_on_edgetpu', '?')} ops on the Edge TPU, {e.get('ops_on_cpu', '?')} on the CPU, "
                      f"on-chip memory {e.get('on_chip_memory_used', '?')}, off-chip {e.get('off_chip_memory_used', '?')}"
                      if e["compiled"] else f"Edge TPU: not compiled ({e['reason']})")
+    if r.standard_metadata:
+        s = r.standard_metadata
+        lines.append("standard TFLite metadata: " + ("written (MediaPipe's ImageClassifier can read the model)"
+                                                      if s["written"] else f"not written: {s['reason']}"))
     lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
     return "\n".join(lines)
 

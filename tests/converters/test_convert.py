@@ -212,3 +212,36 @@ def test_flex_ops_are_refused_by_default_and_allowed_on_request(tmp_path, digit_
     with pytest.raises(ConversionError, match="neither builtin nor available as Flex kernels: Erfinv"):
         edgelite.convert(model_with(lambda t: tf.math.erfinv(t * 0.9)), output=tmp_path / "e.tflite",
                          quantize="none", allow_flex=True, calibration=digit_folders[0])
+
+
+def test_standard_metadata_for_mediapipe(tmp_path, digits_keras, digit_folders, digit_png):
+    """With MediaPipe's writers available (scripts/envs.sh sets them up), a uint8 model gets the standard
+    metadata, keeps our record, and MediaPipe's own ImageClassifier reads it unchanged."""
+    from edgelite.converters.standard_metadata import configured_python
+    python = configured_python()
+    if python is None:
+        pytest.skip("no MediaPipe metadata environment configured (scripts/setup.sh builds one)")
+    train, _ = digit_folders
+    result = edgelite.convert(digits_keras, output=tmp_path / "mp.tflite", calibration=train, calibration_count=50,
+                              io="uint8", verification=False)
+    assert result.standard_metadata == {"written": True, "by": python}
+    data, model = read_file(result.output)
+    assert {"TFLITE_METADATA", "edgelite"} <= set(model.metadata)
+    assert edgelite.load(result.output).classify(digit_png).top.label == "7"  # our runtime still reads it
+    code = f"""
+import numpy as np, mediapipe as mp
+from PIL import Image
+from mediapipe.tasks import python as mpp
+from mediapipe.tasks.python import vision
+clf = vision.ImageClassifier.create_from_options(vision.ImageClassifierOptions(
+    base_options=mpp.BaseOptions(model_asset_path={str(result.output)!r}), max_results=1))
+pixels = np.asarray(Image.open({str(digit_png)!r}).convert("RGB").resize((32, 32)))
+print(clf.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels)).classifications[0].categories[0].category_name)
+"""
+    import subprocess
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.strip().splitlines()[-1] == "7"
+    int8 = edgelite.convert(digits_keras, output=tmp_path / "i8.tflite", calibration=train, calibration_count=20,
+                            verification=False)
+    assert int8.standard_metadata["written"] is False and "--io uint8" in int8.standard_metadata["reason"]

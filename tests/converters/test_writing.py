@@ -69,3 +69,20 @@ writing.atomic_write({str(target)!r}, b"x" * (400 << 20))
     else:  # the named fallback leaves a file a killed process cannot remove; the next write does
         writing.atomic_write(target, b"next")
         assert sorted(os.listdir(tmp_path)) == ["model.tflite"]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("after_seconds", [3.0, 5.0])
+def test_sigkilled_conversion_keeps_the_previous_model(tmp_path, digits_keras, digit_folders, after_seconds):
+    """A real `edgelite convert` SIGKILLed part-way (loading TensorFlow, converting or verifying)."""
+    out = tmp_path / "model.tflite"
+    out.write_bytes(b"previous good model")
+    train, evaluation = digit_folders
+    child = subprocess.Popen([sys.executable, "-m", "edgelite.cli", "convert", str(digits_keras), "-o", str(out),
+                              "--calibration", str(train), "--eval-data", str(evaluation)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    time.sleep(after_seconds)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert out.read_bytes() in (b"previous good model",) or out.read_bytes()[4:8] == b"TFL3"  # old, or complete new
+    assert sorted(os.listdir(tmp_path)) == ["model.tflite"]
