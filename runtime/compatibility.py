@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .tflite_file import ModelFile
+from .tflite_file import ModelFile, op_names
 
 EDGETPU_SOURCE = "https://coral.ai/docs/edgetpu/models-intro/#supported-operations"
 
@@ -65,12 +65,6 @@ class Placement:
 
     def to_dict(self) -> dict:
         return {"index": self.index, "op": self.op, "where": self.where, "reason": self.reason, "fix": self.fix}
-
-
-def op_names(model: ModelFile) -> list[str]:
-    from .inspection import _builtin_names
-    names = _builtin_names()
-    return [op.custom_code or names.get(op.builtin_code, f"BUILTIN_{op.builtin_code}") for op in model.main.operators]
 
 
 FIX_FLOAT = "convert with full int8 (--quantize int8, --io uint8 or int8)"

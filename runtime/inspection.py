@@ -8,28 +8,14 @@ from .metadata import RECORD_NAME, derive_input_spec, parse_record, read_metadat
 from .model import Model
 from .postprocess import output_is_probability
 from .sparsity import weight_sparsity
-from .tflite_file import ModelFile, read_file
+from .tflite_file import ModelFile, op_names, read_file
 
 STANDARD_METADATA = "TFLITE_METADATA"
 
 
-def _builtin_names() -> dict[int, str]:
-    """BuiltinOperator code -> name, from the generated schema when a package ships it."""
-    for name in ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated"):
-        try:
-            import importlib
-            ops = importlib.import_module(name).BuiltinOperator
-            return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
-        except ImportError:
-            continue
-    return {}
-
-
 def ops_from_file(model: ModelFile) -> dict[str, int]:
     """Operator counts read from the flatbuffer (used when no interpreter can load the model)."""
-    names = _builtin_names()
-    return dict(Counter(op.custom_code or names.get(op.builtin_code, f"BUILTIN_{op.builtin_code}")
-                        for op in model.main.operators))
+    return dict(Counter(op_names(model)))
 
 
 def _tensor(desc) -> dict:

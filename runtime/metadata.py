@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from .errors import BackendUnavailableError, ModelError
-from .tflite_file import ModelFile, TensorDesc
+from .tflite_file import ModelFile, TensorDesc, schema_module
 
 RECORD_NAME = "edgelite"
 SCHEMA_VERSION = 1
@@ -149,15 +149,12 @@ def derive_input_spec(tensor: TensorDesc) -> InputSpec:
 
 
 def _schema():
-    """The generated TFLite schema module (object API) from whichever package ships it."""
-    for name in ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated"):
-        try:
-            import importlib
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise BackendUnavailableError("writing metadata needs ai-edge-litert or TensorFlow: "
-                                  "pip install 'edgelite[litert]'")
+    """The generated schema module; writing a record cannot do without one."""
+    schema = schema_module()
+    if schema is None:
+        raise BackendUnavailableError("writing metadata needs ai-edge-litert or TensorFlow: "
+                                      "pip install 'edgelite[litert]'")
+    return schema
 
 
 class _AlignedBuffer:

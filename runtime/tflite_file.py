@@ -10,6 +10,7 @@ operator codes and our named metadata buffer.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import struct
@@ -351,6 +352,36 @@ def parse(data: bytes, path: str = "<bytes>") -> ModelFile:
         metadata[m.string(0)] = bytes(data[start:start + length])
     return ModelFile(path, reader.n, model.scalar(0, "<I"), model.string(3), subgraphs, sizes, metadata,
                      tuple(spans))
+
+
+SCHEMA_MODULES = ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated")
+
+
+def schema_module():
+    """The generated TFLite schema (object API) from whichever package ships it; None where none
+    does (tflite-runtime). Validation above never needs it; op names and writing records do."""
+    import importlib
+    for name in SCHEMA_MODULES:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_op_names() -> dict[int, str]:
+    """BuiltinOperator code -> name, or {} without a schema module."""
+    schema = schema_module()
+    if schema is None:
+        return {}
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def op_names(model: ModelFile) -> list[str]:
+    """The main subgraph's operators by name, in execution order (custom ops by their code)."""
+    names = builtin_op_names()
+    return [op.custom_code or names.get(op.builtin_code, f"BUILTIN_{op.builtin_code}") for op in model.main.operators]
 
 
 def read_file(path) -> tuple[bytes, ModelFile]:
