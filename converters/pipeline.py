@@ -276,105 +276,202 @@ def _sparsity_survived(report: dict | None, sparsity: dict, rep: Reporter):
                  f"{100 * after:.1f}% in the .tflite")
 
 
-def convert(model, *, output, calibration=None, quantize: str | None = None, io: str | None = None,
-            per_tensor: bool = False,
-            eval_data=None, calibration_count: int = 200, input_range: str | None = None, mean=None, std=None,
-            resize: str = "stretch", labels=None, target: str = "xnnpack", max_accuracy_drop: float = 1.0,
-            allow_flex: bool = False, seed: int = 0, verification: bool = True, prune: float | None = None,
-            prune_structure: str = "unstructured", prune_policy: str = "all", train_data=None, epochs: int = 3,
-            augment: bool = False, strategy=None, learning_rate: float = 1e-3, batch_size: int = 32,
-            sparse_encoding: bool = False, compiler: str | None = None, compiler_timeout: float = 180.0,
-            write_standard_metadata: bool = True, reporter: Reporter | None = None) -> ConversionResult:
-    """Converts a Keras model (path or object) into a verified .tflite at ``output``. See the README."""
-    started = time.perf_counter()
-    tensorflow()  # fail first, with the install command, where TensorFlow is absent
-    rep = RecordingReporter(reporter)
-    quantize, io = _target_options(target, quantize, io)
-    if calibration_count < 1:
-        raise ConversionError(f"calibration count must be >= 1, got {calibration_count}")
-    options = QuantizeOptions(quantize, io, per_tensor, allow_flex, sparse_encoding, static_batch=target == "edgetpu")
-    prune_options = pruning.PruneOptions(prune, prune_structure, prune_policy) if prune is not None else None
-    tune = training.FineTune(epochs, batch_size, learning_rate, augment, strategy)
-    if train_data is not None and prune_options is None:
-        raise ConversionError("--train-data is for fine-tuning while pruning; give --prune too")
-    check_writable(output)
-    loaded = load_model(model)
-    spec = resolve_input_spec(loaded, input_range=input_range, mean=mean, std=std, resize=resize)
-    prune_report, train_classes, original = None, None, loaded  # what compression is measured against
-    if prune_options is not None:
-        t0 = time.perf_counter()
-        loaded, prune_report, train_classes = _pruned(loaded, spec, prune_options, tune, train_data, quantize, seed, rep)
-        prune_seconds = time.perf_counter() - t0
-    data = _gather_data(spec, calibration, eval_data, calibration_count, seed, options.calibrated, rep)
-    label_names = _resolve_labels(labels, data.class_names or train_classes, loaded.n_classes)
-    t0 = time.perf_counter()
-    calibration_batch = _float_batch(data.calibration, spec) if data.calibration is not None else None
-    model_bytes = run_conversion(loaded, options, calibration_batch)
-    encoding = None
-    if sparse_encoding:
-        model_bytes, encoding = _check_sparse_encoding(loaded, options, calibration_batch, model_bytes, target, rep)
-    seconds = {"convert": time.perf_counter() - t0}
-    compat = _compatibility(target, model_bytes, loaded.name, rep)
-    if prune_options is not None:
-        seconds["prune"] = prune_seconds
-    checked, rec = None, None
-    flex_ops = [op for op in parse(model_bytes, loaded.name).custom_ops if op.startswith("Flex")]
-    if flex_ops:
-        rep.warn(f"the model uses TensorFlow (Flex) ops {', '.join(flex_ops)}: the edgelite runtime cannot load it "
-                 "without the Flex delegate, so it was not verified or test-loaded here")
-    elif verification and data.eval_pixels is not None:
-        t0 = time.perf_counter()
-        checked = verify.verify(original, model_bytes, spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
-        if prune_report is not None:
-            prune_report["pruned_keras_top1"] = verify.float_top1(loaded, spec, data.eval_pixels, data.eval_labels)
-        pruning_cost = _pruning_cost(checked, prune_report)
-        if checked.drop_points > max_accuracy_drop and pruning_cost is not None and pruning_cost > max_accuracy_drop:
-            rec = {"skipped": f"pruning itself costs {pruning_cost:.2f} points (the pruned Keras model before "
-                              "conversion); float layers cannot recover that: fine-tune longer (--epochs) or prune "
-                              "less", "float_layers": []}
-        elif checked.drop_points > max_accuracy_drop:
-            recovered, rechecked, rec = _recover(loaded, options, target, data, spec, max_accuracy_drop, rep,
-                                                 checked, model_bytes, original)
-            if recovered is not None:
-                model_bytes, checked = recovered, rechecked
-        seconds["verify"] = time.perf_counter() - t0
-    elif verification:
-        rep.warn("not verified: give --eval-data DIR or --calibration DIR to measure what conversion cost")
-    within = checked is None or checked.drop_points <= max_accuracy_drop
-    final_options = dataclasses.replace(options, io="float32") if rec and rec.get("io") == "float32" else options
-    settings = {"quantize": quantize, "io": options.io, "per_tensor": per_tensor, "calibration_count": calibration_count,
-                "input_range": input_range, "resize": resize, "target": target, "max_accuracy_drop": max_accuracy_drop,
-                "allow_flex": allow_flex, "seed": seed, "prune": prune, "prune_structure": prune_structure,
-                "prune_policy": prune_policy, "epochs": epochs, "augment": augment, "sparse_encoding": sparse_encoding}
-    sparsity = weight_sparsity(parse(model_bytes, loaded.name), model_bytes)
-    _sparsity_survived(prune_report, sparsity, rep)
-    if prune_report is not None and encoding is not None:
-        prune_report["sparse_encoding"] = encoding
-    record = _record(loaded, spec, label_names, final_options, target, checked, rec, model_bytes, settings,
-                     prune_report, sparsity)
-    record["compatibility"] = compat
-    model_bytes = embed_record(model_bytes, record)
-    standard = None
-    if write_standard_metadata and not flex_ops:  # after our record: MediaPipe appends its label file
-        graph = parse(model_bytes, loaded.name).main
-        model_bytes, standard = standard_metadata.add(model_bytes, spec, label_names,
-                                                      graph.tensors[graph.inputs[0]].dtype)
-    if not flex_ops:
-        Model(model_bytes, delegate="auto")  # must load under the runtime before it is called done
-    path = atomic_write(output if within else over_budget_name(output), model_bytes)
-    compiled = None
-    if target == "edgetpu" and within:
-        compiled = _compile_for_edgetpu(path, lambda data, report: embed_record(data, {**record, "edgetpu_compiler":
-                                                                                     report}),
-                                        compiler, compiler_timeout, rep)
-    seconds["total"] = time.perf_counter() - started
-    source_size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) else None
-    return ConversionResult(
-        output=str(path), source=loaded.name, within_budget=within, input_size_bytes=source_size,
-        output_size_bytes=len(model_bytes), quantization={"mode": final_options.mode, "io": final_options.io,
-                                                          "per_channel": not per_tensor},
-        target=target, verification=checked, recovery=rec, labels=label_names, input_spec=spec, seconds=seconds,
-        warnings=list(rep.warnings), pruning=prune_report, weight_sparsity=sparsity, compatibility=compat,
-        edgetpu=compiled, standard_metadata=standard)
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything ``convert`` takes besides the model; see the README for each option."""
+
+    output: object
+    calibration: object = None
+    quantize: str | None = None
+    io: str | None = None
+    per_tensor: bool = False
+    eval_data: object = None
+    calibration_count: int = 200
+    input_range: str | None = None
+    mean: object = None
+    std: object = None
+    resize: str = "stretch"
+    labels: object = None
+    target: str = "xnnpack"
+    max_accuracy_drop: float = 1.0
+    allow_flex: bool = False
+    seed: int = 0
+    verification: bool = True
+    prune: float | None = None
+    prune_structure: str = "unstructured"
+    prune_policy: str = "all"
+    train_data: object = None
+    epochs: int = 3
+    augment: bool = False
+    strategy: object = None
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    sparse_encoding: bool = False
+    compiler: str | None = None
+    compiler_timeout: float = 180.0
+    write_standard_metadata: bool = True
+
+    def settings(self, quantize: str, io: str) -> dict:
+        """What goes into the record's provenance (no paths, no objects)."""
+        keys = ("per_tensor", "calibration_count", "input_range", "resize", "target", "max_accuracy_drop",
+                "allow_flex", "seed", "prune", "prune_structure", "prune_policy", "epochs", "augment",
+                "sparse_encoding")
+        return {"quantize": quantize, "io": io, **{k: getattr(self, k) for k in keys}}
 
 
+class _Conversion:
+    """One conversion's state, advanced by named steps; ``run`` is the whole story."""
+
+    def __init__(self, opts: ConvertOptions, reporter: Reporter | None):
+        self.opts, self.rep = opts, RecordingReporter(reporter)
+        self.started, self.seconds = time.perf_counter(), {}
+        quantize, io = _target_options(opts.target, opts.quantize, opts.io)
+        if opts.calibration_count < 1:
+            raise ConversionError(f"calibration count must be >= 1, got {opts.calibration_count}")
+        self.options = QuantizeOptions(quantize, io, opts.per_tensor, opts.allow_flex, opts.sparse_encoding,
+                                       static_batch=opts.target == "edgetpu")
+        self.prune_options = pruning.PruneOptions(opts.prune, opts.prune_structure, opts.prune_policy) \
+            if opts.prune is not None else None
+        self.tune = training.FineTune(opts.epochs, opts.batch_size, opts.learning_rate, opts.augment, opts.strategy)
+        if opts.train_data is not None and self.prune_options is None:
+            raise ConversionError("--train-data is for fine-tuning while pruning; give --prune too")
+        check_writable(opts.output)
+        self.prune_report = self.train_classes = self.checked = self.rec = self.encoding = None
+        self.standard = self.compiled = None
+
+    def run(self, model) -> ConversionResult:
+        self.load(model)
+        self.prune()
+        self.gather()
+        self.convert()
+        self.verify()
+        self.embed()
+        self.write()
+        return self.result(model)
+
+    def _timed(self, name: str, t0: float):
+        self.seconds[name] = time.perf_counter() - t0
+
+    def load(self, model):
+        o = self.opts
+        self.loaded = self.original = load_model(model)  # original: what compression is measured against
+        self.spec = resolve_input_spec(self.loaded, input_range=o.input_range, mean=o.mean, std=o.std, resize=o.resize)
+
+    def prune(self):
+        if self.prune_options is None:
+            return
+        t0 = time.perf_counter()
+        self.loaded, self.prune_report, self.train_classes = _pruned(
+            self.loaded, self.spec, self.prune_options, self.tune, self.opts.train_data, self.options.mode,
+            self.opts.seed, self.rep)
+        self._timed("prune", t0)
+
+    def gather(self):
+        o = self.opts
+        self.data = _gather_data(self.spec, o.calibration, o.eval_data, o.calibration_count, o.seed,
+                                 self.options.calibrated, self.rep)
+        self.labels = _resolve_labels(o.labels, self.data.class_names or self.train_classes, self.loaded.n_classes)
+
+    def convert(self):
+        t0 = time.perf_counter()
+        calibration = _float_batch(self.data.calibration, self.spec) if self.data.calibration is not None else None
+        self.model_bytes = run_conversion(self.loaded, self.options, calibration)
+        if self.opts.sparse_encoding:
+            self.model_bytes, self.encoding = _check_sparse_encoding(self.loaded, self.options, calibration,
+                                                                     self.model_bytes, self.opts.target, self.rep)
+        self._timed("convert", t0)
+        self.compat = _compatibility(self.opts.target, self.model_bytes, self.loaded.name, self.rep)
+        self.flex_ops = [op for op in parse(self.model_bytes, self.loaded.name).custom_ops if op.startswith("Flex")]
+        if self.flex_ops:
+            self.rep.warn(f"the model uses TensorFlow (Flex) ops {', '.join(self.flex_ops)}: the edgelite runtime "
+                          "cannot load it without the Flex delegate, so it was not verified or test-loaded here")
+
+    def verify(self):
+        if self.flex_ops or not self.opts.verification:
+            return
+        if self.data.eval_pixels is None:
+            self.rep.warn("not verified: give --eval-data DIR or --calibration DIR to measure what conversion cost")
+            return
+        t0 = time.perf_counter()
+        d, budget = self.data, self.opts.max_accuracy_drop
+        self.checked = verify.verify(self.original, self.model_bytes, self.spec, d.eval_pixels, d.eval_labels,
+                                     d.eval_source, self.rep)
+        if self.prune_report is not None:
+            self.prune_report["pruned_keras_top1"] = verify.float_top1(self.loaded, self.spec, d.eval_pixels,
+                                                                       d.eval_labels)
+        if self.checked.drop_points > budget:
+            self.recover(budget)
+        self._timed("verify", t0)
+
+    def recover(self, budget: float):
+        cost = _pruning_cost(self.checked, self.prune_report)
+        if cost is not None and cost > budget:
+            self.rec = {"skipped": f"pruning itself costs {cost:.2f} points (the pruned Keras model before "
+                                   "conversion); float layers cannot recover that: fine-tune longer (--epochs) or "
+                                   "prune less", "float_layers": []}
+            return
+        recovered, rechecked, self.rec = _recover(self.loaded, self.options, self.opts.target, self.data, self.spec,
+                                                  budget, self.rep, self.checked, self.model_bytes, self.original)
+        if recovered is not None:
+            self.model_bytes, self.checked = recovered, rechecked
+
+    @property
+    def within(self) -> bool:
+        return self.checked is None or self.checked.drop_points <= self.opts.max_accuracy_drop
+
+    def embed(self):
+        """Our record, then the standard metadata (MediaPipe appends its label file, so it goes last)."""
+        recovered_float_io = self.rec and self.rec.get("io") == "float32"
+        self.final_options = dataclasses.replace(self.options, io="float32") if recovered_float_io else self.options
+        self.sparsity = weight_sparsity(parse(self.model_bytes, self.loaded.name), self.model_bytes)
+        _sparsity_survived(self.prune_report, self.sparsity, self.rep)
+        if self.prune_report is not None and self.encoding is not None:
+            self.prune_report["sparse_encoding"] = self.encoding
+        self.record = _record(self.loaded, self.spec, self.labels, self.final_options, self.opts.target, self.checked,
+                              self.rec, self.model_bytes, self.opts.settings(self.options.mode, self.options.io),
+                              self.prune_report, self.sparsity)
+        self.record["compatibility"] = self.compat
+        self.model_bytes = embed_record(self.model_bytes, self.record)
+        if self.opts.write_standard_metadata and not self.flex_ops:
+            graph = parse(self.model_bytes, self.loaded.name).main
+            self.model_bytes, self.standard = standard_metadata.add(self.model_bytes, self.spec, self.labels,
+                                                                    graph.tensors[graph.inputs[0]].dtype)
+
+    def write(self):
+        """Test-loads under the runtime, writes atomically, then compiles for the Edge TPU if asked."""
+        o = self.opts
+        if not self.flex_ops:
+            Model(self.model_bytes, delegate="auto")  # must load under the runtime before it is called done
+        self.path = atomic_write(o.output if self.within else over_budget_name(o.output), self.model_bytes)
+        if o.target == "edgetpu" and self.within:
+            self.compiled = _compile_for_edgetpu(
+                self.path, lambda data, report: embed_record(data, {**self.record, "edgetpu_compiler": report}),
+                o.compiler, o.compiler_timeout, self.rep)
+
+    def result(self, model) -> ConversionResult:
+        self.seconds["total"] = time.perf_counter() - self.started
+        source_size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) \
+            else None
+        q = self.final_options
+        return ConversionResult(
+            output=str(self.path), source=self.loaded.name, within_budget=self.within, input_size_bytes=source_size,
+            output_size_bytes=len(self.model_bytes),
+            quantization={"mode": q.mode, "io": q.io, "per_channel": not q.per_tensor}, target=self.opts.target,
+            verification=self.checked, recovery=self.rec, labels=self.labels, input_spec=self.spec,
+            seconds=self.seconds, warnings=list(self.rep.warnings), pruning=self.prune_report,
+            weight_sparsity=self.sparsity, compatibility=self.compat, edgetpu=self.compiled,
+            standard_metadata=self.standard)
+
+
+def convert(model, *, output, reporter: Reporter | None = None, **options) -> ConversionResult:
+    """Converts a Keras model (path or object) into a verified .tflite at ``output``.
+
+    ``options`` are ConvertOptions' fields (quantize, calibration, eval_data, prune, target, ...);
+    see the README. TensorFlow is needed, and asked for first with the command that installs it.
+    """
+    tensorflow()
+    try:
+        opts = ConvertOptions(output=output, **options)
+    except TypeError as exc:
+        raise ConversionError(f"convert: {exc}") from None
+    return _Conversion(opts, reporter).run(model)
