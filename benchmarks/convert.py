@@ -57,8 +57,7 @@ def main() -> int:
     import keras
 
     import edgelite
-    from edgelite.converters.images import load, scan
-    from edgelite.converters.pipeline import _float_batch
+    from edgelite.converters.images import float_batch, load, scan
     from edgelite.converters.reporting import Reporter
     from edgelite.runtime.model import Model
 
@@ -70,7 +69,7 @@ def main() -> int:
         common = dict(calibration=photos, input_range="-1,1", resize="center-crop", verification=False)
         fp32 = edgelite.convert(model, output=work / "fp32.tflite", quantize="none", **common)  # also warms TF up
         spec = fp32.input_spec
-        calibration = _float_batch(load(scan(photos, "calibration"), spec, Reporter(), "")[0], spec)
+        calibration = float_batch(load(scan(photos, "calibration"), spec, Reporter(), "")[0], spec)
         times = {"edgelite": [], "raw": []}
         for _ in range(2):  # alternate, keep each one's best: conversion time is noisy and order-dependent
             t0 = time.perf_counter()

@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -117,7 +116,7 @@ def preprocessing(int8_path: pathlib.Path, photo: pathlib.Path, rounds: int) -> 
 def fast_decode(fp32_path: pathlib.Path, int8_path: pathlib.Path, photos: list, rounds: int) -> dict:
     from PIL import Image
     from edgelite.runtime.classifier import Classifier
-    fast, exact = Classifier(int8_path, threads=1), Classifier(int8_path, threads=1, fast=False)
+    fast = Classifier(int8_path, threads=1)
     big = [p for p in photos if p.suffix == ".jpg" and Image.open(p).width * Image.open(p).height >= 1_000_000]
     data = {p.name: p.read_bytes() for p in big}
     plain_model = Classifier(int8_path, threads=1)  # same interpreter type; the plain path does its own preprocessing

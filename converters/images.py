@@ -78,6 +78,16 @@ def load(images: ImageSet, spec: InputSpec, reporter: Reporter, label: str) -> t
     return np.stack(kept), (labels if images.labels is not None else None)
 
 
+def float_batch(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 pixels [n, H, W, C] normalized as the float model takes them, by the runtime's Normalizer."""
+    from edgelite.runtime.preprocess import InputQuantization, Normalizer
+    norm = Normalizer(spec, InputQuantization(np.dtype(np.float32)))
+    out = np.empty(pixels.shape, np.float32)
+    for i, p in enumerate(pixels):
+        norm(p, out[i])
+    return out
+
+
 def class_names_from(*sets: ImageSet | None) -> list[str] | None:
     for s in sets:
         if s is not None and s.class_names:

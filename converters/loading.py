@@ -39,7 +39,7 @@ class LoadedModel:
         return np.asarray(self.model(batch, training=False))
 
 
-def _sha256_of(path: str) -> str:
+def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     files = [path] if os.path.isfile(path) else sorted(
         os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
@@ -136,7 +136,7 @@ def load_model(source) -> LoadedModel:
         else:
             raise ConversionError(f"{path}: not a model edgelite converts; give a Keras 3 .keras file, a legacy "
                                   ".h5 file or a SavedModel directory")
-        name, sha = os.path.basename(path.rstrip("/")), _sha256_of(path)
+        name, sha = os.path.basename(path.rstrip("/")), sha256_of(path)
         saved_dir = path if flavor == "saved_model" else None
     else:
         model, flavor, name, sha, saved_dir = source, _flavor_of(source), getattr(source, "name", "model"), None, None

@@ -107,15 +107,6 @@ def _gather_data(spec: InputSpec, calibration, eval_data, count: int, seed: int,
     return data
 
 
-def _float_batch(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    from edgelite.runtime.preprocess import InputQuantization, Normalizer
-    norm = Normalizer(spec, InputQuantization(np.dtype(np.float32)))
-    out = np.empty(pixels.shape, np.float32)
-    for i, p in enumerate(pixels):
-        norm(p, out[i])
-    return out
-
-
 def _record(loaded: LoadedModel, spec, labels, options: QuantizeOptions, target, verification, rec, model_bytes,
             settings: dict, prune_report: dict | None, sparsity: dict) -> dict:
     tf = tensorflow()
@@ -156,7 +147,7 @@ def _recover(loaded, options, target, data: _Data, spec, budget: float, reporter
     if target == "edgetpu" or options.mode != "int8":
         why = "the Edge TPU runs no float ops" if target == "edgetpu" else f"{options.mode} has no int8 layers to undo"
         return None, None, {"skipped": why, "float_layers": []}
-    calibration = _float_batch(data.calibration, spec)
+    calibration = imgs.float_batch(data.calibration, spec)
     ranked = recovery.rank_layers(loaded, options, calibration)
     report = {"ranked_by": "QuantizationDebugger RMSE/scale", "attempts": [],
               "all_int8": {"drop_points": first.drop_points, "size_bytes": len(first_bytes),
@@ -374,7 +365,8 @@ class _Conversion:
 
     def convert(self):
         t0 = time.perf_counter()
-        calibration = _float_batch(self.data.calibration, self.spec) if self.data.calibration is not None else None
+        calibration = imgs.float_batch(self.data.calibration, self.spec) if self.data.calibration is not None \
+            else None
         self.model_bytes = run_conversion(self.loaded, self.options, calibration)
         if self.opts.sparse_encoding:
             self.model_bytes, self.encoding = _check_sparse_encoding(self.loaded, self.options, calibration,

@@ -14,6 +14,7 @@ from edgelite.runtime.model import Model
 from edgelite.runtime.postprocess import dequantize, output_is_probability, softmax
 from edgelite.runtime.preprocess import InputQuantization, Normalizer
 
+from .images import float_batch
 from .loading import LoadedModel
 from .reporting import Reporter
 
@@ -48,13 +49,9 @@ class Verification:
 
 
 def _float_probabilities(loaded: LoadedModel, pixels: np.ndarray, spec: InputSpec, as_probability) -> np.ndarray:
-    norm = Normalizer(spec, InputQuantization(np.dtype(np.float32)))
     out = []
     for start in range(0, len(pixels), BATCH):
-        chunk = pixels[start:start + BATCH]
-        batch = np.empty(chunk.shape, np.float32)
-        for i, p in enumerate(chunk):
-            norm(p, batch[i])
+        batch = float_batch(pixels[start:start + BATCH], spec)
         out.append(as_probability(loaded.predict(batch).astype(np.float32)))
     return np.concatenate(out)
 

@@ -81,8 +81,7 @@ class Model:
         self.threads = threads
         request = dl.DelegateRequest.parse(delegate)
         self._interpreter, self.delegate = self._build(request, fallback)
-        self.inputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_input_details())
-        self.outputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_output_details())
+        self._read_io()
         self.load_ms = (time.perf_counter() - started) * 1e3
         self._lock = threading.Lock()
         self._set = self._interpreter.set_tensor
@@ -101,7 +100,8 @@ class Model:
         if built:
             return built
         is_edgetpu_model = dl.EDGETPU_CUSTOM_OP in self.file.custom_ops
-        twin = dl.cpu_twin(self.path) if is_edgetpu_model and (fallback or request.kind == "auto") else None
+        twin_allowed = is_edgetpu_model and (fallback or request.kind == "auto")
+        twin = dl.cpu_twin(self.path) if twin_allowed else None
         if twin:
             self.data, self.file = read_file(twin)
             self.path = self.file.path
@@ -111,7 +111,7 @@ class Model:
                 return built
         hint = dl.INSTALL_HINTS.get("edgetpu" if is_edgetpu_model else request.kind, "")
         no_twin = f"; no CPU twin {dl.twin_name(self.path)} beside it to fall back to" \
-            if is_edgetpu_model and (fallback or request.kind == "auto") and not twin else ""
+            if twin_allowed and not twin else ""
         raise DelegateError(f"{self.path}: delegate {request} unavailable: " + "; ".join(failures) + no_twin
                             + (f" ({hint})" if hint and not fallback else ""))
 
@@ -211,6 +211,10 @@ class Model:
         for info in self.inputs:
             self._interpreter.resize_tensor_input(info.index, [batch, *info.shape[1:]])
         self._interpreter.allocate_tensors()
+        self._read_io()
+
+    def _read_io(self):
+        """Tensor details, looked up once (per shape) rather than on every run."""
         self.inputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_input_details())
         self.outputs = tuple(TensorInfo.from_details(d) for d in self._interpreter.get_output_details())
 

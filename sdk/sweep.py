@@ -71,21 +71,13 @@ class SweepReport:
                 "recommendation": self.recommendation, "rows": [asdict(r) for r in self.rows], "files": self.files}
 
 
-def _sha256(path: str) -> str | None:
-    if not os.path.isfile(path):
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _build(name: str, model, folder: pathlib.Path, common: dict, reporter) -> tuple[dict, bool]:
     """Converts one variant, or reuses it when the same source and options built it before."""
     from edgelite.converters import convert
+    from edgelite.converters.loading import sha256_of
     options = {**common, **VARIANTS[name]}
-    key = hashlib.sha256(json.dumps({"source": _sha256(os.fspath(model)), "options": options}, sort_keys=True,
+    source = sha256_of(os.fspath(model)) if isinstance(model, (str, os.PathLike)) and os.path.exists(model) else None
+    key = hashlib.sha256(json.dumps({"source": source, "options": options}, sort_keys=True,
                                     default=str).encode()).hexdigest()
     out, meta = folder / f"{name}.tflite", folder / f"{name}.json"
     if out.exists() and meta.exists():
