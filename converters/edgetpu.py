@@ -93,7 +93,7 @@ def _run(argv: list[str], timeout: float, what: str, limit: float | None = None)
         raise ConversionError(f"{what}: cannot run the Edge TPU compiler {argv[0]}: {exc.strerror or exc}") from None
 
 
-def compiled_name(cpu_model: os.PathLike) -> pathlib.Path:
+def compiled_name(cpu_model: str | os.PathLike) -> pathlib.Path:
     path = pathlib.Path(cpu_model)
     return path.with_name(f"{path.stem}_edgetpu{path.suffix or '.tflite'}")
 

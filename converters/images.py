@@ -28,7 +28,7 @@ class ImageSet:
     labels: list[int] | None
     class_names: list[str] | None
 
-    def subset(self, indices) -> "ImageSet":
+    def subset(self, indices) -> ImageSet:
         return ImageSet(self.root, [self.paths[i] for i in indices],
                         [self.labels[i] for i in indices] if self.labels is not None else None, self.class_names)
 

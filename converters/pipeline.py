@@ -15,13 +15,14 @@ from edgelite.runtime.metadata import SCHEMA_VERSION, InputSpec, embed_record
 from edgelite.runtime.model import Model
 from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.tflite_file import parse
+from edgelite.runtime.version import __version__
 
-from . import edgetpu, standard_metadata
+from . import edgetpu, prune_finetune, pruning, recovery, standard_metadata, training, verify
 from . import images as imgs
-from . import prune_finetune, pruning, recovery, training, verify
 from .contract import resolve_input_spec
 from .loading import LoadedModel, load_model
-from .quantization import QuantizeOptions, convert as run_conversion
+from .quantization import QuantizeOptions
+from .quantization import convert as run_conversion
 from .reporting import RecordingReporter, Reporter
 from .tf import tensorflow
 from .writing import atomic_write, check_writable, over_budget_name
@@ -96,6 +97,9 @@ def _gather_data(spec: InputSpec, calibration, eval_data, count: int, seed: int,
         data.calibration, _ = imgs.load(chosen, spec, reporter, "calibration images")
         held_out = rest.subset(range(min(HELD_OUT, len(rest))))
     if eval_set is not None:
+        if eval_set.labels is None:
+            reporter.warn(f"{eval_data}: no class subfolders, so top-1 cannot be measured; the drop is measured as "
+                          "disagreement with the float model (put each class's images in a subfolder named for it)")
         data.eval_pixels, data.eval_labels = imgs.load(eval_set, spec, reporter, "eval images")
         data.eval_source = "eval-data"
     elif held_out is not None and len(held_out):
@@ -110,12 +114,11 @@ def _gather_data(spec: InputSpec, calibration, eval_data, count: int, seed: int,
 def _record(loaded: LoadedModel, spec, labels, options: QuantizeOptions, target, verification, rec, model_bytes,
             settings: dict, prune_report: dict | None, sparsity: dict) -> dict:
     tf = tensorflow()
-    from edgelite import __version__
     return {
         "schema_version": SCHEMA_VERSION, "task": "image-classification", "input": spec.to_dict(),
         "labels": labels, "output": "probabilities" if verify.outputs_are_probabilities(model_bytes) else "logits",
         "target": target,
-        "quantization": {"mode": options.mode, "io": options.io, "per_channel": not options.per_tensor,
+        "quantization": {"mode": options.mode, "io": options.io, "per_channel": options.per_channel,
                          "float_layers": rec["float_layers"] if rec else []},
         "verification": verification.to_dict() if verification else None,
         "pruning": prune_report, "weight_sparsity": {"overall": sparsity["overall"], "weights": sparsity["weights"]},
@@ -448,7 +451,7 @@ class _Conversion:
         return ConversionResult(
             output=str(self.path), source=self.loaded.name, within_budget=self.within, input_size_bytes=source_size,
             output_size_bytes=len(self.model_bytes),
-            quantization={"mode": q.mode, "io": q.io, "per_channel": not q.per_tensor}, target=self.opts.target,
+            quantization={"mode": q.mode, "io": q.io, "per_channel": q.per_channel}, target=self.opts.target,
             verification=self.checked, recovery=self.rec, labels=self.labels, input_spec=self.spec,
             seconds=self.seconds, warnings=list(self.rep.warnings), pruning=self.prune_report,
             weight_sparsity=self.sparsity, compatibility=self.compat, edgetpu=self.compiled,

@@ -77,10 +77,15 @@ def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.Fin
     run = _prune_tf_keras if loaded.flavor == "tf_keras" else _prune_keras3
     with reporter.progress("fine-tuning epochs", tune.epochs if data is not None else 0) as advance:
         model = run(loaded, options, tune, data, steps, strategy, advance)
+    keras_sparsity = pruning.keras_sparsity(model, options.policy)
     report = {"method": "magnitude", "target_sparsity": options.target, "structure": options.structure,
               "policy": options.policy, "library": "tfmot" if loaded.flavor == "tf_keras" else "edgelite (Keras 3)",
               "fine_tune": {"epochs": tune.epochs if data is not None else 0, "augment": tune.augment,
                             "strategy": type(strategy).__name__ if strategy is not None else None,
                             "learning_rate": tune.learning_rate, "batch_size": tune.batch_size},
-              "keras_sparsity": pruning.keras_sparsity(model, options.policy)}
+              "keras_sparsity": keras_sparsity}
+    uneven = pruning.uneven_groups(keras_sparsity, options)
+    if uneven:
+        reporter.warn("2:4 pruning zeroed more than half of the weights of " + ", ".join(uneven) + ": their input "
+                      "channels are not a multiple of 4, so each row's last group is short and still loses two")
     return replace(loaded, model=model, sha256=loaded.sha256), report, class_names

@@ -201,6 +201,15 @@ def keras_sparsity(model, policy: str) -> dict:
     return {"overall": zeros / total if total else 0.0, "layers": layers}
 
 
+def uneven_groups(sparsity: dict, options: PruneOptions) -> list[str]:
+    """Layers whose 2:4 sparsity is not 50%: their input channels are not a multiple of four, so the
+    last group of each row is short and two of its fewer than four weights are still zeroed."""
+    if options.structure != "2:4":
+        return []
+    return [f"{layer['layer']} ({100 * layer['sparsity']:.1f}%)" for layer in sparsity["layers"]
+            if abs(layer["sparsity"] - 0.5) > 0.01]
+
+
 def xnnpack_sparse_blockers(model, options: PruneOptions, quantize: str) -> list[str]:
     """Why XNNPACK's sparse kernels would not speed this model up (empty when nothing blocks).
 

@@ -6,8 +6,8 @@ defaults (int8 I/O, per-channel weights, builtin ops only) and errors that say w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from .tf import quiet, tensorflow
 MODES = ("int8", "fp16", "dynamic", "none", "int16x8")
 IO_TYPES = ("int8", "uint8", "float32")
 CALIBRATED = ("int8", "int16x8")
+INTEGER_WEIGHTS = ("int8", "int16x8", "dynamic")  # modes whose weights are int8, per channel or per tensor
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,18 @@ class QuantizeOptions:
         if self.io != "float32" and self.mode != "int8":
             raise ConversionError(f"--io {self.io} applies to int8 models only; {self.mode} models keep float "
                                   "inputs and outputs (use --io float32)")
+        if self.per_tensor and self.mode not in INTEGER_WEIGHTS:
+            raise ConversionError(f"--per-tensor applies to integer weights ({', '.join(INTEGER_WEIGHTS)}); "
+                                  f"{self.mode} weights are float")
 
     @property
     def calibrated(self) -> bool:
         return self.mode in CALIBRATED
+
+    @property
+    def per_channel(self) -> bool | None:
+        """Per-channel weight scales (True/False); None where the weights are not integers (fp16, none)."""
+        return not self.per_tensor if self.mode in INTEGER_WEIGHTS else None
 
 
 def representative(batch: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]]:

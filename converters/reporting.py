@@ -6,7 +6,7 @@ progress bars and prints warnings on stderr, and tests can record what was said.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 
 class Reporter:
@@ -18,7 +18,11 @@ class Reporter:
     @contextlib.contextmanager
     def progress(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
         """A context whose value is called with the number of items just finished."""
-        yield lambda n=1: None
+        yield _ignore
+
+
+def _ignore(n: int = 1) -> None:
+    """Progress nobody is watching."""
 
 
 class RecordingReporter(Reporter):

@@ -7,10 +7,11 @@ import os
 import sys
 import warnings
 
+from edgelite.runtime.backend import INSTALL_TENSORFLOW
 from edgelite.runtime.errors import BackendUnavailableError
 from edgelite.runtime.native_log import captured_native_stderr
 
-INSTALL = "pip install 'edgelite[convert]'"
+INSTALL = INSTALL_TENSORFLOW
 
 
 def tensorflow():

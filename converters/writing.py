@@ -9,6 +9,7 @@ its name carrying the writer's pid so a later write can remove what a killed wri
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pathlib
@@ -57,10 +58,8 @@ def remove_stale_temporaries(target: pathlib.Path) -> None:
     for leftover in glob.glob(str(target.parent / (_temp_prefix(target, "*") + "*.tmp"))):
         pid = pathlib.Path(leftover).name[len(target.name) + 2:].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(leftover)
-            except OSError:
-                pass
 
 
 def _write_all(fd: int, data: bytes) -> None:

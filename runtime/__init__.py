@@ -5,8 +5,7 @@ never imports TensorFlow unless it is the backend chosen.
 """
 from .backend import Backend, find_backend
 from .classifier import Classification, Classifier, load, read_labels
-from .errors import (BackendUnavailableError, ConversionError, DelegateError, EdgeliteError, InputError,
-                     ModelError)
+from .errors import BackendUnavailableError, ConversionError, DelegateError, EdgeliteError, InputError, ModelError
 from .metadata import InputSpec, Metadata, embed_record, read_metadata
 from .model import DelegateInfo, Model, TensorInfo
 from .postprocess import Class, dequantize, softmax, top_k

@@ -18,10 +18,15 @@ from .errors import BackendUnavailableError
 ENV_VAR = "EDGELITE_BACKEND"
 
 # name -> (interpreter module, distribution to install, how to get it)
+# What to install beside edgelite for each backend (the same packages its extras name).
+INSTALL_LITERT = "pip install ai-edge-litert"
+INSTALL_TFLITE = "pip install tflite-runtime 'numpy<2'"
+INSTALL_TENSORFLOW = "pip install 'tensorflow>=2.16,<2.22' tf-keras tensorflow-model-optimization"
+
 _CANDIDATES = {
-    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert", "pip install 'edgelite[litert]'"),
-    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime", "pip install 'edgelite[tflite]' (needs numpy<2)"),
-    "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow", "pip install 'edgelite[convert]'"),
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert", INSTALL_LITERT),
+    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime", INSTALL_TFLITE),
+    "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow", INSTALL_TENSORFLOW),
 }
 _ALIASES = {"litert": "ai_edge_litert", "ai-edge-litert": "ai_edge_litert", "tflite": "tflite_runtime",
             "tflite-runtime": "tflite_runtime", "tf": "tensorflow"}
@@ -45,7 +50,7 @@ class Backend:
     def make_interpreter(self, model_content: bytes, *, num_threads: int | None,
                          delegates: list, default_delegates: bool):
         """Builds an interpreter; ``default_delegates=False`` keeps XNNPACK off (plain CPU kernels)."""
-        kwargs = {"model_content": model_content, "experimental_delegates": delegates or None}
+        kwargs: dict[str, object] = {"model_content": model_content, "experimental_delegates": delegates or None}
         if num_threads is not None:
             kwargs["num_threads"] = num_threads
         if not default_delegates:
@@ -65,9 +70,9 @@ def canonical_name(name: str) -> str:
 def _version_of(name: str, module: ModuleType) -> str:
     top = importlib.import_module(name)
     for obj in (top, module):
-        version = getattr(obj, "__version__", None)
-        if version:
-            return str(version)
+        found = getattr(obj, "__version__", None)
+        if found:
+            return str(found)
     try:
         from importlib.metadata import version
         return version(_CANDIDATES[name][1])
@@ -75,7 +80,7 @@ def _version_of(name: str, module: ModuleType) -> str:
         return "unknown"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe(name: str) -> Backend | str:
     """Imports one backend; returns it, or the reason it cannot be used (cached per process)."""
     module_name, _, install = _CANDIDATES[name]
@@ -105,7 +110,7 @@ def find_backend(name: str | None = None) -> Backend:
             return found
         reasons.append(f"{key}: {found}")
     raise BackendUnavailableError(
-        "no TFLite backend is installed; install one: pip install 'edgelite[litert]' ("
+        f"no TFLite backend is installed; install one: {INSTALL_LITERT} ("
         + "; ".join(reasons) + ")")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .backend import INSTALL_LITERT
 from .tflite_file import ModelFile, op_names
 
 EDGETPU_SOURCE = "https://coral.ai/docs/edgetpu/models-intro/#supported-operations"
@@ -132,7 +133,7 @@ def gpu_placement(model: ModelFile, data: bytes) -> tuple[list[Placement], str]:
     """Per op: the analyzer's GPU warnings; ops it flags fall back to the CPU."""
     text = analyzer_text(data)
     if text is None:
-        raise RuntimeError("the GPU check needs TFLite's model analyzer: pip install 'edgelite[litert]'")
+        raise RuntimeError(f"the GPU check needs TFLite's model analyzer: {INSTALL_LITERT}")
     flagged: dict[int, str] = {}
     lines = text.splitlines()
     for n, line in enumerate(lines):

@@ -43,7 +43,7 @@ class DelegateRequest:
     path: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "DelegateRequest":
+    def parse(cls, text: str) -> DelegateRequest:
         text = (text or "auto").strip()
         kind, _, rest = text.partition(":")
         kind = kind.lower()
@@ -55,7 +55,8 @@ class DelegateRequest:
                 raise DelegateError("external delegate needs a library path: external:/path/to/libdelegate.so")
             return cls(kind, path=rest)
         if kind == "edgetpu" and rest:
-            if not (rest in ("usb", "pci") or rest.startswith(("usb:", "pci:"))):
+            bus, _, number = rest.partition(":")
+            if bus not in ("usb", "pci") or (number and not number.isdigit()) or rest.endswith(":"):
                 raise DelegateError(f"Edge TPU device {rest!r} is not usb, usb:N, pci or pci:N")
             return cls(kind, device=rest)
         if rest:

@@ -10,11 +10,11 @@ import platform
 import sys
 
 from . import edgetpu
-from .backend import backend_report
+from .backend import INSTALL_LITERT, INSTALL_TFLITE, backend_report
 from .delegates import GPU_LIBRARY_ENV, INSTALL_HINTS, library_for, probe_library
 
 INSTALL = {
-    "backend": "pip install 'edgelite[litert]'   (older Pi OS / Coral images: pip install 'edgelite[tflite]')",
+    "backend": f"{INSTALL_LITERT}   (older Pi OS / Coral images: {INSTALL_TFLITE})",
     "libedgetpu": INSTALL_HINTS["edgetpu"],
     "usb_permission": "sudo usermod -aG plugdev $USER   (libedgetpu1-std installs the udev rule), then log in again "
                       "and replug the accelerator",
@@ -77,6 +77,38 @@ def _missing(backends: list[dict], tpu: dict, gpu: dict) -> list[dict]:
     return missing
 
 
+# One 1x1 Conv2D with a static batch, float32 and full int8 (tests/fixtures/build_models.py).
+PROBES = {dtype: os.path.join(os.path.dirname(__file__), f"probe_{dtype}.tflite") for dtype in ("float32", "int8")}
+
+
+def _runs_as(delegate: str) -> dict[str, str]:
+    """What actually runs a probe model of each dtype when ``delegate`` is asked for."""
+    from .errors import EdgeliteError
+    from .model import Model
+    ran = {}
+    for dtype, path in PROBES.items():
+        try:
+            ran[dtype] = Model(path, delegate=delegate).delegate.actual
+        except EdgeliteError as exc:
+            ran[dtype] = f"fails: {exc}"
+    return ran
+
+
+def cpu_delegates() -> list[dict]:
+    """cpu and xnnpack as they behave here, read from the execution plan of probe models, because
+    whether XNNPACK takes a model's ops depends on the backend build and on the model (tflite-runtime
+    2.14 delegates float ops but leaves int8 ones to the builtin kernels), not on the backend's name."""
+    rows = []
+    for name in ("cpu", "xnnpack"):
+        ran = _runs_as(name)
+        works = [dtype for dtype, actual in ran.items() if actual == name]
+        detail = ("builtin kernels of the backend" if name == "cpu" else "the default CPU delegate") + "; " + \
+            ", ".join(f"{dtype} probe runs on {actual}" for dtype, actual in ran.items()) + \
+            ("" if len(works) == len(ran) else "; `edgelite profile` says what runs your model")
+        rows.append({"name": name, "available": bool(works), "detail": detail, "runs_as": ran})
+    return rows
+
+
 def doctor_report() -> dict:
     backends = backend_report()
     tpu, gpu = edgetpu_report(), gpu_report()
@@ -88,8 +120,8 @@ def doctor_report() -> dict:
                                                          "tflite-runtime", "tensorflow")},
         "backends": backends,
         "delegates": [
-            {"name": "cpu", "available": any_backend, "detail": "builtin kernels of the backend"},
-            {"name": "xnnpack", "available": any_backend, "detail": "built into the backend; the default CPU delegate"},
+            *(cpu_delegates() if any_backend else [
+                {"name": n, "available": False, "detail": "no TFLite backend"} for n in ("cpu", "xnnpack")]),
             {"name": "edgetpu", "available": tpu["found"] and bool(tpu["devices"] or tpu["usb"] or tpu["pcie"]),
              "detail": f"{tpu['library']}: {tpu['detail']}; {len(tpu['usb'])} USB and {len(tpu['pcie'])} PCIe "
                        "accelerator(s) seen"},

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from .backend import INSTALL_LITERT
 from .errors import BackendUnavailableError, ModelError
 from .tflite_file import ModelFile, TensorDesc, schema_module
 
@@ -70,13 +71,13 @@ class InputSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict, **overrides) -> "InputSpec":
+    def from_dict(cls, data: dict, **overrides) -> InputSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def replace(self, **changes) -> "InputSpec":
+    def replace(self, **changes) -> InputSpec:
         changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:
             return self
@@ -152,8 +153,7 @@ def _schema():
     """The generated schema module; writing a record cannot do without one."""
     schema = schema_module()
     if schema is None:
-        raise BackendUnavailableError("writing metadata needs ai-edge-litert or TensorFlow: "
-                                      "pip install 'edgelite[litert]'")
+        raise BackendUnavailableError(f"writing metadata needs ai-edge-litert or TensorFlow: {INSTALL_LITERT}")
     return schema
 
 

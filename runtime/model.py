@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class TensorInfo:
         return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
 
     @classmethod
-    def from_details(cls, d: dict) -> "TensorInfo":
+    def from_details(cls, d: dict) -> TensorInfo:
         scale, zero = d.get("quantization", (0.0, 0))
         signature = d.get("shape_signature")
         return cls(d["name"], int(d["index"]), tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"]),
@@ -152,7 +153,8 @@ class Model:
         return (interpreter, *self._what_ran(interpreter, attempt))
 
     def _try_accelerator(self, attempt: dl.Attempt):
-        engine = failure = None
+        assert attempt.accelerator is not None  # noqa: S101 - plan() sets it on accelerator attempts
+        engine, failure = None, RuntimeError("unknown failure")  # type: Any, BaseException
         with captured_native_stderr() as native:
             try:
                 engine = accel.AcceleratedInterpreter(self.data, self.file, attempt.accelerator)

@@ -1,7 +1,8 @@
 """From an output tensor to classes: dequantize, softmax where needed, top-k with labels."""
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 

@@ -147,10 +147,7 @@ def _array_image(array: np.ndarray, name: str) -> Image.Image:
 def load_pixels(source, spec: InputSpec, fast: bool = True) -> np.ndarray:
     """Decoded, oriented, converted and resized pixels: uint8 [height, width, channels]."""
     name = describe(source)
-    if isinstance(source, np.ndarray):
-        image = _array_image(source, name)
-    else:
-        image = open_image(source)
+    image = _array_image(source, name) if isinstance(source, np.ndarray) else open_image(source)
     try:
         if fast:
             _draft(image, spec)

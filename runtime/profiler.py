@@ -12,8 +12,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Stats:
     n: int
 
     @classmethod
-    def of(cls, samples_ns: Sequence[int]) -> "Stats":
+    def of(cls, samples_ns: Sequence[int]) -> Stats:
         ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
         p50, p90, p99 = np.percentile(ms, [50, 90, 99])
         return cls(float(ms.min()), float(p50), float(ms.mean()), float(p90), float(p99), float(ms.std()), int(ms.size))
@@ -71,7 +71,7 @@ class ProfileResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ProfileResult":
+    def from_dict(cls, data: dict) -> ProfileResult:
         data = dict(data)
         data["latency_ms"] = Stats(**data["latency_ms"])
         if data.get("stages_ms"):
@@ -118,7 +118,7 @@ class _Schedule:
             i += 1
 
 
-def _time_runs(step: Callable[[int], None], warmup: int, schedule: _Schedule) -> list[int]:
+def _time_runs(step: Callable[[int], object], warmup: int, schedule: _Schedule) -> list[int]:
     for i in range(warmup):
         step(i)
     clock = time.perf_counter_ns
@@ -144,7 +144,7 @@ def _profile_images(clf: Classifier, images: Sequence, warmup: int, schedule: _S
     t0 = time.perf_counter_ns()
     clf.classify(images[0])
     first = (time.perf_counter_ns() - t0) / 1e6
-    stage_ns = {s: [] for s in STAGES}
+    stage_ns: dict[str, list[int]] = {s: [] for s in STAGES}
     clock = time.perf_counter_ns
     preprocess, run, top = clf.preprocess, clf.model.run, clf.top_classes
 

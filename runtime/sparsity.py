@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tflite_file import (OP_CONV_2D, OP_DEPTHWISE_CONV_2D, OP_DEQUANTIZE, OP_FULLY_CONNECTED, TENSOR_TYPES_BY_NAME,
-                          ModelFile)
+from .tflite_file import (
+    OP_CONV_2D,
+    OP_DEPTHWISE_CONV_2D,
+    OP_DEQUANTIZE,
+    OP_FULLY_CONNECTED,
+    TENSOR_TYPES_BY_NAME,
+    ModelFile,
+)
 
 WEIGHT_INPUT = {OP_CONV_2D: ("CONV_2D", 1), OP_DEPTHWISE_CONV_2D: ("DEPTHWISE_CONV_2D", 1),
                 OP_FULLY_CONNECTED: ("FULLY_CONNECTED", 1)}

@@ -15,6 +15,8 @@ import math
 import os
 import struct
 from dataclasses import dataclass
+from typing import NoReturn
+
 from .errors import ModelError
 
 FILE_IDENTIFIER = b"TFL3"
@@ -115,7 +117,7 @@ class _Reader:
         self.n = len(data)
         self.path = path
 
-    def fail(self, what: str):
+    def fail(self, what: str) -> NoReturn:
         raise ModelError(f"{self.path}: not a valid TFLite model ({what})")
 
     def unpack(self, fmt: str, pos: int, what: str):
@@ -268,9 +270,8 @@ def _read_operator(reader: _Reader, op: _Table, i: int, opcodes: list, n_tensors
     for idx in inputs + outputs + op.numbers(8, "i"):
         _check_index(reader, idx, n_tensors, f"operator {i} tensor", allow_none=True)
     for type_field, value_field in ((3, 4), (11, 12)):
-        if op.scalar(type_field, "<B"):
-            if op.table(value_field, f"operator {i} options") is None:
-                reader.fail(f"operator {i} names options it does not have")
+        if op.scalar(type_field, "<B") and op.table(value_field, f"operator {i} options") is None:
+            reader.fail(f"operator {i} names options it does not have")
     op.byte_span(5)
     large_offset, large_size = op.scalar(9, "<Q"), op.scalar(10, "<Q")
     if large_offset and large_offset + large_size > reader.n:

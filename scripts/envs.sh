@@ -23,7 +23,7 @@ check_python() {
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
         || { log "Python >= 3.10 is required (found: $("$PYTHON" --version 2>&1))"; exit 1; }
     "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
-        || { log "this Python lacks venv/ensurepip; on Debian: apt-get install python3-venv"; exit 1; }
+        || { log "this Python lacks venv/ensurepip; install it (on Debian, the package python3-venv)"; exit 1; }
 }
 
 # The requirements an environment with these extras installs (extras that name other extras
@@ -79,6 +79,8 @@ local_env() {
     site="$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     shared_site="$("$shared/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     printf '%s\n' "$shared_site" > "$site/_edgelite_shared_env.pth"
+    # Remember which checkouts use this shared environment, so prune_envs keeps it.
+    grep -qxF "$dir" "$shared/.users" 2>/dev/null || printf '%s\n' "$dir" >> "$shared/.users"
     # Reinstall when pyproject.toml changed since the last editable install (entry points, packages).
     if ! cmp -s "$ROOT/pyproject.toml" "$dir/.edgelite-pyproject" 2>/dev/null; then
         "$dir/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >&2
@@ -86,24 +88,31 @@ local_env() {
     fi
 }
 
-# System tools the tests use: an OpenSSH server for the remote-profiling tests (they start one
-# on loopback). Installed when running as root with apt (CI, fresh machines); otherwise those
-# tests skip and say why.
-system_packages() {
-    if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; then
-        return 0
-    fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        log "installing openssh-server (for the remote-profiling tests)"
-        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            openssh-server openssh-client >&2 || log "could not install openssh-server; remote tests will skip"
-    else
-        log "openssh-server is not installed and this is not root: the remote-profiling tests will skip"
-    fi
+# prune_envs: removes the shared environments that no virtual environment on this machine links to
+# any more (each light venv is listed in its shared environment's .users and names it in its
+# _edgelite_shared_env.pth). Requirements that changed leave the old ~2.6 GB environment behind;
+# this is what clears it. Environments older than the .users record are left alone.
+prune_envs() {
+    local env users venv used
+    [ -d "$ENV_HOME" ] || return 0
+    for env in "$ENV_HOME"/*/; do
+        env="${env%/}"
+        users="$env/.users"
+        [ -f "$users" ] || continue
+        used=0
+        while IFS= read -r venv; do
+            # A light venv links packages through its .pth; .venv names the metadata python in a file.
+            grep -qsF "$env/" "$venv"/lib/python*/site-packages/_edgelite_shared_env.pth \
+                "$venv/edgelite-metadata-python" && used=1
+        done < "$users"
+        if [ "$used" = 0 ]; then
+            log "removing $env: no environment on this machine uses it any more"
+            rm -rf "$env"
+        fi
+    done
 }
 
 build_envs() {
-    system_packages
     check_python
     local full runtime tflite metadata
     full="$(shared_env full "dev")"
@@ -113,6 +122,8 @@ build_envs() {
     local_env "$ROOT/.venv" "$full"
     # The converters find MediaPipe's metadata writers through this file (or EDGELITE_METADATA_PYTHON).
     printf '%s\n' "$metadata/bin/python" > "$ROOT/.venv/edgelite-metadata-python"
+    grep -qxF "$ROOT/.venv" "$metadata/.users" 2>/dev/null || printf '%s\n' "$ROOT/.venv" >> "$metadata/.users"
     local_env "$ROOT/.venv-runtime" "$runtime"
     local_env "$ROOT/.venv-tflite" "$tflite"
+    prune_envs
 }

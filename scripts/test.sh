@@ -1,16 +1,70 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): builds the environments if needed, then runs
-#   1. the whole suite in .venv (TensorFlow present), and
-#   2. the runtime tests again in .venv-runtime, where TensorFlow is not installed at all, and
-#   3. once more in .venv-tflite on tflite-runtime with numpy<2 (older Pi OS / Coral images).
-# Extra arguments go to both pytest runs (e.g. -m slow, -k profile).
+#   0. the project's lint (ruff) and type check (mypy) on runtime/, converters/, sdk/,
+#   1. the whole suite in .venv (TensorFlow present),
+#   2. the runtime, CLI and install tests again in .venv-runtime, where TensorFlow is not installed,
+#   3. the same once more in .venv-tflite on tflite-runtime with numpy<2 (older Pi OS / Coral images).
+# Every step runs even when an earlier one failed; each one's summary is printed at the end and
+# the command exits non-zero if any failed. Extra arguments go to all three pytest runs
+# (e.g. -m slow, -k profile).
+# It also checks that running the tests left the machine's SSH service as it found it.
 source "$(dirname "$0")/envs.sh"
 build_envs
 cd "$ROOT"
 export PYTHONDONTWRITEBYTECODE=1 TF_CPP_MIN_LOG_LEVEL=3
-log "full suite (with TensorFlow)"
-.venv/bin/python -m pytest "$@"
-log "runtime suite without TensorFlow (ai-edge-litert)"
-.venv-runtime/bin/python -m pytest tests/runtime tests/sdk "$@"
-log "runtime suite on tflite-runtime with numpy<2 (the tflite extra)"
-EDGELITE_BACKEND=tflite_runtime .venv-tflite/bin/python -m pytest tests/runtime tests/sdk "$@"
+set +e
+
+ssh_service_state() {
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl is-enabled ssh.service 2>/dev/null || true
+    fi
+}
+ssh_before="$(ssh_service_state)"
+
+declare -a names=() codes=() summaries=()
+step() {  # step NAME COMMAND...: runs it, keeps its exit code and the last line it printed
+    local name="$1" out code
+    shift
+    log "$name"
+    out="$(mktemp)"
+    "$@" 2>&1 | tee "$out"
+    code="${PIPESTATUS[0]}"
+    names+=("$name")
+    codes+=("$code")
+    # pytest's closing line (native libraries may print after it), else the step's last line
+    summaries+=("$( (grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$out" \
+                     || grep -v '^\s*$' "$out") | tail -n 1)")
+    rm -f "$out"
+}
+
+step "lint (ruff)" .venv/bin/python -m ruff check runtime converters sdk
+step "type check (mypy)" bash scripts/typecheck.sh
+step "full suite (TensorFlow)" .venv/bin/python -m pytest "$@"
+step "runtime suite without TensorFlow (ai-edge-litert)" .venv-runtime/bin/python -m pytest tests/runtime tests/sdk tests/install "$@"
+step "runtime suite on tflite-runtime with numpy<2" \
+    env EDGELITE_BACKEND=tflite_runtime .venv-tflite/bin/python -m pytest tests/runtime tests/sdk tests/install "$@"
+
+failed=0
+if [ "$(ssh_service_state)" != "$ssh_before" ]; then
+    log "the SSH service changed while testing: '$ssh_before' before, '$(ssh_service_state)' after"
+    failed=1
+fi
+printf '\n== summary ==\n'
+declare -A total=([passed]=0 [failed]=0 [skipped]=0 [error]=0)
+for i in "${!names[@]}"; do
+    case "${codes[$i]}" in
+        0) status=ok ;;
+        5) status="no tests" ;;  # pytest: nothing selected (e.g. -m slow where a suite has none)
+        *) status=FAILED; failed=1 ;;
+    esac
+    printf '%-52s %-8s %s\n' "${names[$i]}" "$status" "${summaries[$i]}"
+    [[ "${summaries[$i]}" == =* ]] || continue  # counts come from pytest's closing lines only
+    for kind in passed failed skipped error; do
+        n="$(grep -oE "[0-9]+ ${kind}" <<<"${summaries[$i]}" | grep -oE '^[0-9]+' || true)"
+        total[$kind]=$(( ${total[$kind]} + ${n:-0} ))
+    done
+done
+# One closing line over the three suites (errors count as failures).
+printf 'total: %d passed, %d failed, %d skipped\n' "${total[passed]}" "$(( ${total[failed]} + ${total[error]} ))" \
+    "${total[skipped]}"
+exit "$failed"

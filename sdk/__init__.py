@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
-
 _LAZY = {
+    "__version__": "edgelite.runtime.version",
     "convert": "edgelite.converters",
     "load": "edgelite.runtime",
     "profile": "edgelite.runtime",
@@ -31,7 +30,7 @@ _LAZY = {
     "ConversionError": "edgelite.errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str):

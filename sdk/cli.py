@@ -14,6 +14,7 @@ import warnings
 import click
 
 from . import __version__
+from .options import DELEGATE, MEAN, SPARSITY, STD, THREAD_LIST
 from .report import fmt_bytes, fmt_ms, profile_table, stages_table, table
 
 
@@ -46,7 +47,7 @@ def json_option(func):
 def runtime_options(func):
     """Options every command that loads a model shares."""
     options = [
-        click.option("--delegate", "-d", default="auto", show_default=True, metavar="D",
+        click.option("--delegate", "-d", default="auto", show_default=True, type=DELEGATE, metavar="D",
                      help="auto, cpu, xnnpack, gpu, edgetpu[:usb:0|:pci:0] or external:PATH."),
         click.option("--fallback", is_flag=True, help="If the delegate cannot load, fall back to XNNPACK/CPU "
                                                       "(the reason is recorded) instead of failing."),
@@ -78,18 +79,6 @@ def _remote(remote, remote_edgelite, ssh_identity, ssh_option):
 
 def _emit(as_json: bool, payload, human: str):
     click.echo(json.dumps(payload, indent=2, default=str) if as_json else human)
-
-
-def _threads_list(value: str | None) -> list[int | None]:
-    if not value:
-        return [None]
-    try:
-        counts = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers", param_hint="--threads")
-    if not counts or any(n < 1 for n in counts):
-        raise click.BadParameter("thread counts must be >= 1", param_hint="--threads")
-    return counts
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,8 +127,8 @@ def _bar(label: str, total: int):
 @click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight quantization.")
 @click.option("--input-range", type=click.Choice(["0,1", "-1,1", "0,255"]),
               help="Value range the model expects (when it has no leading Rescaling/Normalization layer).")
-@click.option("--mean", default=None, metavar="M[,M,M]", help="Normalization mean on 0..255 pixels.")
-@click.option("--std", default=None, metavar="S[,S,S]", help="Normalization std on 0..255 pixels.")
+@click.option("--mean", default=None, type=MEAN, help="Normalization mean on 0..255 pixels (one, or one per channel).")
+@click.option("--std", default=None, type=STD, help="Normalization std on 0..255 pixels (one, or one per channel).")
 @click.option("--resize", default="stretch", show_default=True,
               type=click.Choice(["stretch", "center-crop", "letterbox"]), help="How images are fitted to the input.")
 @click.option("--labels", type=click.Path(), help="Labels file, one per line (default: class folder names).")
@@ -150,7 +139,7 @@ def _bar(label: str, total: int):
 @click.option("--allow-flex", is_flag=True, help="Allow TensorFlow (Flex) ops; the device then needs the Flex delegate.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampling calibration images.")
 @click.option("--verify/--no-verify", "verification", default=True, help="Measure what conversion cost.")
-@click.option("--prune", type=float, default=None, metavar="SPARSITY",
+@click.option("--prune", type=SPARSITY, default=None, metavar="SPARSITY",
               help="Magnitude-prune conv/dense kernels to this sparsity in [0, 1) before quantizing.")
 @click.option("--train-data", type=click.Path(), help="Class subfolders of labelled images to fine-tune on while pruning.")
 @click.option("--epochs", default=3, show_default=True, type=int, help="Fine-tuning epochs while pruning.")
@@ -185,7 +174,7 @@ def convert(model, output, calibration, calibration_count, eval_data, quantize, 
     from edgelite.converters import convert as run_convert
     result = run_convert(model, output=output, calibration=calibration, quantize=quantize, io=io,
                          per_tensor=per_tensor, eval_data=eval_data, calibration_count=calibration_count,
-                         input_range=input_range, mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
+                         input_range=input_range, mean=mean, std=std,
                          resize=resize, labels=labels, target=target, max_accuracy_drop=max_accuracy_drop,
                          allow_flex=allow_flex, seed=seed, verification=verification, prune=prune,
                          train_data=train_data, epochs=epochs, augment=augment, prune_structure=prune_structure,
@@ -206,8 +195,8 @@ def _convert_text(r, budget: float) -> str:
     size = f"{fmt_bytes(r.output_size_bytes)}"
     if r.input_size_bytes:
         size += f", {r.output_size_bytes / r.input_size_bytes:.2f}x of {fmt_bytes(r.input_size_bytes)}"
-    lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, "
-             f"{'per-channel' if q['per_channel'] else 'per-tensor'}, target {r.target}"]
+    granularity = {True: "per-channel, ", False: "per-tensor, ", None: ""}[q["per_channel"]]
+    lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, {granularity}target {r.target}"]
     v = r.verification
     if v:
         top1 = (f"float top-1 {100 * v.float_top1:.2f}%, tflite top-1 {100 * v.tflite_top1:.2f}%, "
@@ -278,6 +267,7 @@ def check(model, target, calibration, input_range, as_json):
 
 def _check_keras(model, target, calibration, input_range) -> dict:
     import tempfile
+
     from edgelite.converters import convert as run_convert
     from edgelite.runtime.compatibility import check_model
     with tempfile.TemporaryDirectory(prefix="edgelite-check-") as work:
@@ -370,8 +360,8 @@ def _inspect_text(info: dict) -> str:
 @runtime_options
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Labels file (one per line) overriding the model's own.")
-@click.option("--mean", default=None, metavar="M[,M,M]", help="Override normalization mean (0..255 scale).")
-@click.option("--std", default=None, metavar="S[,S,S]", help="Override normalization std (0..255 scale).")
+@click.option("--mean", default=None, type=MEAN, help="Override normalization mean (0..255 scale).")
+@click.option("--std", default=None, type=STD, help="Override normalization std (0..255 scale).")
 @click.option("--resize", type=click.Choice(["stretch", "center-crop", "letterbox"]), default=None,
               help="Override the resize mode.")
 @click.option("--exact", is_flag=True, help="Decode large JPEGs at full size (no reduced-scale fast path).")
@@ -386,7 +376,7 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
     """
     from edgelite.runtime.classifier import classify_many, load
     clf = load(model, delegate=delegate, threads=threads, backend=backend, fallback=fallback, fast=not exact,
-               labels=labels, mean=_floats(mean, "--mean"), std=_floats(std, "--std"), resize=resize)
+               labels=labels, mean=mean, std=std, resize=resize)
     results, failures = [], 0
     for image, outcome in classify_many(clf, list(images), top_k):
         if isinstance(outcome, Exception):
@@ -404,15 +394,6 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
         sys.exit(1)
 
 
-def _floats(text: str | None, name: str):
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a number or comma-separated numbers", param_hint=name)
-
-
 def _prediction_line(result) -> str:
     classes = "  ".join(f"{c.label if c.label is not None else c.id} ({c.score:.3f})" for c in result.classes)
     return f"{result.source}: {classes}  [{result.delegate}, {fmt_ms(sum(result.timings_ms.values()))} ms]"
@@ -425,7 +406,7 @@ def _prediction_line(result) -> str:
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
 @click.option("--duration", default=None, type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Time runs for this long instead of --runs.")
-@click.option("--threads", "-t", default=None, metavar="N[,N]", help="Thread counts to compare, e.g. 1,2,4.")
+@click.option("--threads", "-t", default=None, type=THREAD_LIST, help="Thread counts to compare, e.g. 1,2,4.")
 @runtime_options
 @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=True),
               help="Profile end to end on this image (repeatable): adds the per-stage breakdown.")
@@ -443,7 +424,7 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
       edgelite profile examples/models/digits_int8.tflite --threads 1,2 --runs 200 --json
     """
     from edgelite.runtime.profiler import profile as run_profile
-    counts = _threads_list(threads)
+    counts = threads or [None]
     if isolate is None:
         isolate = len(models) * len(counts) > 1
     device = _remote(remote, remote_edgelite, ssh_identity, ssh_option)
@@ -455,7 +436,7 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
                          progress=_progress_line if sys.stderr.isatty() and not as_json else None)
     if as_json:
         _emit(True, _profile_json(report), "")
-    else:
+    elif report.results:
         click.echo(profile_table(report.results))
         stages = stages_table(report.results)
         if stages:
@@ -506,7 +487,7 @@ def _profile_json(report) -> dict:
 @click.option("--variants", default=None, metavar="A,B,...",
               help="fp32, fp16, dynamic, int8, int8-per-tensor, prune50-int8, prune75-int8 [default: all that "
                    "apply; the prune variants need --train-data].")
-@click.option("--threads", "-t", default="1", show_default=True, metavar="N[,N]", help="Thread counts to profile.")
+@click.option("--threads", "-t", default="1", show_default=True, type=THREAD_LIST, help="Thread counts to profile.")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed runs per profile.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
 @click.option("--epochs", default=3, show_default=True, type=int, help="Fine-tuning epochs of the pruned variants.")
@@ -532,7 +513,7 @@ def sweep(model, calibration, eval_data, train_data, output, variants, threads, 
     budgets = {"max_accuracy_drop": max_accuracy_drop, "max_latency_ms": max_latency_ms, "max_size_kb": max_size_kb}
     report = run_sweep(model, calibration=calibration, eval_data=eval_data, output_dir=output,
                        variants=[v.strip() for v in variants.split(",")] if variants else None,
-                       threads=_threads_list(threads), train_data=train_data, epochs=epochs, runs=runs, warmup=warmup,
+                       threads=threads, train_data=train_data, epochs=epochs, runs=runs, warmup=warmup,
                        remote=_remote(remote, remote_edgelite, ssh_identity, ssh_option),
                        budgets={k: v for k, v in budgets.items() if v is not None}, input_range=input_range,
                        reporter=_CliReporter(),

@@ -2,7 +2,7 @@
 
 Uses the system's OpenSSH client (ssh, scp) with key authentication and BatchMode, so it never
 prompts; every call is an argv list with a timeout and a checked exit code. The device needs
-only `pip install 'edgelite[litert]'` (or `[tflite]`), never TensorFlow.
+only edgelite's wheel with the `[litert]` (or `[tflite]`) extra, never TensorFlow.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from edgelite.runtime.errors import EdgeliteError
 from edgelite.runtime.profiler import ProfileResult
 
-INSTALL_ON_DEVICE = "pip install 'edgelite[litert]'  (older Pi OS / Coral: 'edgelite[tflite]')"
+INSTALL_ON_DEVICE = ("build the wheel (pip wheel --no-deps . -w dist/), copy it there and "
+                     "pip install 'edgelite-<version>-py3-none-any.whl[litert]' ([tflite] on older Pi OS / Coral)")
 
 
 class RemoteError(EdgeliteError):

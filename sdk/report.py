@@ -4,7 +4,7 @@ JSON output needs nothing from here: results carry their own ``to_dict``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def fmt_bytes(n: int | None) -> str:

@@ -13,12 +13,11 @@ import hashlib
 import json
 import os
 import pathlib
-
 from dataclasses import dataclass, field
 
 from edgelite.runtime.errors import ConversionError, EdgeliteError
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, object]] = {
     "fp32": {"quantize": "none"},
     "fp16": {"quantize": "fp16"},
     "dynamic": {"quantize": "dynamic"},

@@ -72,7 +72,7 @@ def digit_png(tmp_path, digits) -> pathlib.Path:
 
 def default_cpu_delegate() -> str:
     """What 'auto' runs on a plain model here: LiteRT and TensorFlow apply XNNPACK by default;
-    tflite-runtime 2.14's x86-64 wheel applies none (seen in its execution plan)."""
+    tflite-runtime 2.14's XNNPACK takes none of the digits models' ops (seen in its execution plan)."""
     from edgelite.runtime.backend import find_backend
     return "cpu" if find_backend().name == "tflite_runtime" else "xnnpack"
 
@@ -119,7 +119,8 @@ def ssh_server(tmp_path_factory):
     sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if pathlib.Path("/usr/sbin/sshd").exists() else None)
     device_edgelite = ROOT / ".venv-runtime" / "bin" / "edgelite"
     if not sshd or not shutil.which("ssh"):
-        pytest.skip("OpenSSH server not installed (scripts/setup.sh installs it when run as root)")
+        pytest.skip("no OpenSSH server binary (sshd) on this machine; install openssh-server to run the "
+                    "remote-profiling tests (.ci/run installs it on CI, service masked)")
     if not device_edgelite.exists():
         pytest.skip(".venv-runtime (the device environment) is not built; run scripts/test.sh")
     d = tmp_path_factory.mktemp("sshd")

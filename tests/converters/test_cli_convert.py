@@ -22,7 +22,8 @@ def test_convert_json_summary(tmp_path, digits_keras, digit_folders):
     data = json.loads(result.stdout)
     assert data["output"] == str(out) and data["within_budget"] is True
     assert data["input_size_bytes"] > data["output_size_bytes"] > 0
-    assert data["verification"]["images"] == 397 and 0 <= data["verification"]["drop_points"] <= 1.0
+    # int8 may score an image better or worse than float depending on the CPU's kernels: bound the size only.
+    assert data["verification"]["images"] == 397 and abs(data["verification"]["drop_points"]) <= 1.0
     assert set(data["seconds"]) == {"convert", "verify", "total"}
 
 
@@ -54,3 +55,39 @@ def test_convert_errors_are_one_line(tmp_path, digits_keras, args, message):
 def test_convert_usage_errors():
     assert run("convert", "m.keras").exit_code == 2                       # no -o
     assert run("convert", "m.keras", "-o", "x", "--quantize", "int4").exit_code == 2
+
+
+def test_flat_eval_data_warns_that_top1_was_not_measured(tmp_path, digits_keras, digit_folders):
+    import shutil
+    train, evaluation = digit_folders
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in sorted(evaluation.rglob("*.png"))[:30]:
+        shutil.copy(path, flat / f"{path.parent.name}_{path.name}")
+    result = run("convert", digits_keras, "-o", tmp_path / "d.tflite", "--calibration", train, "--eval-data", flat,
+                 "--calibration-count", "40", "--json")
+    assert result.exit_code == 0, result.output
+    assert "no class subfolders, so top-1 cannot be measured" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["verification"]["float_top1"] is None and data["verification"]["images"] == 30
+
+
+def test_fp16_summary_claims_no_weight_granularity(tmp_path, digits_keras):
+    result = run("convert", digits_keras, "-o", tmp_path / "f.tflite", "--quantize", "fp16", "--input-range", "0,255",
+                 "--no-verify")
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert ": fp16, float32 I/O, target xnnpack" in first and "per-" not in first
+    refused = run("convert", digits_keras, "-o", tmp_path / "g.tflite", "--quantize", "fp16", "--per-tensor")
+    assert refused.exit_code == 1 and "--per-tensor applies to integer weights" in refused.stderr
+
+
+def test_2_4_pruning_on_three_input_channels_says_it_zeroed_more(tmp_path, digits_keras, digit_folders):
+    train, _ = digit_folders
+    result = run("convert", digits_keras, "-o", tmp_path / "p.tflite", "--calibration", train,
+                 "--calibration-count", "40", "--prune", "0.5", "--prune-structure", "2:4", "--no-verify", "--json")
+    assert result.exit_code == 0, result.output
+    layers = json.loads(result.stdout)["pruning"]["keras_sparsity"]["layers"]
+    first = layers[0]
+    assert first["sparsity"] == pytest.approx(2 / 3, abs=0.01)  # 3 input channels: groups of 3, two zeroed
+    assert f"2:4 pruning zeroed more than half of the weights of {first['layer']} (66.7%)" in result.stderr

@@ -46,4 +46,4 @@ def test_convert_says_how_to_install_tensorflow(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         "error: converting needs TensorFlow (blocked for this test: tensorflow); install it: "
-        "pip install 'edgelite[convert]'"]
+        "pip install 'tensorflow>=2.16,<2.22' tf-keras tensorflow-model-optimization"]

@@ -167,10 +167,48 @@ def test_usage_errors_exit_2(args):
     assert run(*args).exit_code == 2
 
 
-def test_unknown_delegate_is_an_error():
-    one_line_error(run("profile", DIGITS_INT8, "--delegate", "npu"), "unknown delegate 'npu'")
+def test_unknown_delegate_is_a_usage_error():
+    result = run("profile", DIGITS_INT8, "--delegate", "npu")
+    assert result.exit_code == 2 and "unknown delegate 'npu'" in result.stderr
 
 
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and "edgelite, version" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["predict", DIGITS_INT8, "x.png", "--delegate", "tpu"], "unknown delegate 'tpu'"),
+    (["profile", DIGITS_INT8, "--delegate", "edgetpu:usb:x:y:z"], "--delegate"),
+    (["predict", DIGITS_INT8, "x.png", "--mean", "1,2"], "has 2 values; give one, or one per channel (3)"),
+    (["predict", DIGITS_INT8, "x.png", "--std", "0"], "every value must be > 0"),
+    (["predict", DIGITS_INT8, "x.png", "--mean", "nan"], "is not finite"),
+    (["profile", DIGITS_INT8, "--threads", "1,zero"], "is not a comma-separated list of whole numbers"),
+    (["profile", DIGITS_INT8, "--threads", "0"], "thread counts must be >= 1"),
+    (["convert", "m.keras", "-o", "o.tflite", "--prune", "1.5"], "1.5 is not in the range 0.0<=x<1.0"),
+    (["convert", "m.keras", "-o", "o.tflite", "--mean", "1,2"], "has 2 values"),
+])
+def test_malformed_values_are_usage_errors_at_parse_time(args, fragment):
+    """Exit 2 (usage), naming the option, before any model or image is opened."""
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_profile_of_a_missing_model_prints_no_table(tmp_path):
+    result = run("profile", tmp_path / "nope.tflite")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "nope.tflite" in result.stderr
+
+
+def test_doctor_says_which_cpu_delegate_really_runs():
+    """doctor loads probe models with each CPU delegate and reports what the execution plan shows, so under
+    tflite-runtime 2.14 (whose XNNPACK takes float ops but not int8 ones) it cannot claim XNNPACK runs int8."""
+    data = json.loads(run("doctor", "--json").stdout)
+    rows = {d["name"]: d for d in data["delegates"]}
+    assert rows["cpu"]["available"] and rows["cpu"]["runs_as"] == {"float32": "cpu", "int8": "cpu"}
+    assert rows["xnnpack"]["runs_as"]["int8"] == default_cpu_delegate()
+    profiled = json.loads(run("profile", DIGITS_INT8, "--delegate", "xnnpack", "--runs", "2", "--json").stdout)
+    assert profiled["delegate"]["actual"] == rows["xnnpack"]["runs_as"]["int8"]  # doctor and profile agree
+    if default_cpu_delegate() == "cpu":
+        assert "`edgelite profile` says what runs your model" in rows["xnnpack"]["detail"]

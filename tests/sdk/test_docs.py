@@ -48,3 +48,10 @@ def test_readme_python_api_names_exist():
     for name in ("convert", "load", "profile", "EdgeliteError", "ModelError", "InputError", "DelegateError",
                  "BackendUnavailableError"):
         assert getattr(edgelite, name)
+
+
+def test_documented_wheel_name_is_this_version():
+    import edgelite
+    for doc in DOCS:
+        for version in re.findall(r"edgelite-([0-9][^-]*)-py3-none-any\.whl", doc.read_text()):
+            assert version == edgelite.__version__, f"{doc.name}: wheel edgelite-{version}"

@@ -27,7 +27,7 @@ def test_profile_on_the_device_and_clean_up(ssh_server):
 
 
 def test_device_without_edgelite_says_what_to_install(ssh_server):
-    with pytest.raises(RemoteError, match=r"edgelite is not installed there .*pip install 'edgelite\[litert\]'"):
+    with pytest.raises(RemoteError, match=r"edgelite is not installed there .*pip install 'edgelite-<version>-py3-none-any.whl\[litert\]'"):
         device(ssh_server, edgelite="/nowhere/bin/edgelite").check()
 
 
