@@ -34,17 +34,24 @@ _FIELDS = {
 _ROW = re.compile(r"^([A-Z][A-Z0-9_]+)\s+(\d+)\s+(\S.*)$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CompileReport:
-    compiler: str
-    version: str | None
+    """A compiler run (or why there was none): its version, log figures and operator table."""
+
+    compiled: bool
+    compiler: str | None = None
+    version: str | None = None
     output: str | None = None
     log: dict = field(default_factory=dict)
-    operators: list = field(default_factory=list)
+    operators: tuple = ()
+    reason: str | None = None
+    install: str | None = None
 
     def to_dict(self) -> dict:
-        return {"compiler": self.compiler, "version": self.version, "output": self.output, **self.log,
-                "operators": self.operators}
+        if not self.compiled:
+            return {"compiled": False, "reason": self.reason, "install": self.install}
+        return {"compiled": True, "compiler": self.compiler, "version": self.version, "output": self.output,
+                **self.log, "operators": list(self.operators)}
 
 
 def find_compiler(path: str | None) -> str | None:
@@ -110,4 +117,4 @@ def compile_model(cpu_model: pathlib.Path, compiler: str, timeout: float) -> tup
             raise ConversionError(f"{cpu_model}: the Edge TPU compiler wrote no {produced.name}; "
                                   "the CPU int8 model was kept")
         parsed_version, log, rows = parse_log(done.stdout + "\n" + done.stderr)
-        return produced.read_bytes(), CompileReport(compiler, version or parsed_version, None, log, rows)
+        return produced.read_bytes(), CompileReport(True, compiler, version or parsed_version, None, log, tuple(rows))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 from edgelite.runtime.errors import ConversionError
 from edgelite.runtime.metadata import InputSpec
@@ -56,15 +56,30 @@ def _prune_tf_keras(loaded, options, tune, data, steps, strategy, advance):
     return pruning.tfmot_strip(wrapped)
 
 
+@dataclass(frozen=True)
+class PruneReport:
+    """What pruning did; later steps add what they measured with ``dataclasses.replace``."""
+
+    target_sparsity: float
+    structure: str
+    policy: str
+    library: str
+    fine_tune: dict
+    keras_sparsity: dict
+    xnnpack_sparse_kernels: dict
+    method: str = "magnitude"
+    pruned_keras_top1: float | None = None
+    tflite_sparsity_of_pruned_layers: float | None = None
+    sparse_encoding: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.FineTune, train_data, spec: InputSpec,
-          seed: int, reporter: Reporter) -> tuple[LoadedModel, dict, list[str] | None]:
+          seed: int, reporter: Reporter, quantize: str) -> tuple[LoadedModel, PruneReport, list[str] | None]:
     """A pruned copy of the model, the pruning report, and the train-data class names."""
-    if loaded.flavor == "saved_model":
-        raise ConversionError(f"{loaded.name}: pruning needs a Keras model (.keras, .h5 or a Keras SavedModel), "
-                              "not a bare SavedModel graph")
-    if not pruning.prunable_layers(loaded.model, options.policy):
-        what = "1x1 convolutions (the XNNPACK policy)" if options.policy == "xnnpack" else "Conv2D/Dense layers"
-        raise ConversionError(f"{loaded.name}: no prunable layers: the model has no {what}")
+    _check_prunable(loaded, options)
     data, class_names, steps = None, None, 1
     if train_data is None:
         reporter.warn("pruning in one shot without --train-data: accuracy will suffer; the verification figures "
@@ -77,15 +92,34 @@ def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.Fin
     run = _prune_tf_keras if loaded.flavor == "tf_keras" else _prune_keras3
     with reporter.progress("fine-tuning epochs", tune.epochs if data is not None else 0) as advance:
         model = run(loaded, options, tune, data, steps, strategy, advance)
-    keras_sparsity = pruning.keras_sparsity(model, options.policy)
-    report = {"method": "magnitude", "target_sparsity": options.target, "structure": options.structure,
-              "policy": options.policy, "library": "tfmot" if loaded.flavor == "tf_keras" else "edgelite (Keras 3)",
-              "fine_tune": {"epochs": tune.epochs if data is not None else 0, "augment": tune.augment,
-                            "strategy": type(strategy).__name__ if strategy is not None else None,
-                            "learning_rate": tune.learning_rate, "batch_size": tune.batch_size},
-              "keras_sparsity": keras_sparsity}
-    uneven = pruning.uneven_groups(keras_sparsity, options)
+    report = _report(model, loaded, options, tune, strategy, data is not None, quantize, reporter)
+    return replace(loaded, model=model), report, class_names
+
+
+def _check_prunable(loaded: LoadedModel, options: pruning.PruneOptions) -> None:
+    if loaded.flavor == "saved_model":
+        raise ConversionError(f"{loaded.name}: pruning needs a Keras model (.keras, .h5 or a Keras SavedModel), "
+                              "not a bare SavedModel graph")
+    if not pruning.prunable_layers(loaded.model, options.policy):
+        what = "1x1 convolutions (the XNNPACK policy)" if options.policy == "xnnpack" else "Conv2D/Dense layers"
+        raise ConversionError(f"{loaded.name}: no prunable layers: the model has no {what}")
+
+
+def _report(model, loaded: LoadedModel, options: pruning.PruneOptions, tune: training.FineTune, strategy,
+            tuned: bool, quantize: str, reporter: Reporter) -> PruneReport:
+    """The report, with warnings for 2:4 groups that zeroed more and for XNNPACK's sparse kernels."""
+    sparsity = pruning.keras_sparsity(model, options.policy)
+    uneven = pruning.uneven_groups(sparsity, options)
     if uneven:
         reporter.warn("2:4 pruning zeroed more than half of the weights of " + ", ".join(uneven) + ": their input "
                       "channels are not a multiple of 4, so each row's last group is short and still loses two")
-    return replace(loaded, model=model, sha256=loaded.sha256), report, class_names
+    blockers = pruning.xnnpack_sparse_blockers(model, options, quantize)
+    if options.policy == "xnnpack" and blockers:
+        reporter.warn("XNNPACK's sparse kernels will not speed this model up: " + "; ".join(blockers))
+    return PruneReport(
+        target_sparsity=options.target, structure=options.structure, policy=options.policy,
+        library="tfmot" if loaded.flavor == "tf_keras" else "edgelite (Keras 3)",
+        fine_tune={"epochs": tune.epochs if tuned else 0, "augment": tune.augment,
+                   "strategy": type(strategy).__name__ if strategy is not None else None,
+                   "learning_rate": tune.learning_rate, "batch_size": tune.batch_size},
+        keras_sparsity=sparsity, xnnpack_sparse_kernels={"eligible": not blockers, "blocked_by": blockers})

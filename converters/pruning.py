@@ -15,8 +15,6 @@ import numpy as np
 
 from edgelite.runtime.errors import ConversionError
 
-STRUCTURES = ("unstructured", "2:4")
-POLICIES = ("all", "xnnpack")
 PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D")
 
 
@@ -56,17 +54,6 @@ class PruneOptions:
     sparsity: float
     structure: str = "unstructured"
     policy: str = "all"
-
-    def __post_init__(self):
-        if self.structure not in STRUCTURES:
-            raise ConversionError(f"prune structure {self.structure!r} is not one of {', '.join(STRUCTURES)}")
-        if self.policy not in POLICIES:
-            raise ConversionError(f"prune policy {self.policy!r} is not one of {', '.join(POLICIES)}")
-        if not 0.0 <= self.sparsity < 1.0:
-            raise ConversionError(f"--prune must be in [0, 1), got {self.sparsity}")
-        if self.structure == "2:4" and self.sparsity not in (0.0, 0.5):
-            raise ConversionError(f"2:4 pruning zeroes exactly half the weights; --prune {self.sparsity} "
-                                  "conflicts with it (give --prune 0.5 or leave the structure unstructured)")
 
     @property
     def target(self) -> float:
@@ -232,3 +219,14 @@ def xnnpack_sparse_blockers(model, options: PruneOptions, quantize: str) -> list
     if "GlobalAveragePooling2D" not in last_kinds:
         blockers.append("the network does not end in a spatial mean (GlobalAveragePooling2D)")
     return blockers
+
+
+def surviving_sparsity(keras: dict, in_file: dict, reporter) -> float:
+    """The share of the pruned layers' weights still zero in the .tflite; a warning when conversion undid pruning."""
+    before = keras["overall"]
+    pruned_weights = sum(layer["total"] for layer in keras["layers"])
+    after = min(in_file["overall"] * in_file["weights"] / pruned_weights, 1.0) if pruned_weights else 0.0
+    if after < before - 0.01:
+        reporter.warn(f"conversion undid pruning: {100 * before:.1f}% zeros in the Keras kernels, "
+                      f"{100 * after:.1f}% in the .tflite")
+    return after

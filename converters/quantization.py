@@ -11,20 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.runtime.errors import ConversionError
+from edgelite.runtime.errors import ConversionError, EdgeliteError
 
 from .loading import LoadedModel
+from .options import ConvertOptions
 from .tf import quiet, tensorflow
 
-MODES = ("int8", "fp16", "dynamic", "none", "int16x8")
-IO_TYPES = ("int8", "uint8", "float32")
 CALIBRATED = ("int8", "int16x8")
 INTEGER_WEIGHTS = ("int8", "int16x8", "dynamic")  # modes whose weights are int8, per channel or per tensor
 
 
 @dataclass(frozen=True)
 class QuantizeOptions:
-    """How to quantize; validated on construction."""
+    """How TensorFlow's converter is set up; ConvertOptions has already checked the combination."""
 
     mode: str = "int8"
     io: str = "int8"
@@ -33,17 +32,10 @@ class QuantizeOptions:
     sparse_encoding: bool = False
     static_batch: bool = False  # batch fixed at 1 (the Edge TPU takes no dynamic shapes)
 
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ConversionError(f"quantize mode {self.mode!r} is not one of {', '.join(MODES)}")
-        if self.io not in IO_TYPES:
-            raise ConversionError(f"io type {self.io!r} is not one of {', '.join(IO_TYPES)}")
-        if self.io != "float32" and self.mode != "int8":
-            raise ConversionError(f"--io {self.io} applies to int8 models only; {self.mode} models keep float "
-                                  "inputs and outputs (use --io float32)")
-        if self.per_tensor and self.mode not in INTEGER_WEIGHTS:
-            raise ConversionError(f"--per-tensor applies to integer weights ({', '.join(INTEGER_WEIGHTS)}); "
-                                  f"{self.mode} weights are float")
+    @classmethod
+    def from_options(cls, o: ConvertOptions) -> QuantizeOptions:
+        assert o.quantize is not None and o.io is not None  # noqa: S101 - resolved by ConvertOptions
+        return cls(o.quantize, o.io, o.per_tensor, o.allow_flex, o.sparse_encoding, o.target_entry.static_batch)
 
     @property
     def calibrated(self) -> bool:
@@ -53,6 +45,9 @@ class QuantizeOptions:
     def per_channel(self) -> bool | None:
         """Per-channel weight scales (True/False); None where the weights are not integers (fp16, none)."""
         return not self.per_tensor if self.mode in INTEGER_WEIGHTS else None
+
+    def to_dict(self, float_layers: tuple[str, ...] = ()) -> dict:
+        return {"mode": self.mode, "io": self.io, "per_channel": self.per_channel, "float_layers": list(float_layers)}
 
 
 def representative(batch: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]]:
@@ -133,3 +128,26 @@ def run_converter(converter, name: str, allow_flex: bool = False) -> bytes:
 
 def convert(loaded: LoadedModel, options: QuantizeOptions, calibration: np.ndarray | None) -> bytes:
     return run_converter(make_converter(loaded, options, calibration), loaded.name, options.allow_flex)
+
+
+def flex_ops(model_bytes: bytes, name: str) -> tuple[str, ...]:
+    """TensorFlow (Flex) ops the converted model uses: the edgelite runtime cannot run them."""
+    from edgelite.runtime.tflite_file import parse
+    return tuple(op for op in parse(model_bytes, name).custom_ops if op.startswith("Flex"))
+
+
+def keep_runnable_encoding(loaded: LoadedModel, options: QuantizeOptions, calibration, model_bytes: bytes,
+                           delegate: str, reporter) -> tuple[bytes, dict]:
+    """A sparse-encoded model must load and run under the target's CPU delegate; else the dense one is kept."""
+    import dataclasses
+
+    from edgelite.runtime.model import Model
+    try:
+        model = Model(model_bytes, delegate=delegate)
+        model.run(*[np.zeros(i.shape, i.dtype) for i in model.inputs])
+        return model_bytes, {"requested": True, "kept": True, "checked_with": model.delegate.actual}
+    except EdgeliteError as exc:
+        reason = str(exc)
+    reporter.warn(f"sparse encoding does not run under {delegate}: {reason}; kept the dense encoding")
+    dense = convert(loaded, dataclasses.replace(options, sparse_encoding=False), calibration)
+    return dense, {"requested": True, "kept": False, "reason": reason}

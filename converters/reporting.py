@@ -7,6 +7,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class Reports(Protocol):
+    """What the converters call: anything with these two methods (the CLI's reporter, a test's)."""
+
+    def warn(self, message: str) -> None: ...
+
+    def progress(self, label: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
 
 
 class Reporter:
@@ -28,7 +38,7 @@ def _ignore(n: int = 1) -> None:
 class RecordingReporter(Reporter):
     """Keeps warnings and progress totals (for tests and the result object)."""
 
-    def __init__(self, inner: Reporter | None = None):
+    def __init__(self, inner: Reports | None = None):
         self.inner = inner or Reporter()
         self.warnings: list[str] = []
         self.steps: dict[str, int] = {}

@@ -21,8 +21,6 @@ from . import images as imgs
 from .reporting import Reporter
 from .tf import tensorflow
 
-STRATEGIES = ("mirrored", "multiworker")
-
 
 @dataclass(frozen=True)
 class FineTune:
@@ -31,13 +29,6 @@ class FineTune:
     learning_rate: float = 1e-3
     augment: bool = False
     strategy: Any = None   # None, "mirrored", "multiworker" or a tf.distribute.Strategy
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ConversionError(f"fine-tuning needs epochs >= 1, batch size >= 1 and a positive learning rate "
-                                  f"(got {self.epochs}, {self.batch_size}, {self.learning_rate})")
-        if isinstance(self.strategy, str) and self.strategy not in STRATEGIES:
-            raise ConversionError(f"strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
 
 
 def training_images(folder, spec: InputSpec, n_classes: int, reporter: Reporter):

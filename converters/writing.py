@@ -13,6 +13,7 @@ import contextlib
 import glob
 import os
 import pathlib
+import stat
 import tempfile
 
 from edgelite.runtime.errors import ConversionError
@@ -20,12 +21,22 @@ from edgelite.runtime.errors import ConversionError
 OVER_BUDGET_SUFFIX = ".over-budget"
 
 
-def check_writable(path: os.PathLike) -> pathlib.Path:
-    """Fails early, before any slow work, if the output cannot be written."""
+def check_writable(path: str | os.PathLike) -> pathlib.Path:
+    """Fails early, before any slow work, if the output cannot be written.
+
+    Only a new file or an existing regular file is replaced. A symlink is refused rather than
+    silently replaced by a file (or followed somewhere unexpected); a device, FIFO or socket is
+    refused, so ``-o /dev/null`` as root can never replace /dev/null.
+    """
     target = pathlib.Path(path)
     folder = target.parent if str(target.parent) else pathlib.Path(".")
+    if target.is_symlink():
+        raise ConversionError(f"{target}: is a symlink (to {os.readlink(target)}); give the real path to replace it")
     if target.is_dir():
         raise ConversionError(f"{target}: is a directory; give an output file name ending in .tflite")
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        raise ConversionError(f"{target}: is not a regular file (a device, FIFO or socket); edgelite replaces "
+                              "regular files only")
     if not folder.is_dir():
         raise ConversionError(f"{target}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
@@ -33,7 +44,19 @@ def check_writable(path: os.PathLike) -> pathlib.Path:
     return target
 
 
-def over_budget_name(path: os.PathLike) -> pathlib.Path:
+def refuse_source(model, output: str | os.PathLike) -> None:
+    """The output must not be the model being converted: writing it would destroy the source."""
+    if not isinstance(model, (str, os.PathLike)):
+        return
+    try:
+        same = os.path.samefile(model, output)
+    except OSError:
+        return
+    if same:
+        raise ConversionError(f"{output}: is the model being converted; give another output name")
+
+
+def over_budget_name(path: str | os.PathLike) -> pathlib.Path:
     """``model.tflite`` -> ``model.over-budget.tflite``: a name that says the model missed its budget."""
     target = pathlib.Path(path)
     return target.with_name(target.stem + OVER_BUDGET_SUFFIX + (target.suffix or ".tflite"))
@@ -129,8 +152,17 @@ def _unnamed_write(target: pathlib.Path, data: bytes) -> bool:
     return True
 
 
-def atomic_write(path: os.PathLike, data: bytes) -> pathlib.Path:
+def atomic_write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
+    """Writes ``data`` to ``path`` atomically; any OS failure (a full disk, permissions) is one ConversionError."""
     target = check_writable(path)
+    try:
+        return _atomic_write(target, data)
+    except OSError as exc:
+        raise ConversionError(f"{target}: cannot write ({exc.strerror or exc}); the previous file, if any, is "
+                              "untouched") from None
+
+
+def _atomic_write(target: pathlib.Path, data: bytes) -> pathlib.Path:
     remove_stale_temporaries(target)
     if _unnamed_write(target, data):
         return target

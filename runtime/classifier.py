@@ -107,7 +107,10 @@ class Classifier:
         else:
             found = tuple(str(x) for x in labels)
         n_classes = self.model.outputs[0].shape[-1]
-        if found and labels is not None and len(found) != n_classes:
+        if found and len(found) != n_classes:
+            if labels is None:
+                raise ModelError(f"{self.model.path}: the embedded edgelite record field 'labels' has {len(found)} "
+                                 f"labels for a model with {n_classes} classes")
             raise InputError(f"{describe(labels) if not isinstance(labels, (list, tuple)) else 'labels'}: "
                              f"{len(found)} labels for a model with {n_classes} classes")
         return found

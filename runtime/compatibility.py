@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from .backend import INSTALL_LITERT
+from .errors import BackendUnavailableError
 from .tflite_file import ModelFile, op_names
 
 EDGETPU_SOURCE = "https://coral.ai/docs/edgetpu/models-intro/#supported-operations"
@@ -133,7 +134,8 @@ def gpu_placement(model: ModelFile, data: bytes) -> tuple[list[Placement], str]:
     """Per op: the analyzer's GPU warnings; ops it flags fall back to the CPU."""
     text = analyzer_text(data)
     if text is None:
-        raise RuntimeError(f"the GPU check needs TFLite's model analyzer: {INSTALL_LITERT}")
+        raise BackendUnavailableError(f"the GPU check needs TFLite's model analyzer (ai-edge-litert or TensorFlow; "
+                                      f"tflite-runtime has none): {INSTALL_LITERT}")
     flagged: dict[int, str] = {}
     lines = text.splitlines()
     for n, line in enumerate(lines):
@@ -175,28 +177,69 @@ def xnnpack_placement(model: ModelFile) -> list[Placement]:
             for i, name in enumerate(op_names(model))]
 
 
-def check_model(path, target: str, backend=None) -> dict:
-    """The placement table and summary for one target."""
+def _edgetpu(model: ModelFile, data: bytes, backend) -> tuple[list[Placement], dict]:
+    return edgetpu_placement(model), {"source": EDGETPU_SOURCE}
+
+
+def _gpu(model: ModelFile, data: bytes, backend) -> tuple[list[Placement], dict]:
+    placement, verdict = gpu_placement(model, data)
+    return placement, {"source": "TFLite model analyzer (gpu_compatibility=True)", "analyzer": verdict}
+
+
+def _xnnpack(model: ModelFile, data: bytes, backend) -> tuple[list[Placement], dict]:
     from .model import Model
+    loaded = Model(data, delegate="xnnpack", backend=backend, fallback=True)
+    partitions = sum(op.get("op_name") == "DELEGATE" for op in loaded._interpreter._get_ops_details())
+    return xnnpack_placement(model), {
+        "source": "XNNPACK delegate's supported operators; partitions measured by the interpreter",
+        "measured": {"delegate": loaded.delegate.actual, "partitions": partitions}}
+
+
+PLACEMENTS = {"edgetpu_placement": _edgetpu, "gpu_placement": _gpu, "xnnpack_placement": _xnnpack}
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    """Where each op of a model is predicted to run on a target, and where that rule comes from."""
+
+    target: str
+    placement: tuple[Placement, ...]
+    source: str
+    analyzer: str | None = None       # the GPU model analyzer's verdict
+    measured: dict | None = None      # XNNPACK: what the interpreter really delegated
+
+    @property
+    def summary(self) -> dict:
+        return summarize(list(self.placement), self.target)
+
+    def warning(self) -> str | None:
+        """One line when ops fall back to the CPU, naming the first and its fix."""
+        first = self.summary["first_cpu_op"]
+        if not first:
+            return None
+        s = self.summary
+        return (f"{s['on_cpu']} of {s['ops']} ops will run on the CPU, not the {self.target}: first {first['op']} "
+                f"(#{first['index']}): {first['reason']}" + (f"; fix: {first['fix']}" if first["fix"] else ""))
+
+    def to_dict(self) -> dict:
+        extra = {k: v for k, v in (("analyzer", self.analyzer), ("measured", self.measured)) if v is not None}
+        return {"target": self.target, "source": self.source, **extra, "summary": self.summary,
+                "ops": [p.to_dict() for p in self.placement]}
+
+
+def preflight(model: ModelFile, data: bytes, target_name: str, backend=None) -> Compatibility:
+    """The predicted placement of every op on ``target_name`` (its entry in the Target registry says how)."""
+    from .targets import target
+    placement, about = PLACEMENTS[target(target_name).placement](model, data, backend)
+    return Compatibility(target_name, tuple(placement), **about)
+
+
+def check_model(path, target_name: str, backend=None) -> dict:
+    """`edgelite check`: the placement table and summary of a .tflite file for one target."""
+    from .errors import InputError
+    from .targets import TARGETS
     from .tflite_file import read_file
+    if target_name not in TARGETS:
+        raise InputError(f"target {target_name!r} is not one of {', '.join(TARGETS)}")
     data, model = read_file(path)
-    report: dict = {"model": model.path, "target": target}
-    if target == "edgetpu":
-        placement = edgetpu_placement(model)
-        report["source"] = EDGETPU_SOURCE
-    elif target == "gpu":
-        placement, report["analyzer"] = gpu_placement(model, data)
-        report["source"] = "TFLite model analyzer (gpu_compatibility=True)"
-    elif target == "xnnpack":
-        placement = xnnpack_placement(model)
-        loaded = Model(data, delegate="xnnpack", backend=backend, fallback=True)
-        report["measured"] = {"delegate": loaded.delegate.actual,
-                              "partitions": sum(op.get("op_name") == "DELEGATE"
-                                                for op in loaded._interpreter._get_ops_details())}
-        report["source"] = "XNNPACK delegate's supported operators; partitions measured by the interpreter"
-    else:
-        from .errors import InputError
-        raise InputError(f"target {target!r} is not one of edgetpu, gpu, xnnpack")
-    report["summary"] = summarize(placement, target)
-    report["ops"] = [p.to_dict() for p in placement]
-    return report
+    return {"model": model.path, **preflight(model, data, target_name, backend).to_dict()}

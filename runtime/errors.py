@@ -27,3 +27,7 @@ class DelegateError(EdgeliteError):
 
 class ConversionError(EdgeliteError):
     """A Keras model could not be converted as asked."""
+
+
+class RemoteError(EdgeliteError):
+    """The device could not be reached over SSH, or could not run edgelite."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .errors import EdgeliteError, ModelError
-from .metadata import RECORD_NAME, derive_input_spec, parse_record, read_metadata
+from .metadata import RECORD_NAME, derive_input_spec, read_metadata
 from .model import Model
 from .postprocess import output_is_probability
 from .sparsity import weight_sparsity
@@ -49,7 +49,7 @@ def inspect_model(path, backend=None) -> dict:
         except EdgeliteError as exc:
             problem = str(exc)
     ops, backend_name, load_problem = _interpreter_view(path, backend)
-    record = parse_record(file.metadata[RECORD_NAME], file.path) if RECORD_NAME in file.metadata else None
+    record = meta.record if RECORD_NAME in file.metadata else None
     return {
         "path": file.path, "size_bytes": file.size, "schema_version": file.version,
         "backend": backend_name, "interpreter_problem": load_problem,

@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -154,7 +153,8 @@ class Model:
 
     def _try_accelerator(self, attempt: dl.Attempt):
         assert attempt.accelerator is not None  # noqa: S101 - plan() sets it on accelerator attempts
-        engine, failure = None, RuntimeError("unknown failure")  # type: Any, BaseException
+        engine: accel.AcceleratedInterpreter | None = None
+        failure: BaseException = RuntimeError("unknown failure")
         with captured_native_stderr() as native:
             try:
                 engine = accel.AcceleratedInterpreter(self.data, self.file, attempt.accelerator)

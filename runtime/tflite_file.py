@@ -10,13 +10,13 @@ operator codes and our named metadata buffer.
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 import struct
 from dataclasses import dataclass
 from typing import NoReturn
 
+from .builtin_ops import BUILTIN_OPS
 from .errors import ModelError
 
 FILE_IDENTIFIER = b"TFL3"
@@ -370,19 +370,14 @@ def schema_module():
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def builtin_op_names() -> dict[int, str]:
-    """BuiltinOperator code -> name, or {} without a schema module."""
-    schema = schema_module()
-    if schema is None:
-        return {}
-    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+def op_name(builtin_code: int, custom_code: str | None = None) -> str:
+    """An operator's name: its custom code, else the builtin name from the table (no schema module needed)."""
+    return custom_code or BUILTIN_OPS.get(builtin_code, f"BUILTIN_{builtin_code}")
 
 
 def op_names(model: ModelFile) -> list[str]:
     """The main subgraph's operators by name, in execution order (custom ops by their code)."""
-    names = builtin_op_names()
-    return [op.custom_code or names.get(op.builtin_code, f"BUILTIN_{op.builtin_code}") for op in model.main.operators]
+    return [op_name(op.builtin_code, op.custom_code) for op in model.main.operators]
 
 
 def read_file(path) -> tuple[bytes, ModelFile]:

@@ -28,6 +28,7 @@ _LAZY = {
     "DelegateError": "edgelite.errors",
     "BackendUnavailableError": "edgelite.errors",
     "ConversionError": "edgelite.errors",
+    "RemoteError": "edgelite.errors",
 }
 
 __all__ = list(_LAZY)

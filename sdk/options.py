@@ -68,3 +68,90 @@ MEAN = FloatsType()
 STD = FloatsType(positive=True)
 THREAD_LIST = ThreadListType()
 SPARSITY = click.FloatRange(0.0, 1.0, max_open=True)
+
+
+# -- the shared options, each declared once -------------------------------------------------------------
+def _declarations() -> dict:
+    """name -> (param decls, click.option keywords). Choices and defaults come from the library."""
+    from edgelite.converters.options import DEFAULTS, INPUT_RANGES, IO_TYPES, MODES, POLICIES, STRATEGIES, STRUCTURES
+    from edgelite.runtime.input_spec import RESIZE_MODES
+    from edgelite.runtime.targets import TARGET_NAMES
+    path, d = click.Path(), DEFAULTS
+    return {**_data_options(path, d),
+            **_conversion_options(d, MODES, IO_TYPES, TARGET_NAMES, INPUT_RANGES, RESIZE_MODES),
+            **_pruning_options(d, STRUCTURES, POLICIES, STRATEGIES), **_timing_options()}
+
+
+def _data_options(path, d) -> dict:
+    return {
+        "calibration": (("--calibration",), dict(type=path, help="Folder of images (found recursively; no labels "
+                                                 "needed) to calibrate on.")),
+        "calibration_count": (("--calibration-count",), dict(default=d["calibration_count"], show_default=True,
+                              type=click.IntRange(min=1), help="Seeded sample of calibration images.")),
+        "eval_data": (("--eval-data",), dict(type=path, help="Folder of class subfolders to verify top-1 on.")),
+        "train_data": (("--train-data",), dict(type=path, help="Class subfolders of labelled images to fine-tune "
+                       "on while pruning.")),
+    }
+
+
+def _conversion_options(d, MODES, IO_TYPES, TARGET_NAMES, INPUT_RANGES, RESIZE_MODES) -> dict:  # noqa: N803
+    return {
+        "quantize": (("--quantize", "-q"), dict(type=click.Choice(MODES), help="Quantization mode [default: the "
+                     "target's: int8; fp16 for --target gpu].")),
+        "io": (("--io",), dict(type=click.Choice(IO_TYPES), help="Input/output type of int8 models [default: int8; "
+               "uint8 for --target edgetpu; float32 for float models].")),
+        "per_tensor": (("--per-tensor",), dict(is_flag=True, help="Per-tensor instead of per-channel weights.")),
+        "target": (("--target", "-t"), dict(default=d["target"], show_default=True, type=click.Choice(TARGET_NAMES),
+                   help="Where the model will run.")),
+        "input_range": (("--input-range",), dict(type=click.Choice(INPUT_RANGES), help="Value range the model "
+                        "expects (when it has no leading Rescaling/Normalization layer).")),
+        "mean": (("--mean",), dict(type=MEAN, help="Normalization mean on 0..255 pixels (one, or one per channel).")),
+        "std": (("--std",), dict(type=STD, help="Normalization std on 0..255 pixels (one, or one per channel).")),
+        "resize": (("--resize",), dict(type=click.Choice(RESIZE_MODES), help="How images are fitted to the input "
+                   "[default: the model's record; stretch when converting].")),
+        "labels": (("--labels",), dict(type=click.Path(dir_okay=False), help="Labels file, one per line [default: "
+                   "the model's record, or the class folder names when converting].")),
+        "max_accuracy_drop": (("--max-accuracy-drop",), dict(default=d["max_accuracy_drop"], show_default=True,
+                              type=click.FloatRange(min=0), help="Budget in points of the task metric (top-1 or "
+                              "agreement) lost to compression.")),
+    }
+
+
+def _pruning_options(d, STRUCTURES, POLICIES, STRATEGIES) -> dict:  # noqa: N803
+    return {
+        "prune": (("--prune",), dict(type=SPARSITY, metavar="SPARSITY", help="Magnitude-prune conv/dense kernels "
+                  "to this sparsity in [0, 1) before quantizing.")),
+        "epochs": (("--epochs",), dict(default=d["epochs"], show_default=True, type=click.IntRange(min=1),
+                   help="Fine-tuning epochs while pruning.")),
+        "prune_structure": (("--prune-structure",), dict(default=d["prune_structure"], show_default=True,
+                            type=click.Choice(STRUCTURES), help="2:4 zeroes two of every four weights.")),
+        "prune_policy": (("--prune-policy",), dict(default=d["prune_policy"], show_default=True,
+                         type=click.Choice(POLICIES), help="xnnpack: prune only the 1x1 convolutions XNNPACK's "
+                         "sparse kernels accelerate.")),
+        "strategy": (("--strategy",), dict(type=click.Choice(STRATEGIES), help="Fine-tune under a tf.distribute "
+                     "strategy (MultiWorker needs TF_CONFIG).")),
+    }
+
+
+def _timing_options() -> dict:
+    return {
+        "threads": (("--threads",), dict(type=THREAD_LIST, help="Interpreter threads; several to compare "
+                    "(profile, sweep), e.g. 1,2,4 [default: the backend's].")),
+        "runs": (("--runs", "-n"), dict(default=100, show_default=True, type=click.IntRange(min=1),
+                 help="Timed runs.")),
+        "warmup": (("--warmup",), dict(default=10, show_default=True, type=click.IntRange(min=0),
+                   help="Untimed runs first.")),
+    }
+
+
+def use(*names: str, **changes):
+    """A decorator adding the named shared options; ``changes`` maps a name to keyword overrides
+    (e.g. ``calibration={"required": True}``)."""
+    declared = _declarations()
+
+    def decorate(func):
+        for name in reversed(names):
+            decls, keywords = declared[name]
+            func = click.option(*decls, **{**keywords, **changes.get(name, {})})(func)
+        return func
+    return decorate

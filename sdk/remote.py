@@ -12,15 +12,11 @@ import shlex
 import subprocess
 from dataclasses import dataclass, field
 
-from edgelite.runtime.errors import EdgeliteError
+from edgelite.runtime.errors import EdgeliteError, RemoteError
 from edgelite.runtime.profiler import ProfileResult
 
 INSTALL_ON_DEVICE = ("build the wheel (pip wheel --no-deps . -w dist/), copy it there and "
                      "pip install 'edgelite-<version>-py3-none-any.whl[litert]' ([tflite] on older Pi OS / Coral)")
-
-
-class RemoteError(EdgeliteError):
-    """The device could not be reached, or could not run edgelite."""
 
 
 @dataclass(frozen=True)
@@ -109,3 +105,16 @@ class Remote:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise RemoteError(f"{self.target}: unexpected output from edgelite profile ({exc})") from None
         return result
+
+    def profile_many(self, models, counts, **options):
+        """Every model at every thread count; a failing one is an error row, the rest go on."""
+        from edgelite.runtime.profiler import ProfileReport
+        self.check()
+        results, errors = [], []
+        for model in models:
+            for n in counts:
+                try:
+                    results.append(self.profile(model, threads=n, **options))
+                except EdgeliteError as exc:
+                    errors.append({"model": model, "threads": n, "error": str(exc)})
+        return ProfileReport(tuple(results), tuple(errors))

@@ -1,10 +1,14 @@
-"""Human-readable renderings of results: aligned tables and unit formatting.
+"""Every human-readable rendering the CLI prints, and the sweep's report files.
 
 JSON output needs nothing from here: results carry their own ``to_dict``.
 """
 from __future__ import annotations
 
+import csv
+import json
+import pathlib
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -52,3 +56,204 @@ def stages_table(results) -> str:
             rows.append([r.model, r.threads or "default", stage, fmt_ms(s.median), fmt_ms(s.mean), fmt_ms(s.p90),
                          f"{100 * s.median / total:.0f}%"])
     return table(headers, rows) if rows else ""
+
+
+# -- convert -----------------------------------------------------------------------------------
+def convert_text(r, budget: float) -> str:
+    """The conversion summary: what was written, what verification measured, each step's report."""
+    q = r.quantization
+    size = fmt_bytes(r.output_size_bytes)
+    if r.input_size_bytes:
+        size += f", {r.output_size_bytes / r.input_size_bytes:.2f}x of {fmt_bytes(r.input_size_bytes)}"
+    granularity = {True: "per-channel, ", False: "per-tensor, ", None: ""}[q["per_channel"]]
+    lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, {granularity}target {r.target}",
+             _verification_line(r.verification, budget, r.unverified)]
+    for render, value in ((_pruning_line, r.pruning), (_sparsity_line, r.weight_sparsity),
+                          (_recovery_line, r.recovery), (_compatibility_line, r.compatibility),
+                          (_edgetpu_line, r.edgetpu), (_standard_line, r.standard_metadata)):
+        if value:
+            lines.append(render(value))
+    lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
+    return "\n".join(lines)
+
+
+def _verification_line(v, budget: float, unverified: str | None) -> str:
+    if v is None:
+        return f"not verified ({unverified})" if unverified else "not verified"
+    top1 = (f"float top-1 {100 * v.float_top1:.2f}%, tflite top-1 {100 * v.tflite_top1:.2f}%, "
+            if v.float_top1 is not None else "")
+    return (f"verified on {v.images} {v.data}: {top1}drop {v.drop_points:.2f} points ({v.drop_basis}; budget "
+            f"{budget:.2f}), agreement {100 * v.agreement:.2f}%, mean |diff| {v.mean_abs_diff:.4f}, max |diff| "
+            f"{v.max_abs_diff:.4f}")
+
+
+def _pruning_line(p) -> str:
+    pruned_top1 = f", pruned Keras top-1 {100 * p.pruned_keras_top1:.2f}%" if p.pruned_keras_top1 is not None else ""
+    xnn = p.xnnpack_sparse_kernels
+    return (f"pruned to {100 * p.target_sparsity:.0f}% ({p.structure}, {p.policy} layers, {p.library}, "
+            f"{p.fine_tune['epochs']} epochs): {100 * p.keras_sparsity['overall']:.1f}% zeros in Keras, "
+            f"{100 * (p.tflite_sparsity_of_pruned_layers or 0):.1f}% in the .tflite{pruned_top1}; XNNPACK sparse "
+            "kernels: " + ("eligible" if xnn["eligible"] else "not used (" + "; ".join(xnn["blocked_by"]) + ")"))
+
+
+def _sparsity_line(s: dict) -> str:
+    return f"weight sparsity in the file: {100 * s['overall']:.1f}% of {s['weights']} conv/dense weights are zero"
+
+
+def _recovery_line(rec) -> str:
+    if rec.skipped:
+        return f"recovery: skipped: {rec.skipped}"
+    tried = "; ".join(f"{len(a.float_layers)} float layer(s): " + (a.error or f"drop {a.drop_points:.2f} points")
+                      for a in rec.attempts)
+    kept = f"kept {', '.join(rec.float_layers)} in float" if rec.float_layers else "nothing met the budget"
+    return f"recovery (layers ranked by {rec.ranked_by}): {tried or 'no attempt'}; {kept}"
+
+
+def _compatibility_line(c) -> str:
+    s = c.summary
+    first = s["first_cpu_op"]
+    return (f"pre-flight for {c.target}: {s['on_target']} of {s['ops']} ops on the {c.target}, {s['on_cpu']} on the "
+            "CPU" + (f" (first: {first['op']}: {first['reason']})" if first else ""))
+
+
+def _edgetpu_line(e) -> str:
+    if not e.compiled:
+        return f"Edge TPU: not compiled ({e.reason})"
+    log = e.log
+    return (f"Edge TPU: compiled by {e.compiler} {e.version} to {e.output}: {log.get('ops_on_edgetpu', '?')} ops on "
+            f"the Edge TPU, {log.get('ops_on_cpu', '?')} on the CPU, on-chip memory "
+            f"{log.get('on_chip_memory_used', '?')}, off-chip {log.get('off_chip_memory_used', '?')}")
+
+
+def _standard_line(s: dict) -> str:
+    return "standard TFLite metadata: " + ("written (MediaPipe's ImageClassifier can read the model)"
+                                           if s["written"] else f"not written: {s['reason']}")
+
+
+# -- check, inspect, predict, doctor ---------------------------------------------------------------
+def check_text(report: dict) -> str:
+    rows = [[o["index"], o["op"], o["where"], o["reason"], o["fix"]] for o in report["ops"]]
+    s = report["summary"]
+    lines = [table(["#", "op", "runs on", "why", "fix"], rows), "",
+             f"{report['model']}: {s['on_target']} of {s['ops']} ops on the {report['target']}, {s['on_cpu']} on the CPU"]
+    if s["first_cpu_op"]:
+        first = s["first_cpu_op"]
+        lines.append(f"first op on the CPU: #{first['index']} {first['op']}: {first['reason']}")
+    if report.get("analyzer"):
+        lines.append(f"analyzer: {report['analyzer']}")
+    if report.get("measured"):
+        m = report["measured"]
+        lines.append(f"measured: delegate {m['delegate']}, {m['partitions']} delegated partition(s)")
+    lines.append(f"source: {report['source']}")
+    return "\n".join(lines)
+
+
+def _tensor_rows(tensors):
+    return [[t["name"], t["shape"], t["dtype"], f"scale={t['scale']:.6g} zero_point={t['zero_point']}"
+             if t["scale"] else "float"] for t in tensors]
+
+
+def inspect_text(info: dict) -> str:
+    spec = info["input_spec"]
+    lines = [f"model:    {info['path']} ({fmt_bytes(info['size_bytes'])})",
+             f"backend:  {info['backend']}" + (f" (cannot load: {info['interpreter_problem']})"
+                                                if info["interpreter_problem"] else ""),
+             "inputs:", table(["name", "shape", "dtype", "quantization"], _tensor_rows(info["inputs"])),
+             "outputs:", table(["name", "shape", "dtype", "quantization"], _tensor_rows(info["outputs"])),
+             f"operators ({sum(info['ops'].values())}): "
+             + ", ".join(f"{name} x{n}" for name, n in sorted(info["ops"].items(), key=lambda kv: -kv[1]))]
+    if spec:
+        lines.append(f"input spec ({spec['source']}): {spec['height']}x{spec['width']}x{spec['channels']} "
+                     f"{spec['color']}, resize {spec['resize']}, mean {spec['mean']}, std {spec['std']}")
+    else:
+        lines.append(f"input spec: none ({info['input_spec_problem']})")
+    labels = info["labels"]
+    lines.append(f"labels:   {len(labels)} ({', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''})"
+                 if labels else "labels:   none")
+    lines.append(f"output:   {info['output_kind']}")
+    record = info["edgelite_record"]
+    lines.append("edgelite record:" + ("" if record else " absent"))
+    lines += [f"  {key}: {json.dumps(value, sort_keys=True)}" for key, value in sorted((record or {}).items())]
+    lines.append("metadata buffers: " + (", ".join(info["metadata_buffers"]) or "none"))
+    sparsity = info["weight_sparsity"]
+    lines.append(f"weight sparsity: {100 * sparsity['overall']:.1f}% of {sparsity['weights']} conv/dense weights "
+                 "are zero (read from the file)")
+    lines += [f"  {layer['op']} {layer['shape']} {layer['dtype']} {layer['encoding']}: {100 * layer['sparsity']:.1f}%"
+              for layer in sparsity["layers"]]
+    lines.append("standard TFLite metadata (TFLITE_METADATA): "
+                 + ("present" if info["tflite_metadata"] else "absent"))
+    return "\n".join(lines)
+
+
+def prediction_line(result) -> str:
+    classes = "  ".join(f"{c.label if c.label is not None else c.id} ({c.score:.3f})" for c in result.classes)
+    return f"{result.source}: {classes}  [{result.delegate}, {fmt_ms(sum(result.timings_ms.values()))} ms]"
+
+
+def doctor_text(info: dict) -> str:
+    mark = {True: "ok", False: "missing"}
+    tpu, gpu = info["edgetpu"], info["gpu"]
+    lines = [f"python {info['python']} on {info['platform']}",
+             "packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v), "", "backends:"]
+    lines += [f"  [{mark[b['available']]}] {b['name']} {b['version'] or ''}  {b['detail']}" for b in info["backends"]]
+    lines += ["", "delegates:"]
+    lines += [f"  [{mark[d['available']]}] {d['name']}  {d['detail']}" for d in info["delegates"]]
+    lines += ["", f"Edge TPU: runtime {tpu['runtime_version'] or 'not found'}; devices listed by libedgetpu: "
+              f"{', '.join(d['type'] + ' ' + d['path'] for d in tpu['devices']) or 'none'}"]
+    lines += [f"  USB {d['id']} {d['what']} at {d['node']}: {'accessible' if d['accessible'] else 'NO PERMISSION'}"
+              for d in tpu["usb"]]
+    lines += [f"  PCIe {d['node']}: {'accessible' if d['accessible'] else 'NO PERMISSION'}" for d in tpu["pcie"]]
+    lines += [f"GPU: OpenCL {gpu['opencl']['detail']}; Vulkan {gpu['vulkan']['detail']}"]
+    if info["missing"]:
+        lines += ["", "missing, with the command that installs each (Raspberry Pi OS / Debian):"]
+        lines += [f"  {m['what']}:\n      {m['install']}" for m in info["missing"]]
+    lines.append("\n(Edge TPU and GPU detection is built against the documented interfaces; not verified on hardware)")
+    return "\n".join(lines)
+
+
+# -- sweep -------------------------------------------------------------------------------------
+COLUMNS = ["variant", "threads", "top-1", "drop pts", "agree", "median ms", "p90 ms", "first ms", "file", "gzip",
+           "peak RSS", "delegate", "pareto", "note"]
+
+
+def _cells(r) -> list:
+    def pct(x):
+        return f"{100 * x:.2f}%" if x is not None else "n/a"
+
+    def ms(x):
+        return f"{x:.3f}" if x is not None else "n/a"
+    note = r.error or ("reused" if r.reused else "")
+    return [r.variant, r.threads or "default", pct(r.top1),
+            f"{r.drop_points:.2f}" if r.drop_points is not None else "n/a", pct(r.agreement), ms(r.median_ms),
+            ms(r.p90_ms), ms(r.first_invoke_ms), fmt_bytes(r.file_bytes), fmt_bytes(r.gzip_bytes),
+            fmt_bytes(r.peak_rss_bytes), r.delegate or "n/a", "*" if r.pareto else "", note]
+
+
+def text_table(report) -> str:
+    return table(COLUMNS, [_cells(r) for r in report.rows])
+
+
+def markdown(report) -> str:
+    head = "| " + " | ".join(COLUMNS) + " |\n| " + " | ".join("---" for _ in COLUMNS) + " |\n"
+    body = "".join("| " + " | ".join(str(c).replace("|", "/") for c in _cells(r)) + " |\n" for r in report.rows)
+    rec = report.recommendation
+    where = sorted({r.where for r in report.rows})
+    return (f"# edgelite sweep: {report.source}\n\nProfiled on: {', '.join(where)}. Top-1 and agreement on the eval "
+            f"images; latency is the measured median of each variant in its own process.\n\n{head}{body}\n"
+            f"**Recommendation:** {rec.get('choice') or 'none'}: {rec['why']}\n\n![pareto](pareto.png)\n")
+
+
+def write_all(report, folder: pathlib.Path) -> dict:
+    from .pareto import chart
+    files = {"json": folder / "report.json", "csv": folder / "report.csv", "md": folder / "report.md",
+             "png": folder / "pareto.png"}
+    files["json"].write_text(json.dumps(report.to_dict() | {"files": {k: str(v) for k, v in files.items()}},
+                                        indent=2, default=str))
+    with open(files["csv"], "w", newline="") as fh:
+        writer = csv.DictWriter(fh, [f.name for f in fields(report.rows[0])] if report.rows else ["variant"])
+        writer.writeheader()
+        for r in report.rows:
+            writer.writerow(asdict(r))
+    files["md"].write_text(markdown(report))
+    chart(report.rows, files["png"])
+    return {k: str(v) for k, v in files.items()}

@@ -133,17 +133,23 @@ def check_eval_classes(eval_data, n_classes: int, labels) -> None:
                               f"{list(labels)[:5]}; rename the class folders or give matching --labels")
 
 
-def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(1,), train_data=None, epochs=3,
-          runs: int = 100, warmup: int = 10, remote=None, budgets: dict | None = None, reporter=None,
-          progress=None, **convert_options) -> SweepReport:
-    """Builds, verifies and profiles the variants; writes the reports into ``output_dir``."""
-    from . import pareto, reports
+def _variant_names(variants, train_data) -> list[str]:
     names = list(variants or [n for n in VARIANTS if n not in NEEDS_TRAIN_DATA or train_data is not None])
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ConversionError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     if any(n in NEEDS_TRAIN_DATA for n in names) and train_data is None:
         raise ConversionError("the prune variants fine-tune on labelled images: give --train-data DIR")
+    return names
+
+
+def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(1,), train_data=None, epochs=3,
+          runs: int = 100, warmup: int = 10, remote=None, budgets: dict | None = None, reporter=None,
+          progress=None, **convert_options) -> SweepReport:
+    """Builds, verifies and profiles the variants; writes the reports into ``output_dir``."""
+    from . import pareto
+    from . import report as reports
+    names = _variant_names(variants, train_data)
     from edgelite.converters.loading import load_model
     from edgelite.runtime.classifier import read_labels
     labels = convert_options.get("labels")

@@ -32,7 +32,7 @@ def test_convert_text_then_predict_needs_no_flags(tmp_path, digits_keras, digit_
     out = tmp_path / "d.tflite"
     result = run("convert", digits_keras, "-o", out, "--calibration", train, "--calibration-count", "60")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"wrote {out} (") and "verified on 100 held-out calibration images" in result.stdout
+    assert result.stdout.startswith(f"wrote {out} (") and "verified on 280 held-out calibration images" in result.stdout
     image = sorted((evaluation / "6").glob("*.png"))[0]
     predicted = run("predict", out, image, "-k", "1")
     assert predicted.exit_code == 0 and predicted.stdout.startswith(f"{image}: 6 (")

@@ -68,7 +68,7 @@ def test_held_out_calibration_images_verify_without_eval_data(tmp_path, digits_k
     result = edgelite.convert(digits_keras, output=tmp_path / "h.tflite", calibration=digit_folders[0],
                               calibration_count=100)
     v = result.verification
-    assert v.data == "held-out calibration images" and v.images == 100 and v.agreement >= 0.95
+    assert v.data == "held-out calibration images" and v.images == 280 and v.agreement >= 0.95  # 20% of 1,400
 
 
 def test_legacy_h5_and_live_models(tmp_path, digits_model, digit_folders):
@@ -184,10 +184,10 @@ def test_label_count_mismatch(tmp_path, digits_keras, digit_folders):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(quantize="int4"), "quantize mode 'int4' is not one of"),
+    (dict(quantize="int4"), "--quantize 'int4' is not one of"),
     (dict(quantize="fp16", io="uint8"), "--io uint8 applies to int8 models only"),
     (dict(target="tpu"), "target 'tpu' is not one of"),
-    (dict(calibration_count=0), "calibration count must be >= 1"),
+    (dict(calibration_count=0), "--calibration-count must be a whole number >= 1"),
 ])
 def test_bad_options(tmp_path, digits_keras, options, message):
     with pytest.raises(ConversionError, match=message):
@@ -223,7 +223,7 @@ def test_standard_metadata_for_mediapipe(tmp_path, digits_keras, digit_folders, 
         pytest.skip("no MediaPipe metadata environment configured (scripts/setup.sh builds one)")
     train, _ = digit_folders
     result = edgelite.convert(digits_keras, output=tmp_path / "mp.tflite", calibration=train, calibration_count=50,
-                              io="uint8", verification=False)
+                              io="uint8", verification=False, labels=[str(d) for d in range(10)])
     assert result.standard_metadata == {"written": True, "by": python}
     data, model = read_file(result.output)
     assert {"TFLITE_METADATA", "edgelite"} <= set(model.metadata)

@@ -49,7 +49,7 @@ def test_pruning_goals_on_real_digits(tmp_path, digits_keras, digit_folders, spa
     v = result.verification
     assert v.drop_points <= budget, v  # against the original dense float model
     assert result.weight_sparsity["overall"] == pytest.approx(sparsity, abs=0.01)
-    assert result.pruning["tflite_sparsity_of_pruned_layers"] == pytest.approx(sparsity, abs=0.01)
+    assert result.pruning.tflite_sparsity_of_pruned_layers == pytest.approx(sparsity, abs=0.01)
     record = json.loads(read_file(result.output)[1].metadata["edgelite"])
     assert record["pruning"]["target_sparsity"] == sparsity and record["pruning"]["library"] == "edgelite (Keras 3)"
     assert record["weight_sparsity"]["overall"] == pytest.approx(sparsity, abs=0.01)
@@ -89,9 +89,9 @@ def test_xnnpack_policy_prunes_only_1x1_convolutions_and_says_what_blocks(tmp_pa
     result = edgelite.convert(model, output=tmp_path / "x.tflite", quantize="none", calibration=train,
                               calibration_count=20, prune=0.75, prune_policy="xnnpack", train_data=train, epochs=1,
                               verification=False)
-    layers = result.pruning["keras_sparsity"]["layers"]
+    layers = result.pruning.keras_sparsity["layers"]
     assert len(layers) == 1 and layers[0]["sparsity"] == pytest.approx(0.75, abs=0.01)
-    assert result.pruning["xnnpack_sparse_kernels"] == {"eligible": True, "blocked_by": []}
+    assert result.pruning.xnnpack_sparse_kernels == {"eligible": True, "blocked_by": []}
     flat = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255.0), keras.layers.Flatten(),
                              keras.layers.Dense(10, activation="softmax")])
     with pytest.raises(ConversionError, match=r"no prunable layers: the model has no 1x1 convolutions"):
@@ -103,7 +103,7 @@ def test_one_shot_pruning_warns(tmp_path, digits_keras, digit_folders):
     result = edgelite.convert(digits_keras, output=tmp_path / "o.tflite", calibration=train, calibration_count=50,
                               eval_data=evaluation, prune=0.3, max_accuracy_drop=100)
     assert any("one shot" in w for w in result.warnings)
-    assert result.pruning["fine_tune"]["epochs"] == 0 and result.weight_sparsity["overall"] == pytest.approx(0.3, abs=0.01)
+    assert result.pruning.fine_tune["epochs"] == 0 and result.weight_sparsity["overall"] == pytest.approx(0.3, abs=0.01)
 
 
 def test_tf_keras_models_are_pruned_with_tfmot(tmp_path, digit_folders):
@@ -115,8 +115,8 @@ def test_tf_keras_models_are_pruned_with_tfmot(tmp_path, digit_folders):
     train, _ = digit_folders
     result = edgelite.convert(model, output=tmp_path / "t.tflite", calibration=train, calibration_count=50,
                               prune=0.6, train_data=train, epochs=2, verification=False)
-    assert result.pruning["library"] == "tfmot"
-    assert result.pruning["keras_sparsity"]["overall"] == pytest.approx(0.6, abs=0.02)
+    assert result.pruning.library == "tfmot"
+    assert result.pruning.keras_sparsity["overall"] == pytest.approx(0.6, abs=0.02)
     assert result.weight_sparsity["overall"] == pytest.approx(0.6, abs=0.02)
 
 
@@ -126,18 +126,18 @@ def test_sparse_encoding_kept_for_float_and_refused_for_int8_under_xnnpack(tmp_p
     dense_f32 = edgelite.convert(digits_keras, output=tmp_path / "f.tflite", quantize="none", **common)
     sparse_f32 = edgelite.convert(digits_keras, output=tmp_path / "fs.tflite", quantize="none", sparse_encoding=True,
                                   **common)
-    assert sparse_f32.pruning["sparse_encoding"]["kept"] is True
+    assert sparse_f32.pruning.sparse_encoding["kept"] is True
     assert sparse_f32.output_size_bytes < 0.6 * dense_f32.output_size_bytes
     assert edgelite.load(sparse_f32.output).classify(next(train.rglob("*.png"))).top is not None
     int8 = edgelite.convert(digits_keras, output=tmp_path / "i.tflite", sparse_encoding=True, **common)
-    encoding = int8.pruning["sparse_encoding"]
+    encoding = int8.pruning.sparse_encoding
     assert encoding["kept"] is False and "xnnpack" in encoding["reason"].lower()
     assert any("kept the dense encoding" in w for w in int8.warnings)
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(prune=1.0), r"--prune must be in \[0, 1\), got 1.0"),
-    (dict(prune=-0.1), r"--prune must be in \[0, 1\), got -0.1"),
+    (dict(prune=1.0), r"--prune must be a sparsity in \[0, 1\), got 1.0"),
+    (dict(prune=-0.1), r"--prune must be a sparsity in \[0, 1\), got -0.1"),
     (dict(prune=0.6, prune_structure="2:4"), "2:4 pruning zeroes exactly half"),
     (dict(train_data="{train}"), "--train-data is for fine-tuning while pruning; give --prune too"),
     (dict(prune=0.5, train_data="{missing}"), "train-data folder does not exist"),
@@ -193,8 +193,21 @@ strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 r = edgelite.convert({str(digits_keras)!r}, output={str(tmp_path / 'm.tflite')!r}, calibration={str(train)!r},
                      calibration_count=30, prune=0.5, train_data={str(train)!r}, epochs=1, strategy=strategy,
                      verification=False)
-print(r.pruning["fine_tune"]["strategy"], strategy.num_replicas_in_sync, round(r.weight_sparsity["overall"], 2))
+print(r.pruning.fine_tune["strategy"], strategy.num_replicas_in_sync, round(r.weight_sparsity["overall"], 2))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[-3:] == ["MirroredStrategy", "2", "0.5"]
+
+
+def test_pruned_model_carries_each_metadata_buffer_once(tmp_path, digits_keras, digit_folders):
+    """Seen before: after pruning, min_runtime_version appeared twice. Pruning, uint8 I/O (so MediaPipe's
+    standard metadata is written too) and sparse encoding all rewrite the flatbuffer."""
+    from edgelite.runtime.tflite_file import schema_module
+    train, _ = digit_folders
+    result = edgelite.convert(digits_keras, output=tmp_path / "p.tflite", calibration=train, calibration_count=40,
+                              prune=0.5, io="uint8", sparse_encoding=True, verification=False)
+    schema = schema_module()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(open(result.output, "rb").read(), 0))
+    names = [m.name.decode() if isinstance(m.name, bytes) else m.name for m in model.metadata]
+    assert len(names) == len(set(names)) and {"min_runtime_version", "edgelite"} <= set(names), names

@@ -34,16 +34,23 @@ def fragile_model():
 
 def test_recovery_keeps_the_worst_layer_in_float(tmp_path, fragile_model, digit_folders):
     result = edgelite.convert(fragile_model, output=tmp_path / "r.tflite", calibration=digit_folders[0],
-                              per_tensor=True, calibration_count=100, max_accuracy_drop=1.0)
+                              per_tensor=True, calibration_count=100, max_accuracy_drop=1.0, io="float32")
     rec = result.recovery
-    assert rec["attempts"] and rec["float_layers"], rec
+    assert rec.attempts and rec.float_layers, rec
     assert result.within_budget and result.verification.drop_points <= 1.0
-    assert rec["attempts"][-1]["drop_points"] <= 1.0 < rec["all_int8"]["drop_points"]
-    assert rec["attempts"][-1]["median_ms"] > 0 and rec["all_int8"]["median_ms"] > 0
+    assert rec.attempts[-1].drop_points <= 1.0 < rec.all_int8["drop_points"]
+    assert rec.attempts[-1].median_ms > 0 and rec.all_int8["median_ms"] > 0
     assert result.quantization["io"] == "float32"
     record = json.loads(read_file(result.output)[1].metadata["edgelite"])
-    assert record["quantization"]["float_layers"] == rec["float_layers"]
+    assert record["quantization"]["float_layers"] == list(rec.float_layers)
     assert any("kept" in w or "recovered" in w for w in result.warnings)
+
+
+def test_float_fallback_never_changes_the_io_type_the_user_left_at_int8(tmp_path, fragile_model, digit_folders):
+    result = edgelite.convert(fragile_model, output=tmp_path / "r.tflite", calibration=digit_folders[0],
+                              per_tensor=True, calibration_count=100)
+    assert not result.within_budget and result.quantization["io"] == "int8"
+    assert "give --io float32 to allow it" in result.recovery.skipped
 
 
 def test_unrecoverable_model_is_kept_under_an_over_budget_name(tmp_path, fragile_model, digit_folders):
@@ -51,7 +58,7 @@ def test_unrecoverable_model_is_kept_under_an_over_budget_name(tmp_path, fragile
     result = edgelite.convert(fragile_model, output=out, calibration=digit_folders[0], per_tensor=True,
                               calibration_count=100, target="edgetpu")
     assert not result.within_budget and result.verification.drop_points > 1.0
-    assert result.recovery["skipped"] == "the Edge TPU runs no float ops"
+    assert result.recovery.skipped == "the edgetpu target runs no float ops"
     assert result.output.endswith("model.over-budget.tflite") and not out.exists()
     record = json.loads(read_file(result.output)[1].metadata["edgelite"])
     assert record["verification"]["drop_points"] > 1.0
@@ -65,4 +72,4 @@ def test_cli_exits_1_over_budget(tmp_path, fragile_model, digit_folders):
                                        "--calibration-count", "100"])
     assert result.exit_code == 1
     assert "is over the budget of 1.00; the model was kept as" in result.stderr
-    assert "m.over-budget.tflite" in result.stderr and "verified on 100" in result.stdout
+    assert "m.over-budget.tflite" in result.stderr and "verified on 280" in result.stdout

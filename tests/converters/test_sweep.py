@@ -76,7 +76,7 @@ def test_a_failing_variant_is_reported_and_the_sweep_goes_on(tmp_path, digits_ke
     report = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=tmp_path,
                              variants=["broken", "int8"], threads=[1], runs=5, warmup=1)
     broken, int8 = report.rows
-    assert broken.error.startswith("conversion failed: quantize mode 'int4'") and int8.measured
+    assert broken.error.startswith("conversion failed: --quantize 'int4' is not one of") and int8.measured
 
 
 def test_eval_classes_must_match_the_model(tmp_path, digits_keras, digit_folders):

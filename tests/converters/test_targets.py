@@ -31,24 +31,25 @@ def test_edgetpu_target_without_a_compiler(tmp_path, digits_keras, digit_folders
     model = Model(out)
     assert model.inputs[0].dtype == np.uint8 and model.outputs[0].dtype == np.uint8  # Coral's default I/O
     assert model.inputs[0].shape_signature == (1, 32, 32, 3)  # batch fixed at 1
-    assert result.compatibility["on_cpu"] == 0 and result.compatibility["on_target"] == result.compatibility["ops"]
-    assert result.edgetpu["compiled"] is False and "sudo apt-get install edgetpu-compiler" in result.edgetpu["install"]
+    assert result.compatibility.summary["on_cpu"] == 0
+    assert result.compatibility.summary["on_target"] == result.compatibility.summary["ops"]
+    assert result.edgetpu.compiled is False and "sudo apt-get install edgetpu-compiler" in result.edgetpu.install
     assert any("edgetpu_compiler not found" in w for w in result.warnings)
     assert abs(result.verification.drop_points) <= 1.0
     record = json.loads(read_file(out)[1].metadata["edgelite"])
-    assert record["target"] == "edgetpu" and record["compatibility"]["on_cpu"] == 0
+    assert record["target"] == "edgetpu" and record["compatibility"]["summary"]["on_cpu"] == 0
 
 
 def test_edgetpu_target_with_the_stand_in_compiler(tmp_path, digits_keras, digit_folders, fake_compiler, digit_png):
     train, _ = digit_folders
     out = tmp_path / "digits.tflite"
     result = edgelite.convert(digits_keras, output=out, calibration=train, calibration_count=60, target="edgetpu",
-                              compiler=str(fake_compiler), verification=False)
+                              compiler=str(fake_compiler), verification=False, labels=[str(d) for d in range(10)])
     compiled = tmp_path / "digits_edgetpu.tflite"
-    assert result.edgetpu["compiled"] is True and result.edgetpu["output"] == str(compiled)
-    assert result.edgetpu["version"] == "16.0.384591198" and result.edgetpu["ops_on_cpu"] == 0
-    assert {"op": "CONV_2D", "count": 2, "status": "Mapped to Edge TPU", "mapped": True} in result.edgetpu["operators"]
-    assert result.edgetpu["on_chip_memory_used"] == "84.25KiB"
+    assert result.edgetpu.compiled is True and result.edgetpu.output == str(compiled)
+    assert result.edgetpu.version == "16.0.384591198" and result.edgetpu.log["ops_on_cpu"] == 0
+    assert {"op": "CONV_2D", "count": 2, "status": "Mapped to Edge TPU", "mapped": True} in result.edgetpu.operators
+    assert result.edgetpu.log["on_chip_memory_used"] == "84.25KiB"
     data, model = read_file(compiled)
     assert model.custom_ops == ("edgetpu-custom-op",)
     record = json.loads(model.metadata["edgelite"])
@@ -84,8 +85,8 @@ def test_cli_compiler_failure_is_one_line(tmp_path, digits_keras, digit_folders,
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(quantize="fp16"), "the Edge TPU runs full-int8 models only; --quantize fp16"),
-    (dict(io="float32"), "the Edge TPU needs int8 or uint8 inputs and outputs"),
+    (dict(quantize="fp16"), r"--quantize fp16 cannot target it \(the Edge TPU runs full-int8 models only"),
+    (dict(io="float32"), "--target edgetpu needs uint8 or int8 inputs and outputs: --io float32"),
     (dict(compiler="/no/such/edgetpu_compiler"), "Edge TPU compiler not found or not executable"),
 ])
 def test_edgetpu_rules_are_enforced_not_rewritten(tmp_path, digits_keras, digit_folders, options, message):
@@ -111,7 +112,7 @@ def test_check_converts_a_keras_model_first(digits_keras, digit_folders):
 def test_gpu_target(tmp_path, digits_keras, digit_folders):
     result = edgelite.convert(digits_keras, output=tmp_path / "g.tflite", eval_data=digit_folders[1], target="gpu")
     assert result.quantization["mode"] == "fp16" and Model(result.output).inputs[0].dtype == np.float32
-    assert "compatible with GPU delegate" in result.compatibility["analyzer"]
+    assert "compatible with GPU delegate" in result.compatibility.analyzer
     assert abs(result.verification.drop_points) <= 1.0
     with pytest.raises(ConversionError, match="--target gpu takes fp16 or none"):
         edgelite.convert(digits_keras, output=tmp_path / "g.tflite", target="gpu", quantize="int8")

@@ -1,0 +1,98 @@
+"""The images a conversion calibrates and verifies on, and the labels it records.
+
+Without ``--eval-data`` a seeded share of the calibration images is held out and never used to
+calibrate, so verification never grades a model on the images it was calibrated with. Labels
+come only from ``--labels`` or from the class folders of ``--eval-data`` / ``--train-data``:
+calibration images carry no labels and need none.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgelite.runtime.classifier import read_labels
+from edgelite.runtime.errors import ConversionError
+from edgelite.runtime.input_spec import InputSpec
+
+from . import images as imgs
+from .options import ConvertOptions
+from .reporting import Reporter
+
+HELD_OUT_SHARE = 0.2   # of the calibration images, kept out of calibration to verify on
+MIN_HELD_OUT = 10      # fewer cannot say anything: one flip would be 10 points
+MAX_HELD_OUT = 1000    # enough for a tight interval; verifying on more only costs time
+
+
+@dataclass(frozen=True)
+class Data:
+    """Decoded uint8 pixels [n, H, W, C] to calibrate and to verify on."""
+
+    calibration: np.ndarray | None
+    eval_pixels: np.ndarray | None
+    eval_labels: tuple[int, ...] | None
+    eval_source: str                      # "eval-data" or "held-out calibration images"
+    class_names: tuple[str, ...] | None   # from --eval-data's class folders
+    unverified: str | None = None         # why nothing can be verified, when that is so
+
+
+def held_out_count(n: int) -> int:
+    """How many of ``n`` calibration images are held out; 0 when too few for both purposes."""
+    held = min(MAX_HELD_OUT, max(MIN_HELD_OUT, round(HELD_OUT_SHARE * n)))
+    return held if n - held >= 1 else 0
+
+
+def split(images: imgs.ImageSet, count: int, seed: int) -> tuple[imgs.ImageSet, imgs.ImageSet]:
+    """(calibration sample of at most ``count``, held-out images): disjoint, seeded."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    held = held_out_count(len(images))
+    return images.subset(order[held:held + count]), images.subset(order[:held])
+
+
+def _calibration_split(cal_set: imgs.ImageSet | None, hold_out: bool, o: ConvertOptions):
+    """(images to calibrate on, held-out images or None); nothing is held out when eval-data is given."""
+    if cal_set is None:
+        return None, None
+    if hold_out and held_out_count(len(cal_set)):
+        return split(cal_set, o.calibration_count, o.seed)
+    return imgs.sample(cal_set, o.calibration_count, o.seed)[0], None
+
+
+def gather(o: ConvertOptions, spec: InputSpec, needs_calibration: bool, reporter: Reporter) -> Data:
+    """Calibration pixels, evaluation pixels (eval-data, else held-out calibration images) and their labels."""
+    cal_set = imgs.scan(o.calibration, "calibration") if o.calibration is not None else None
+    eval_set = imgs.scan(o.eval_data, "eval-data") if o.eval_data is not None else None
+    if cal_set is None and needs_calibration:
+        raise ConversionError(f"{o.quantize} quantization is calibrated on images: give --calibration DIR")
+    if eval_set is not None and eval_set.labels is None:
+        reporter.warn(f"{o.eval_data}: no class subfolders, so top-1 cannot be measured; the drop is measured as "
+                      "disagreement with the float model (put each class's images in a subfolder named for it)")
+    chosen, held = _calibration_split(cal_set, eval_set is None and o.verification, o)
+    calibration = imgs.load(chosen, spec, reporter, "calibration images")[0] if chosen is not None else None
+    names = tuple(eval_set.class_names) if eval_set is not None and eval_set.class_names else None
+    if eval_set is not None:
+        pixels, labels = imgs.load(eval_set, spec, reporter, "eval images")
+        return Data(calibration, pixels, tuple(labels) if labels is not None else None, "eval-data", names)
+    if held is not None and len(held):
+        pixels, _ = imgs.load(held, spec, reporter, "held-out images")
+        return Data(calibration, pixels, None, "held-out calibration images", names)
+    why = (f"only {len(cal_set)} calibration images: verification holds out at least {MIN_HELD_OUT} that calibration "
+           f"never sees, so give --eval-data DIR or at least {MIN_HELD_OUT + 1} images") if cal_set is not None else \
+        "no images to verify on: give --eval-data DIR or --calibration DIR"
+    return Data(calibration, None, None, "", names, why)
+
+
+def resolve_labels(labels, class_names: Sequence[str] | None, n_classes: int | None) -> tuple[str, ...] | None:
+    """Labels from the option (a file or names), else the class folders; their count must fit the model."""
+    found: tuple[str, ...] | None
+    if isinstance(labels, (str, os.PathLike)):
+        found, where = tuple(read_labels(labels)), os.fspath(labels)
+    elif labels is not None:
+        found, where = tuple(str(x) for x in labels), "labels"
+    else:
+        found, where = (tuple(class_names) if class_names else None), "the class folders"
+    if found is not None and n_classes is not None and len(found) != n_classes:
+        raise ConversionError(f"{where}: {len(found)} labels for a model with {n_classes} outputs")
+    return found

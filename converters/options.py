@@ -1,0 +1,170 @@
+"""Everything `convert` takes besides the model, checked before any work is done.
+
+Constructing ``ConvertOptions`` validates every path, range, choice and combination and raises
+one ConversionError naming the option, before TensorFlow is imported and before pruning
+fine-tunes for minutes. Target defaults (quantization, I/O type) are filled in here, from the
+Target registry, so later steps never compare target names. The CLI builds its options from
+``DEFAULTS`` and the choice tuples below, so the two can never disagree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from edgelite.runtime.errors import ConversionError
+from edgelite.runtime.input_spec import RANGES, RESIZE_MODES
+from edgelite.runtime.targets import TARGET_NAMES, Target, target
+
+MODES = ("int8", "fp16", "dynamic", "none", "int16x8")
+IO_TYPES = ("int8", "uint8", "float32")
+STRUCTURES = ("unstructured", "2:4")
+POLICIES = ("all", "xnnpack")
+STRATEGIES = ("mirrored", "multiworker")
+INPUT_RANGES = tuple(RANGES)
+
+
+def _fail(option: str, problem: str):
+    raise ConversionError(f"--{option.replace('_', '-')} {problem}")
+
+
+def _path(value: Any) -> str | None:
+    return None if value is None else os.fspath(value)
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What to convert to and how; see the README for each option. ``quantize`` and ``io`` are
+    the resolved values (the target's defaults when not given)."""
+
+    output: str
+    calibration: str | None = None
+    calibration_count: int = 200
+    eval_data: str | None = None
+    quantize: str | None = None
+    io: str | None = None
+    per_tensor: bool = False
+    input_range: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: str = "stretch"
+    labels: Any = None                    # a labels file path, or a sequence of names
+    target: str = "xnnpack"
+    max_accuracy_drop: float = 1.0
+    allow_flex: bool = False
+    seed: int = 0
+    verification: bool = True
+    prune: float | None = None
+    prune_structure: str = "unstructured"
+    prune_policy: str = "all"
+    train_data: str | None = None
+    epochs: int = 3
+    augment: bool = False
+    strategy: Any = None                  # "mirrored", "multiworker" or a tf.distribute.Strategy
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    sparse_encoding: bool = False
+    compiler: str | None = None
+    compiler_timeout: float = 180.0
+    write_standard_metadata: bool = True
+
+    def __post_init__(self):
+        for name in ("output", "calibration", "eval_data", "train_data", "compiler"):
+            object.__setattr__(self, name, _path(getattr(self, name)))
+        if isinstance(self.labels, os.PathLike):
+            object.__setattr__(self, "labels", os.fspath(self.labels))
+        for check in (_check_choices, _check_numbers, _check_combinations, _check_paths):
+            check(self)
+        entry = self.target_entry
+        quantize = self.quantize or entry.default_quantize
+        problem = entry.check(quantize, self.io)
+        if problem:
+            raise ConversionError(problem)
+        object.__setattr__(self, "quantize", quantize)
+        object.__setattr__(self, "io", entry.io_for(quantize, self.io))
+        _check_io(self)
+
+    @property
+    def target_entry(self) -> Target:
+        return target(self.target)
+
+    def settings(self) -> dict:
+        """What goes into the record's provenance (no paths, no objects)."""
+        keys = ("quantize", "io", "per_tensor", "calibration_count", "input_range", "resize", "target",
+                "max_accuracy_drop", "allow_flex", "seed", "prune", "prune_structure", "prune_policy", "epochs",
+                "augment", "sparse_encoding")
+        return {k: getattr(self, k) for k in keys}
+
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(ConvertOptions) if f.default is not dataclasses.MISSING}
+
+
+def _check_choices(o: ConvertOptions):
+    choices = {"quantize": MODES, "io": IO_TYPES, "resize": RESIZE_MODES, "target": TARGET_NAMES,
+               "input_range": INPUT_RANGES, "prune_structure": STRUCTURES, "prune_policy": POLICIES}
+    for name, allowed in choices.items():
+        value = getattr(o, name)
+        if value is not None and value not in allowed:
+            _fail(name, f"{value!r} is not one of {', '.join(allowed)}")
+    if isinstance(o.strategy, str) and o.strategy not in STRATEGIES:
+        _fail("strategy", f"{o.strategy!r} is not one of {', '.join(STRATEGIES)}")
+
+
+def _check_numbers(o: ConvertOptions):
+    whole = {"calibration_count": 1, "epochs": 1, "batch_size": 1}
+    for name, low in whole.items():
+        value = getattr(o, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            _fail(name, f"must be a whole number >= {low}, got {value!r}")
+    positive = {"learning_rate": o.learning_rate, "compiler_timeout": o.compiler_timeout}
+    for name, value in positive.items():
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            _fail(name, f"must be a positive number, got {value!r}")
+    if not isinstance(o.max_accuracy_drop, (int, float)) or not 0 <= o.max_accuracy_drop < math.inf:
+        _fail("max_accuracy_drop", f"must be a number of points >= 0, got {o.max_accuracy_drop!r}")
+    if o.prune is not None and not (isinstance(o.prune, (int, float)) and 0.0 <= o.prune < 1.0):
+        _fail("prune", f"must be a sparsity in [0, 1), got {o.prune!r}")
+    for name in ("mean", "std"):
+        value = getattr(o, name)
+        if value is not None and (len(value) not in (1, 3) or not all(math.isfinite(v) for v in value)):
+            _fail(name, f"takes one finite number or one per channel (3), got {value!r}")
+    if o.std is not None and any(v <= 0 for v in o.std):
+        _fail("std", f"values must be > 0, got {o.std!r}")
+
+
+def _check_combinations(o: ConvertOptions):
+    if o.train_data is not None and o.prune is None:
+        raise ConversionError("--train-data is for fine-tuning while pruning; give --prune too")
+    if o.prune_structure == "2:4" and o.prune not in (None, 0.0, 0.5):
+        raise ConversionError(f"2:4 pruning zeroes exactly half the weights; --prune {o.prune} conflicts with it "
+                              "(give --prune 0.5 or leave the structure unstructured)")
+    if o.input_range is not None and (o.mean is not None or o.std is not None):
+        raise ConversionError("give either --input-range or --mean/--std, not both")
+
+
+def _check_io(o: ConvertOptions):
+    if o.io != "float32" and o.quantize != "int8":
+        raise ConversionError(f"--io {o.io} applies to int8 models only; {o.quantize} models keep float inputs and "
+                              "outputs (use --io float32)")
+    if o.per_tensor and o.quantize not in ("int8", "int16x8", "dynamic"):
+        raise ConversionError(f"--per-tensor applies to integer weights (int8, int16x8, dynamic); {o.quantize} "
+                              "weights are float")
+
+
+def _check_paths(o: ConvertOptions):
+    from .writing import check_writable
+    for name, what in (("calibration", "calibration"), ("eval_data", "eval-data"), ("train_data", "train-data")):
+        folder = getattr(o, name)
+        if folder is not None and not os.path.exists(folder):
+            raise ConversionError(f"{folder}: {what} folder does not exist")
+        if folder is not None and not os.path.isdir(folder):
+            raise ConversionError(f"{folder}: {what} must be a folder of images")
+    if isinstance(o.labels, str) and not os.path.isfile(o.labels):
+        raise ConversionError(f"{o.labels}: labels file does not exist")
+    if o.compiler is not None and not os.path.exists(o.compiler):
+        import shutil
+        if shutil.which(o.compiler) is None:
+            raise ConversionError(f"{o.compiler}: Edge TPU compiler not found or not executable")
+    check_writable(o.output)
