@@ -96,3 +96,22 @@ def resolve_labels(labels, class_names: Sequence[str] | None, n_classes: int | N
     if found is not None and n_classes is not None and len(found) != n_classes:
         raise ConversionError(f"{where}: {len(found)} labels for a model with {n_classes} outputs")
     return found
+
+
+MORE_CALIBRATION = 1000  # the ladder's "more calibration" rung calibrates on up to this many images
+
+
+def more_calibration(o: ConvertOptions, spec: InputSpec, reporter: Reporter) -> np.ndarray | None:
+    """Pixels of every calibration image not held out (up to MORE_CALIBRATION); None when that is no more
+    than the first conversion already used."""
+    if o.calibration is None:
+        return None
+    images = imgs.scan(o.calibration, "calibration")
+    hold_out = o.eval_data is None and o.verification
+    held = held_out_count(len(images)) if hold_out else 0
+    available = len(images) - held
+    if available <= o.calibration_count:
+        return None
+    order = np.random.default_rng(o.seed).permutation(len(images))
+    chosen = images.subset(order[held:held + MORE_CALIBRATION])
+    return imgs.float_batch(imgs.load(chosen, spec, reporter, "more calibration images")[0], spec)

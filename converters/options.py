@@ -69,12 +69,16 @@ class ConvertOptions:
     compiler: str | None = None
     compiler_timeout: float = 180.0
     write_standard_metadata: bool = True
+    recover: bool = True                  # climb the ladder when the first model is over budget
+    ladder: tuple[str, ...] | None = None  # the rungs to try, in order (None: every rung that applies)
 
     def __post_init__(self):
         for name in ("output", "calibration", "eval_data", "train_data", "compiler"):
             object.__setattr__(self, name, _path(getattr(self, name)))
         if isinstance(self.labels, os.PathLike):
             object.__setattr__(self, "labels", os.fspath(self.labels))
+        if isinstance(self.ladder, str):
+            object.__setattr__(self, "ladder", tuple(n.strip() for n in self.ladder.split(",") if n.strip()))
         for check in (_check_choices, _check_numbers, _check_combinations, _check_paths):
             check(self)
         entry = self.target_entry
@@ -110,6 +114,10 @@ def _check_choices(o: ConvertOptions):
             _fail(name, f"{value!r} is not one of {', '.join(allowed)}")
     if isinstance(o.strategy, str) and o.strategy not in STRATEGIES:
         _fail("strategy", f"{o.strategy!r} is not one of {', '.join(STRATEGIES)}")
+    from .ladder import NAMES
+    unknown = [n for n in (o.ladder or ()) if n not in NAMES]
+    if unknown or o.ladder == ():
+        _fail("ladder", f"{','.join(unknown) or '(empty)'}: name rungs from {', '.join(NAMES)}")
 
 
 def _check_numbers(o: ConvertOptions):
@@ -140,6 +148,8 @@ def _check_combinations(o: ConvertOptions):
     if o.prune_structure == "2:4" and o.prune not in (None, 0.0, 0.5):
         raise ConversionError(f"2:4 pruning zeroes exactly half the weights; --prune {o.prune} conflicts with it "
                               "(give --prune 0.5 or leave the structure unstructured)")
+    if o.ladder is not None and not o.recover:
+        raise ConversionError("--ladder names rungs to try and --no-recover tries none; give one of them")
     if o.input_range is not None and (o.mean is not None or o.std is not None):
         raise ConversionError("give either --input-range or --mean/--std, not both")
 

@@ -20,7 +20,7 @@ from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.targets import TARGET_NAMES
 from edgelite.runtime.tflite_file import parse
 
-from . import calibration, images, pruning, quantization, recovery, targets, training, verify
+from . import calibration, images, ladder, pruning, quantization, targets, training, verify
 from . import record as records
 from .calibration import Data
 from .contract import resolve_input_spec
@@ -57,11 +57,12 @@ class Converted:
 
 @dataclass(frozen=True)
 class Checked:
-    """The model that will be written, with what verification and recovery measured."""
+    """The model that will be written (the ladder may have chosen another rung), with what was measured."""
 
     model_bytes: bytes
+    quantize: quantization.QuantizeOptions
     verification: verify.Verification | None
-    recovery: recovery.Recovery | None
+    recovery: ladder.LadderReport | None
     float_layers: tuple[str, ...] = ()
     unverified: str | None = None
 
@@ -81,7 +82,7 @@ class ConversionResult:
     quantization: dict
     target: str
     verification: verify.Verification | None
-    recovery: recovery.Recovery | None
+    recovery: ladder.LadderReport | None
     labels: tuple[str, ...] | None
     input_spec: InputSpec
     seconds: dict
@@ -144,39 +145,47 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
 
 
 def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, rep: Reporter) -> Checked:
-    """Verifies against the original float model; over budget, tries to recover."""
+    """Verifies against the original float model; over budget, climbs the ladder of alternatives."""
     if not o.verification:
-        return Checked(converted.model_bytes, None, None, unverified="not asked for (--no-verify)")
+        return Checked(converted.model_bytes, converted.quantize, None, None, unverified="not asked for (--no-verify)")
     if converted.flex_ops or data.eval_pixels is None:
         why = "the runtime cannot load Flex ops" if converted.flex_ops else data.unverified
         rep.warn(f"not verified: {why}")
-        return Checked(converted.model_bytes, None, None, unverified=why)
+        return Checked(converted.model_bytes, converted.quantize, None, None, unverified=why)
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
         source.original, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
+    t0 = time.perf_counter()
     first = measure(converted.model_bytes)
-    if first.drop_points <= o.max_accuracy_drop:
-        return Checked(converted.model_bytes, first, None)
-    return _recovered(source, converted, data, o, first, measure, rep)
+    rung = ladder.measure(ladder.first_rung(converted.quantize), converted.model_bytes, converted.quantize, first,
+                          o.max_accuracy_drop, t0)
+    if rung.within_budget or not o.recover:
+        return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport(
+            (rung,), chosen=rung.name, skipped=None if rung.within_budget else "--no-recover"))
+    return _climbed(source, converted, data, o, first, rung, measure, rep)
 
 
-def _recovered(source, converted: Converted, data: Data, o: ConvertOptions, first, measure, rep: Reporter) -> Checked:
+def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
+             rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
     cost = pruning_cost(source, first, data)
     if cost is not None and cost > o.max_accuracy_drop:
-        return Checked(converted.model_bytes, first, recovery.Recovery(
-            f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); float layers "
-            "cannot recover that: fine-tune longer (--epochs) or prune less"))
-    why = recovery.why_not(converted.quantize, o.target_entry.runs_float_ops, o.target)
-    if why:
-        return Checked(converted.model_bytes, first, recovery.Recovery(why))
-    assert data.calibration is not None  # noqa: S101 - int8 (checked by why_not) is always calibrated
-    batch = images.float_batch(data.calibration, source.spec)
-    found, verified, report = recovery.recover(source.model, converted.quantize, batch, measure,
-                                               o.max_accuracy_drop, first.drop_points, converted.model_bytes)
-    if found is None:
-        return Checked(converted.model_bytes, first, report)
-    rep.warn(f"recovered accuracy by keeping {len(report.float_layers)} layer(s) in float: "
-             f"{', '.join(report.float_layers)}")
-    return Checked(found, verified, report, report.float_layers)
+        return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=(
+            f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no quantization "
+            "rung can recover that: fine-tune longer (--epochs) or prune less")))
+    rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder)
+    assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
+    batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
+    more = lambda: calibration.more_calibration(o, source.spec, rep)  # noqa: E731 - decoded only if that rung runs
+    results, best = ladder.climb(rungs, source.model, converted.quantize, batch, more, measure, o.max_accuracy_drop,
+                                 rep)
+    report = ladder.LadderReport((rung, *results), tuple(not_tried))
+    if best is None or best[1].drop_points >= first.drop_points:
+        return Checked(converted.model_bytes, converted.quantize, first, dataclasses.replace(report, chosen=rung.name))
+    model_bytes, verified, options, layers = best
+    chosen = next(r.name for r in results if r.drop_points == verified.drop_points and r.float_layers == layers)
+    if verified.drop_points <= o.max_accuracy_drop:
+        rep.warn(f"{rung.name} was over budget; kept rung {chosen} ({options.mode}, {options.io} I/O), the first "
+                 "within budget")
+    return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen), layers)
 
 
 def pruning_cost(source: Source, first: verify.Verification, data: Data) -> float | None:
@@ -190,7 +199,7 @@ def pruning_cost(source: Source, first: verify.Verification, data: Data) -> floa
 def embed(source: Source, converted: Converted, checked: Checked, labels, sparsity: dict,
           o: ConvertOptions) -> records.Embedded:
     """The record (every step's report) and the standard metadata, inside the model bytes."""
-    reports = {"target": o.target, "quantization": converted.quantize.to_dict(checked.float_layers),
+    reports = {"target": o.target, "quantization": checked.quantize.to_dict(checked.float_layers),
                "verification": checked.verification.to_dict() if checked.verification else None,
                "recovery": checked.recovery.to_dict() if checked.recovery else None,
                "pruning": source.pruning.to_dict() if source.pruning else None,

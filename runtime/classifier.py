@@ -158,7 +158,20 @@ class Classifier:
 
 
 def load(path, delegate: str = "auto", threads: int | None = None, **options) -> Classifier:
-    """Loads a .tflite image classifier; needs no TensorFlow. See ``Classifier`` for options."""
+    """Loads a .tflite image classifier; needs no TensorFlow.
+
+    Args:
+      path: the .tflite file (validated before any interpreter sees it).
+      delegate: auto, cpu, xnnpack, gpu, edgetpu[:usb:N|:pci:N] or external:PATH; the result says what ran.
+      threads: interpreter threads (None: the backend's default).
+      **options: backend, fallback, fast, labels, mean, std, resize, color (see ``Classifier``).
+    Returns:
+      A Classifier, safe to share between threads.
+    Raises:
+      ModelError: the file is not a valid model, or its embedded record is invalid.
+      DelegateError: the delegate asked for cannot load (and ``fallback`` is off).
+      BackendUnavailableError: no TFLite backend is installed.
+    """
     return Classifier(path, delegate=delegate, threads=threads, **options)
 
 

@@ -210,13 +210,23 @@ def _profile_isolated(model_path, threads, options: dict) -> ProfileResult:
     return ProfileResult.from_dict({**reply, "isolated": True})
 
 
-def profile(models, *, threads: Sequence[int | None] = (None,), isolate: bool = False,
+def profile(models, *, threads: Sequence[int | None] = (None,), isolate: bool | None = None,
             progress: Callable[[str], None] | None = None, **options) -> ProfileReport:
     """Profiles every model at every thread count; one report, failures listed per configuration.
 
-    ``options`` go to ``profile_one``: delegate, runs, warmup, duration_s, images, backend, fallback.
+    Args:
+      models: a .tflite path, or several.
+      threads: thread counts to compare (None: the backend's default).
+      isolate: each configuration in its own process, so memory figures are its own; None (the
+        default, also the CLI's) isolates when more than one configuration is compared.
+      progress: called with a short description before each configuration.
+      **options: for ``profile_one``: delegate, runs, warmup, duration_s, images, backend, fallback.
+    Returns:
+      A ProfileReport: one ProfileResult per configuration that ran, and one error row per one that failed.
     """
     models = [models] if isinstance(models, (str, os.PathLike)) else list(models)
+    if isolate is None:
+        isolate = len(models) * len(threads) > 1
     results, errors = [], []
     for path in models:
         for n in threads:

@@ -144,6 +144,12 @@ def _bar(label: str, total: int):
               help="edgetpu_compiler to run for --target edgetpu [default: the one on PATH, if any].")
 @click.option("--compiler-timeout", default=DEFAULTS["compiler_timeout"], show_default=True,
               type=click.FloatRange(min=1), help="Seconds the Edge TPU compiler may take.")
+@click.option("--recover/--no-recover", default=DEFAULTS["recover"], show_default=True,
+              help="Over budget, climb the ladder of alternatives (per-tensor, more calibration, float layers, "
+                   "16x8, dynamic, fp16) where the target and --io allow them.")
+@click.option("--ladder", default=None, metavar="RUNG[,RUNG]", help="The rungs to try, in order: "
+              "int8, int8-per-tensor, int8-more-calibration, float-fallback, int16x8, dynamic, fp16 (naming a "
+              "float-I/O rung allows it).")
 @click.option("--standard-metadata/--no-standard-metadata", "write_standard_metadata", default=True,
               show_default=True, help="Also write the standard TFLite metadata (MediaPipe's writers) when available.")
 @json_option
@@ -271,8 +277,6 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
     """
     from edgelite.runtime.profiler import profile as run_profile
     counts = threads or [None]
-    if isolate is None:
-        isolate = len(models) * len(counts) > 1
     device = _remote(remote, remote_edgelite, ssh_identity, ssh_option)
     if device is not None:
         report = device.profile_many(models, counts, runs=runs, warmup=warmup, delegate=delegate, duration_s=duration)

@@ -71,8 +71,9 @@ def convert_text(r, budget: float) -> str:
     for render, value in ((_pruning_line, r.pruning), (_sparsity_line, r.weight_sparsity),
                           (_recovery_line, r.recovery), (_compatibility_line, r.compatibility),
                           (_edgetpu_line, r.edgetpu), (_standard_line, r.standard_metadata)):
-        if value:
-            lines.append(render(value))
+        line = render(value) if value else ""
+        if line:
+            lines.append(line)
     lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
     return "\n".join(lines)
 
@@ -82,9 +83,12 @@ def _verification_line(v, budget: float, unverified: str | None) -> str:
         return f"not verified ({unverified})" if unverified else "not verified"
     top1 = (f"float top-1 {100 * v.float_top1:.2f}%, tflite top-1 {100 * v.tflite_top1:.2f}%, "
             if v.float_top1 is not None else "")
+    low, high = v.agreement_interval
+    snr = "identical outputs" if v.snr_db == float("inf") else f"SNR {v.snr_db:.1f} dB"
+    ties = f", {100 * v.near_ties:.1f}% near ties" if v.near_ties else ""
     return (f"verified on {v.images} {v.data}: {top1}drop {v.drop_points:.2f} points ({v.drop_basis}; budget "
-            f"{budget:.2f}), agreement {100 * v.agreement:.2f}%, mean |diff| {v.mean_abs_diff:.4f}, max |diff| "
-            f"{v.max_abs_diff:.4f}")
+            f"{budget:.2f}), agreement {100 * v.agreement:.2f}% (95% CI {100 * low:.1f}-{100 * high:.1f}), {snr}, "
+            f"cosine {v.cosine:.4f}, mean |diff| {v.mean_abs_diff:.4f}, max |diff| {v.max_abs_diff:.4f}{ties}")
 
 
 def _pruning_line(p) -> str:
@@ -100,13 +104,26 @@ def _sparsity_line(s: dict) -> str:
     return f"weight sparsity in the file: {100 * s['overall']:.1f}% of {s['weights']} conv/dense weights are zero"
 
 
-def _recovery_line(rec) -> str:
-    if rec.skipped:
-        return f"recovery: skipped: {rec.skipped}"
-    tried = "; ".join(f"{len(a.float_layers)} float layer(s): " + (a.error or f"drop {a.drop_points:.2f} points")
-                      for a in rec.attempts)
-    kept = f"kept {', '.join(rec.float_layers)} in float" if rec.float_layers else "nothing met the budget"
-    return f"recovery (layers ranked by {rec.ranked_by}): {tried or 'no attempt'}; {kept}"
+def _recovery_line(ladder) -> str:
+    """The ladder as a table: every rung tried and what it measured, then the ones left out and why."""
+    if len(ladder.rungs) <= 1 and not ladder.skipped:
+        return ""
+    rows = [[r.name, r.mode, r.io, "n/a" if r.drop_points is None else f"{r.drop_points:.2f}",
+             _agreement(r), "n/a" if r.snr_db is None else f"{r.snr_db:.1f}", fmt_bytes(r.size_bytes),
+             fmt_ms(r.median_ms), f"{r.seconds:.1f}", r.error or ("within" if r.within_budget else "over")]
+            for r in ladder.rungs]
+    lines = [f"ladder: kept {ladder.chosen}" + (f" ({ladder.skipped})" if ladder.skipped else ""),
+             table(["rung", "mode", "I/O", "drop pts", "agreement (95% CI)", "SNR dB", "size", "median ms", "s",
+                    "budget"], rows)]
+    lines += [f"not tried: {n['name']}: {n['why']}" for n in ladder.not_tried]
+    return "\n".join(lines)
+
+
+def _agreement(r) -> str:
+    if r.agreement is None:
+        return "n/a"
+    low, high = r.agreement_interval or (r.agreement, r.agreement)
+    return f"{100 * r.agreement:.1f}% ({100 * low:.1f}-{100 * high:.1f})"
 
 
 def _compatibility_line(c) -> str:

@@ -160,7 +160,8 @@ def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(
         remote.check()
     out = pathlib.Path(output_dir)
     (out / "variants").mkdir(parents=True, exist_ok=True)
-    common = {"calibration": calibration, "eval_data": eval_data, "max_accuracy_drop": NO_RECOVERY, **convert_options}
+    common = {"calibration": calibration, "eval_data": eval_data, "max_accuracy_drop": NO_RECOVERY, "recover": False,
+              **convert_options}
     rows: list[Row] = []
     for name in names:
         if progress:

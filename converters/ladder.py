@@ -1,0 +1,193 @@
+"""When the model asked for is over budget: a ladder of real alternatives, each converted, verified
+on the held-out images and measured, tried in order of cost until one is within budget.
+
+The order runs from what changes least (per-tensor weights, more calibration images) to what
+costs most on the device (float layers, 16-bit activations, float activations). A rung is on
+the ladder only when the target can run it (the Edge TPU keeps the full-int8 rungs) and when it
+keeps the I/O type the user asked for: rungs that make float inputs and outputs need
+``--io float32``, or the rung named in ``--ladder``. Nothing is rewritten silently.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgelite.runtime.errors import ConversionError, EdgeliteError
+from edgelite.runtime.targets import Target
+
+from . import recovery
+from .quantization import QuantizeOptions, convert
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    what: str
+    mode: str
+    per_tensor: bool | None = None   # None: as asked
+    float_io: bool = False           # the result has float32 inputs and outputs
+    more_calibration: bool = False
+    float_fallback: bool = False
+
+
+RUNGS = (
+    Rung("int8", "full int8, weights per channel", "int8", per_tensor=False),
+    Rung("int8-per-tensor", "full int8, weights per tensor", "int8", per_tensor=True),
+    Rung("int8-more-calibration", "full int8 calibrated on every calibration image (up to 1,000)", "int8",
+         more_calibration=True),
+    Rung("float-fallback", "int8 with the worst layers (QuantizationDebugger) left in float", "int8", float_io=True,
+         float_fallback=True),
+    Rung("int16x8", "16-bit activations, int8 weights (slower kernels, CPU only)", "int16x8", float_io=True),
+    Rung("dynamic", "int8 weights, float activations (dynamic range)", "dynamic", float_io=True),
+    Rung("fp16", "float16 weights, float activations", "fp16", float_io=True),
+)
+NAMES = tuple(r.name for r in RUNGS)
+Best = tuple[bytes, Any, QuantizeOptions, tuple[str, ...]]  # model bytes, Verification, options, float layers
+
+
+@dataclass(frozen=True)
+class RungResult:
+    """One rung tried: what it is and what it measured (or why it failed)."""
+
+    name: str
+    mode: str
+    io: str
+    per_channel: bool | None
+    within_budget: bool = False
+    drop_points: float | None = None
+    agreement: float | None = None
+    agreement_interval: tuple[float, float] | None = None
+    snr_db: float | None = None
+    size_bytes: int | None = None
+    median_ms: float | None = None
+    seconds: float = 0.0
+    float_layers: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["float_layers"] = list(self.float_layers)
+        data["agreement_interval"] = list(self.agreement_interval) if self.agreement_interval else None
+        return data
+
+
+@dataclass(frozen=True)
+class LadderReport:
+    """Every rung tried (the first is the model asked for), the ones left out and why, and the one kept."""
+
+    rungs: tuple[RungResult, ...] = ()
+    not_tried: tuple[dict, ...] = ()
+    chosen: str | None = None
+    skipped: str | None = None  # why the ladder did not climb at all
+
+    @property
+    def float_layers(self) -> tuple[str, ...]:
+        return next((r.float_layers for r in self.rungs if r.name == self.chosen), ())
+
+    def to_dict(self) -> dict:
+        return {"rungs": [r.to_dict() for r in self.rungs], "not_tried": list(self.not_tried), "chosen": self.chosen,
+                "skipped": self.skipped, "float_layers": list(self.float_layers)}
+
+
+def first_rung(options: QuantizeOptions) -> Rung:
+    """The rung the user asked for (where the ladder starts)."""
+    if options.mode == "int8":
+        return RUNGS[1] if options.per_tensor else RUNGS[0]
+    return next((r for r in RUNGS if r.mode == options.mode),
+                Rung(options.mode, f"{options.mode} as asked", options.mode, float_io=True))
+
+
+def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool) -> str | None:
+    """Why ``rung`` cannot be tried here, or None when it can."""
+    if rung.mode not in target.allowed_quantize:
+        return f"the {target.name} target does not run {rung.mode}"
+    if rung.float_fallback and not target.runs_float_ops:
+        return f"the {target.name} target runs no float ops"
+    if rung.float_io and options.io != "float32" and not named:
+        return f"makes float32 inputs and outputs, and --io {options.io} was asked for (give --io float32 or name it " \
+               "in --ladder)"
+    return None
+
+
+def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None) -> tuple[list[Rung], list[dict]]:
+    """The rungs to try after the first, in order, and the ones left out with the reason."""
+    if names is not None:
+        unknown = [n for n in names if n not in NAMES]
+        if unknown:
+            raise ConversionError(f"--ladder {','.join(unknown)}: not a rung; choose from {', '.join(NAMES)}")
+        candidates = [r for r in RUNGS if r.name in names]
+    else:
+        start = first_rung(options)
+        candidates = list(RUNGS[RUNGS.index(start) + 1:]) if start in RUNGS else []
+        if options.per_tensor and options.mode == "int8":
+            candidates = [r for r in candidates if r.per_tensor is not False]
+    chosen, skipped = [], []
+    for rung in candidates:
+        why = allowed(rung, target, options, names is not None)
+        (skipped.append({"name": rung.name, "why": why}) if why else chosen.append(rung))
+    return chosen, skipped
+
+
+def options_for(rung: Rung, options: QuantizeOptions) -> QuantizeOptions:
+    per_tensor = options.per_tensor if rung.per_tensor is None else rung.per_tensor
+    io = "float32" if rung.float_io else options.io
+    return dataclasses.replace(options, mode=rung.mode, io=io, per_tensor=per_tensor and rung.mode != "fp16")
+
+
+def measure(rung: Rung, model_bytes: bytes, options: QuantizeOptions, verified, budget: float, started: float,
+            float_layers: tuple[str, ...] = ()) -> RungResult:
+    snr = verified.snr_db if np.isfinite(verified.snr_db) else None
+    return RungResult(rung.name, options.mode, options.io, options.per_channel, verified.drop_points <= budget,
+                      verified.drop_points, verified.agreement, verified.agreement_interval, snr, len(model_bytes),
+                      recovery.median_ms(model_bytes), time.perf_counter() - started, float_layers)
+
+
+def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.ndarray | None,
+          more_calibration: Callable[[], np.ndarray | None], check, budget: float,
+          reporter) -> tuple[list[RungResult], Best | None]:
+    """Tries each rung until one is within budget. Returns (results, (bytes, verification, options, float
+    layers) of the best rung, or None)."""
+    results: list[RungResult] = []
+    best: Best | None = None
+    for rung in rungs:
+        started, rung_options = time.perf_counter(), options_for(rung, options)
+        try:
+            with reporter.progress(f"ladder: {rung.name}", 1) as advance:
+                found = _candidate(rung, loaded, rung_options, calibration, more_calibration, check, budget)
+                advance(1)
+        except (EdgeliteError, ValueError, RuntimeError) as exc:
+            results.append(RungResult(rung.name, rung_options.mode, rung_options.io, rung_options.per_channel,
+                                      error=" ".join(str(exc).split())[:200], seconds=time.perf_counter() - started))
+            continue
+        if found is None:
+            results.append(RungResult(rung.name, rung_options.mode, rung_options.io, rung_options.per_channel,
+                                      error="not applicable here", seconds=time.perf_counter() - started))
+            continue
+        model_bytes, verified, layers = found
+        results.append(measure(rung, model_bytes, rung_options, verified, budget, started, layers))
+        if best is None or verified.drop_points < best[1].drop_points:
+            best = (model_bytes, verified, rung_options, layers)
+        if verified.drop_points <= budget:
+            break
+    return results, best
+
+
+def _candidate(rung: Rung, loaded, options: QuantizeOptions, calibration: np.ndarray | None, more_calibration,
+               check, budget: float):
+    """(model bytes, verification, float layers) for one rung; None when the rung has nothing to try here."""
+    if rung.float_fallback:
+        if calibration is None:
+            return None
+        return recovery.recover(loaded, options, calibration, check, budget)
+    batch = calibration
+    if rung.more_calibration:
+        batch = more_calibration()
+        if batch is None:
+            return None
+    model_bytes = convert(loaded, options, batch if options.calibrated else None)
+    return model_bytes, check(model_bytes), ()

