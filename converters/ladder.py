@@ -22,6 +22,7 @@ from edgelite.runtime.targets import Target
 
 from . import recovery
 from .quantization import QuantizeOptions, convert
+from .verify import Budget
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ RUNGS = (
     Rung("fp16", "float16 weights, float activations", "fp16", float_io=True),
 )
 NAMES = tuple(r.name for r in RUNGS)
-Best = tuple[bytes, Any, QuantizeOptions, tuple[str, ...]]  # model bytes, Verification, options, float layers
+Best = tuple[bytes, Any, QuantizeOptions, tuple[str, ...], str]  # bytes, Verification, options, float layers, rung
 
 
 @dataclass(frozen=True)
@@ -139,16 +140,16 @@ def options_for(rung: Rung, options: QuantizeOptions) -> QuantizeOptions:
     return dataclasses.replace(options, mode=rung.mode, io=io, per_tensor=per_tensor and rung.mode != "fp16")
 
 
-def measure(rung: Rung, model_bytes: bytes, options: QuantizeOptions, verified, budget: float, started: float,
+def measure(rung: Rung, model_bytes: bytes, options: QuantizeOptions, verified, budget: Budget, started: float,
             float_layers: tuple[str, ...] = ()) -> RungResult:
     snr = verified.snr_db if np.isfinite(verified.snr_db) else None
-    return RungResult(rung.name, options.mode, options.io, options.per_channel, verified.drop_points <= budget,
+    return RungResult(rung.name, options.mode, options.io, options.per_channel, budget.holds(verified),
                       verified.drop_points, verified.agreement, verified.agreement_interval, snr, len(model_bytes),
                       recovery.median_ms(model_bytes), time.perf_counter() - started, float_layers)
 
 
 def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.ndarray | None,
-          more_calibration: Callable[[], np.ndarray | None], check, budget: float,
+          more_calibration: Callable[[], np.ndarray | None], check, budget: Budget,
           reporter) -> tuple[list[RungResult], Best | None]:
     """Tries each rung until one is within budget. Returns (results, (bytes, verification, options, float
     layers) of the best rung, or None)."""
@@ -166,19 +167,20 @@ def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.n
             continue
         if found is None:
             results.append(RungResult(rung.name, rung_options.mode, rung_options.io, rung_options.per_channel,
-                                      error="not applicable here", seconds=time.perf_counter() - started))
+                                      error="nothing new to try here (no calibration images beyond those used)",
+                                      seconds=time.perf_counter() - started))
             continue
         model_bytes, verified, layers = found
         results.append(measure(rung, model_bytes, rung_options, verified, budget, started, layers))
-        if best is None or verified.drop_points < best[1].drop_points:
-            best = (model_bytes, verified, rung_options, layers)
-        if verified.drop_points <= budget:
+        if best is None or budget.rank(verified) < budget.rank(best[1]):
+            best = (model_bytes, verified, rung_options, layers, rung.name)
+        if budget.holds(verified):
             break
     return results, best
 
 
 def _candidate(rung: Rung, loaded, options: QuantizeOptions, calibration: np.ndarray | None, more_calibration,
-               check, budget: float):
+               check, budget: Budget):
     """(model bytes, verification, float layers) for one rung; None when the rung has nothing to try here."""
     if rung.float_fallback:
         if calibration is None:

@@ -24,6 +24,7 @@ STRUCTURES = ("unstructured", "2:4")
 POLICIES = ("all", "xnnpack")
 STRATEGIES = ("mirrored", "multiworker")
 INPUT_RANGES = tuple(RANGES)
+TASKS = ("classify", "embed", "raw")
 
 
 def _fail(option: str, problem: str):
@@ -69,6 +70,10 @@ class ConvertOptions:
     compiler: str | None = None
     compiler_timeout: float = 180.0
     write_standard_metadata: bool = True
+    task: str | None = None               # classify, embed or raw; None: inferred from the outputs
+    min_output_snr: float = 20.0          # dB every output must keep against the float model
+    input_shape: tuple[int, int, int] | None = None  # for subclassed models, which record none
+    custom_objects: dict | None = None    # passed to Keras when loading a file
     recover: bool = True                  # climb the ladder when the first model is over budget
     ladder: tuple[str, ...] | None = None  # the rungs to try, in order (None: every rung that applies)
 
@@ -96,7 +101,7 @@ class ConvertOptions:
 
     def settings(self) -> dict:
         """What goes into the record's provenance (no paths, no objects)."""
-        keys = ("quantize", "io", "per_tensor", "calibration_count", "input_range", "resize", "target",
+        keys = ("task", "min_output_snr", "quantize", "io", "per_tensor", "calibration_count", "input_range", "resize", "target",
                 "max_accuracy_drop", "allow_flex", "seed", "prune", "prune_structure", "prune_policy", "epochs",
                 "augment", "sparse_encoding")
         return {k: getattr(self, k) for k in keys}
@@ -106,7 +111,7 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(ConvertOptions) if f.d
 
 
 def _check_choices(o: ConvertOptions):
-    choices = {"quantize": MODES, "io": IO_TYPES, "resize": RESIZE_MODES, "target": TARGET_NAMES,
+    choices = {"task": TASKS, "quantize": MODES, "io": IO_TYPES, "resize": RESIZE_MODES, "target": TARGET_NAMES,
                "input_range": INPUT_RANGES, "prune_structure": STRUCTURES, "prune_policy": POLICIES}
     for name, allowed in choices.items():
         value = getattr(o, name)
@@ -130,6 +135,11 @@ def _check_numbers(o: ConvertOptions):
     for name, value in positive.items():
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             _fail(name, f"must be a positive number, got {value!r}")
+    if not isinstance(o.min_output_snr, (int, float)) or not -math.inf < o.min_output_snr < math.inf:
+        _fail("min_output_snr", f"must be a number of dB, got {o.min_output_snr!r}")
+    if o.input_shape is not None and (len(o.input_shape) != 3 or o.input_shape[2] not in (1, 3) or
+                                      not all(isinstance(d, int) and d > 0 for d in o.input_shape)):
+        _fail("input_shape", f"takes height,width,channels (channels 1 or 3), got {o.input_shape!r}")
     if not isinstance(o.max_accuracy_drop, (int, float)) or not 0 <= o.max_accuracy_drop < math.inf:
         _fail("max_accuracy_drop", f"must be a number of points >= 0, got {o.max_accuracy_drop!r}")
     if o.prune is not None and not (isinstance(o.prune, (int, float)) and 0.0 <= o.prune < 1.0):

@@ -66,8 +66,8 @@ class Checked:
     float_layers: tuple[str, ...] = ()
     unverified: str | None = None
 
-    def within(self, budget: float) -> bool:
-        return self.verification is None or self.verification.drop_points <= budget
+    def within(self, budget: verify.Budget) -> bool:
+        return self.verification is None or budget.holds(self.verification)
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class _Clock:
 
 def load_source(model, o: ConvertOptions, rep: Reporter) -> Source:
     """Loads the model, decides its input contract, and prunes it when asked."""
-    original = load_model(model)
+    original = load_model(model, o.input_shape, o.custom_objects)
     spec = resolve_input_spec(original, input_range=o.input_range, mean=o.mean, std=o.std, resize=o.resize)
     if o.prune is None:
         return Source(original, original, spec)
@@ -152,12 +152,14 @@ def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, r
         why = "the runtime cannot load Flex ops" if converted.flex_ops else data.unverified
         rep.warn(f"not verified: {why}")
         return Checked(converted.model_bytes, converted.quantize, None, None, unverified=why)
+    task = task_of(source.original, o)
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
-        source.original, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep)
+        source.original, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task,
+        source.model if source.pruning is not None else None)
     t0 = time.perf_counter()
     first = measure(converted.model_bytes)
     rung = ladder.measure(ladder.first_rung(converted.quantize), converted.model_bytes, converted.quantize, first,
-                          o.max_accuracy_drop, t0)
+                          budget_of(o), t0)
     if rung.within_budget or not o.recover:
         return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport(
             (rung,), chosen=rung.name, skipped=None if rung.within_budget else "--no-recover"))
@@ -167,7 +169,7 @@ def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, r
 def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
              rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
     cost = pruning_cost(source, first, data)
-    if cost is not None and cost > o.max_accuracy_drop:
+    if cost is not None and cost > o.max_accuracy_drop:  # pruning is judged on top-1 alone
         return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=(
             f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no quantization "
             "rung can recover that: fine-tune longer (--epochs) or prune less")))
@@ -175,17 +177,30 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
     batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
     more = lambda: calibration.more_calibration(o, source.spec, rep)  # noqa: E731 - decoded only if that rung runs
-    results, best = ladder.climb(rungs, source.model, converted.quantize, batch, more, measure, o.max_accuracy_drop,
-                                 rep)
+    budget = budget_of(o)
+    results, best = ladder.climb(rungs, source.model, converted.quantize, batch, more, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
-    if best is None or best[1].drop_points >= first.drop_points:
+    if best is None or budget.rank(best[1]) >= budget.rank(first):
         return Checked(converted.model_bytes, converted.quantize, first, dataclasses.replace(report, chosen=rung.name))
-    model_bytes, verified, options, layers = best
-    chosen = next(r.name for r in results if r.drop_points == verified.drop_points and r.float_layers == layers)
-    if verified.drop_points <= o.max_accuracy_drop:
+    model_bytes, verified, options, layers, chosen = best
+    if budget.holds(verified):
         rep.warn(f"{rung.name} was over budget; kept rung {chosen} ({options.mode}, {options.io} I/O), the first "
                  "within budget")
     return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen), layers)
+
+
+def task_of(loaded: LoadedModel, o: ConvertOptions) -> str:
+    """The task asked for, else inferred: one [batch, classes] output is a classifier, anything else raw."""
+    if o.task is not None:
+        if o.task == "classify" and loaded.n_classes is None:
+            raise ConversionError(f"{loaded.name}: --task classify needs one [batch, classes] output; the model's "
+                                  f"outputs are {[list(s) for s in loaded.output_shapes]}")
+        return o.task
+    return "classify" if loaded.n_classes is not None else "raw"
+
+
+def budget_of(o: ConvertOptions) -> verify.Budget:
+    return verify.Budget(o.max_accuracy_drop, o.min_output_snr)
 
 
 def pruning_cost(source: Source, first: verify.Verification, data: Data) -> float | None:
@@ -205,8 +220,9 @@ def embed(source: Source, converted: Converted, checked: Checked, labels, sparsi
                "pruning": source.pruning.to_dict() if source.pruning else None,
                "compatibility": converted.compatibility.to_dict() if converted.compatibility else None,
                "provenance": records.provenance(source.original, o)}
-    return records.embed(checked.model_bytes, source.model.name, source.spec, labels, reports, sparsity,
-                         o.write_standard_metadata and not converted.flex_ops)
+    task = task_of(source.original, o)
+    return records.embed(checked.model_bytes, source.model.name, source.spec, labels, reports, sparsity, task,
+                         o.write_standard_metadata and not converted.flex_ops and task == "classify")
 
 
 def write(embedded: records.Embedded, converted: Converted, checked: Checked, o: ConvertOptions,
@@ -214,7 +230,7 @@ def write(embedded: records.Embedded, converted: Converted, checked: Checked, o:
     """Test-loads under the runtime, writes atomically, then runs the target's compile step."""
     if not converted.flex_ops:
         Model(embedded.model_bytes, delegate="auto")  # must load under the runtime before it is called done
-    within = checked.within(o.max_accuracy_drop)
+    within = checked.within(budget_of(o))
     path = atomic_write(o.output if within else over_budget_name(o.output), embedded.model_bytes)
     record = embedded.record.to_dict()
     compiled = targets.compile_written(
@@ -288,7 +304,7 @@ def _result(model, o: ConvertOptions, source: Source, converted: Converted, chec
             rep: RecordingReporter) -> ConversionResult:
     size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) else None
     return ConversionResult(
-        output=path, source=source.model.name, within_budget=checked.within(o.max_accuracy_drop),
+        output=path, source=source.model.name, within_budget=checked.within(budget_of(o)),
         input_size_bytes=size, output_size_bytes=len(embedded.model_bytes),
         quantization=embedded.record.quantization or {}, target=o.target, verification=checked.verification,
         recovery=checked.recovery, labels=labels, input_spec=source.spec, seconds=clock.seconds,

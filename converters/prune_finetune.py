@@ -84,6 +84,9 @@ def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.Fin
     if train_data is None:
         reporter.warn("pruning in one shot without --train-data: accuracy will suffer; the verification figures "
                       "show by how much")
+    elif loaded.n_classes is None:
+        raise ConversionError(f"{loaded.name}: fine-tuning on --train-data trains a classifier (one [batch, classes] "
+                              "output); prune this model in one shot (no --train-data), or fine-tune it yourself")
     else:
         pixels, labels, class_names = training.training_images(train_data, spec, loaded.n_classes, reporter)
         data = training.dataset(pixels, labels, spec, tune, seed)

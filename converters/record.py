@@ -20,6 +20,7 @@ from . import standard_metadata
 from .loading import LoadedModel
 from .options import ConvertOptions
 from .tf import tensorflow
+from .verify import RECORD_TASKS
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,11 @@ class Embedded:
     standard_metadata: dict | None
 
 
-def outputs_of(model: ModelFile) -> tuple[OutputInfo, ...]:
-    """Every output tensor by name, shape and dtype; a classifier's one output is its scores."""
+def outputs_of(model: ModelFile, task: str) -> tuple[OutputInfo, ...]:
+    """Every output tensor by name, shape and dtype, with its role: a classifier's scores, an embedder's vector."""
     graph = model.main
-    role = "raw"
-    if len(graph.outputs) == 1:
+    role = "embedding" if task == "embed" else "raw"
+    if task == "classify":
         role = "probabilities" if output_is_probability(graph, graph.outputs[0]) else "logits"
     return tuple(OutputInfo(graph.tensors[i].name, tuple(graph.tensors[i].shape), graph.tensors[i].dtype, role)
                  for i in graph.outputs)
@@ -48,20 +49,19 @@ def provenance(loaded: LoadedModel, o: ConvertOptions) -> dict:
             "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def build(model: ModelFile, spec: InputSpec, labels: tuple[str, ...] | None, reports: dict) -> Record:
-    """The record: how to feed the model, what it outputs, and the reports of every step."""
-    outputs = outputs_of(model)
-    kind = outputs[0].role if len(outputs) == 1 else None
-    return Record(input=spec, task="image-classification" if kind else "raw", labels=labels, output=kind,
-                  outputs=outputs, **reports)
+def build(model: ModelFile, spec: InputSpec, labels: tuple[str, ...] | None, reports: dict, task: str) -> Record:
+    """The record: how to feed the model, its task, what it outputs, and the reports of every step."""
+    outputs = outputs_of(model, task)
+    kind = outputs[0].role if task == "classify" else None
+    return Record(input=spec, task=RECORD_TASKS[task], labels=labels, output=kind, outputs=outputs, **reports)
 
 
-def embed(model_bytes: bytes, name: str, spec: InputSpec, labels, reports: dict, sparsity: dict,
+def embed(model_bytes: bytes, name: str, spec: InputSpec, labels, reports: dict, sparsity: dict, task: str,
           standard: bool) -> Embedded:
     """Embeds the record (with the weight sparsity measured in the file), then the standard metadata."""
     model = parse(model_bytes, name)
     record = build(model, spec, labels, {**reports, "weight_sparsity": {"overall": sparsity["overall"],
-                                                                        "weights": sparsity["weights"]}})
+                                                                        "weights": sparsity["weights"]}}, task)
     data = embed_record(model_bytes, record.to_dict())
     written = None
     if standard:

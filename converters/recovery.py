@@ -66,7 +66,7 @@ def median_ms(model_bytes: bytes) -> float:
     return profile_one(model_bytes, threads=1, runs=50, warmup=5).latency_ms.median
 
 
-def recover(loaded, options: QuantizeOptions, calibration: np.ndarray, check, budget: float):
+def recover(loaded, options: QuantizeOptions, calibration: np.ndarray, check, budget):
     """Re-converts with the worst 1, 2, 4, 8 layers in float until ``check(bytes)`` is within budget.
 
     Returns (model bytes, verification, float layers) of the first set within budget; raises a
@@ -79,7 +79,7 @@ def recover(loaded, options: QuantizeOptions, calibration: np.ndarray, check, bu
         candidate = convert_with_float_layers(loaded, options, calibration, list(names))
         verified = check(candidate)
         tried.append(f"{n} layer(s): drop {verified.drop_points:.2f}")
-        if verified.drop_points <= budget:
+        if budget.holds(verified):
             return candidate, verified, names
     raise ConversionError(f"no set of float layers met the budget ({'; '.join(tried) or 'nothing to try'}; ranked "
                           f"by {RANKED_BY})")

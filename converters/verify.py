@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,42 +23,93 @@ from .reporting import Reporter
 BATCH = 64
 
 
+RECORD_TASKS = {"classify": "image-classification", "embed": "image-embedding", "raw": "raw"}
+
+
+@dataclass(frozen=True)
+class OutputFidelity:
+    """One output of the .tflite against the same output of the float model, on the same images."""
+
+    name: str              # the .tflite output tensor (what the device sees)
+    shape: tuple[int, ...]
+    snr_db: float          # float output power over the power of the difference; inf when identical
+    cosine: float          # mean cosine similarity, image by image
+    mean_abs_diff: float
+    max_abs_diff: float
+    source: str = ""       # the float model's name for this output
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "shape": list(self.shape), "snr_db": _finite(self.snr_db)}
+
+
 @dataclass(frozen=True)
 class Verification:
-    """Figures from one comparison; accuracies are fractions, the drop is in points."""
+    """Figures from one comparison; accuracies are fractions, the drop is in points.
+
+    Every output is compared (``outputs``); the task metric sits on top: top-1 or agreement for a
+    classifier, nearest-neighbour agreement for an embedder, nothing more for raw outputs."""
 
     images: int
     data: str                  # "eval-data" or "held-out calibration images"
     float_top1: float | None
     tflite_top1: float | None
-    agreement: float
+    agreement: float | None    # classifier: same top-1; embedder: same nearest neighbour; raw: None
     mean_abs_diff: float
     max_abs_diff: float
-    snr_db: float = math.inf        # float output power over the power of the difference, in dB
-    cosine: float = 1.0             # mean cosine similarity of the two outputs, image by image
+    snr_db: float = math.inf        # the worst output's SNR
+    cosine: float = 1.0             # the worst output's mean cosine similarity
     near_ties: float | None = None  # share of images whose float top-1 margin is below the output's step
     #                                 (measured where the output is quantized probabilities)
+    task: str = "classify"
+    outputs: tuple[OutputFidelity, ...] = ()
 
     @property
-    def agreement_interval(self) -> tuple[float, float]:
+    def agreement_interval(self) -> tuple[float, float] | None:
         """95% Wilson interval of the agreement: with 50 images one flip is 2 points, and this shows it."""
-        return wilson(round(self.agreement * self.images), self.images)
+        return None if self.agreement is None else wilson(round(self.agreement * self.images), self.images)
 
     @property
     def drop_points(self) -> float:
-        """Top-1 lost, in points; without labels, disagreement bounds what could be lost."""
+        """Task metric lost, in points: top-1 with labels, else disagreement; 0 for raw outputs (SNR decides)."""
         if self.float_top1 is not None and self.tflite_top1 is not None:
             return 100.0 * (self.float_top1 - self.tflite_top1)
-        return 100.0 * (1.0 - self.agreement)
+        return 0.0 if self.agreement is None else 100.0 * (1.0 - self.agreement)
 
     @property
     def drop_basis(self) -> str:
-        return "top-1 on labelled images" if self.float_top1 is not None else "disagreement with the float model"
+        if self.float_top1 is not None:
+            return "top-1 on labelled images"
+        return {"classify": "disagreement with the float model", "embed": "nearest neighbours that changed",
+                "raw": "no task metric: every output's SNR decides"}[self.task]
+
+    def within(self, budget: float, min_snr_db: float) -> bool:
+        """The task metric within ``budget`` points and every output at or above ``min_snr_db``."""
+        return self.drop_points <= budget and all(o.snr_db >= min_snr_db for o in self.outputs)
 
     def to_dict(self) -> dict:
-        snr = self.snr_db if math.isfinite(self.snr_db) else None  # JSON has no infinity: identical outputs
-        return {**asdict(self), "snr_db": snr, "drop_points": self.drop_points, "drop_basis": self.drop_basis,
-                "agreement_interval": list(self.agreement_interval)}
+        interval = self.agreement_interval
+        return {**asdict(self), "snr_db": _finite(self.snr_db), "drop_points": self.drop_points,
+                "drop_basis": self.drop_basis, "agreement_interval": list(interval) if interval else None,
+                "outputs": [o.to_dict() for o in self.outputs]}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a model must hold to be called within budget: the task metric and every output's SNR."""
+
+    max_drop_points: float = 1.0
+    min_output_snr_db: float = 20.0
+
+    def holds(self, v: Verification) -> bool:
+        return v.within(self.max_drop_points, self.min_output_snr_db)
+
+    def rank(self, v: Verification) -> tuple:
+        """Sorts candidates best first: within budget, then the smaller drop, then the higher worst SNR."""
+        return (not self.holds(v), v.drop_points, -v.snr_db)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no infinity: None means identical outputs
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -90,36 +142,51 @@ def near_tie_share(reference: np.ndarray, step: float) -> float | None:
     return float(np.mean(top2[:, 1] - top2[:, 0] < step))
 
 
-def _float_probabilities(loaded: LoadedModel, pixels: np.ndarray, spec: InputSpec, as_probability) -> np.ndarray:
-    out = []
+def float_outputs(loaded: LoadedModel, pixels: np.ndarray, spec: InputSpec) -> list[np.ndarray]:
+    """Every output of the float model on the images, in batches."""
+    parts: list[list[np.ndarray]] = []
     for start in range(0, len(pixels), BATCH):
-        batch = float_batch(pixels[start:start + BATCH], spec)
-        out.append(as_probability(loaded.predict(batch).astype(np.float32)))
-    return np.concatenate(out)
+        parts.append(loaded.predict_all(float_batch(pixels[start:start + BATCH], spec)))
+    return [np.concatenate([p[i] for p in parts]).astype(np.float32) for i in range(len(parts[0]))]
 
 
-def _tflite_probabilities(model_bytes: bytes, pixels: np.ndarray, spec: InputSpec, as_probability,
-                          reporter: Reporter) -> tuple[np.ndarray, float]:
+def tflite_outputs(model_bytes: bytes, pixels: np.ndarray, spec: InputSpec, reporter: Reporter):
+    """Every output of the .tflite on the images (dequantized), the output names, and their steps."""
     model = Model(model_bytes, delegate="xnnpack", fallback=True)
-    info, out_info = model.inputs[0], model.outputs[0]
+    info = model.inputs[0]
     norm = Normalizer(spec, InputQuantization(info.dtype, info.scale, info.zero_point))
     x = np.empty(info.shape, info.dtype)
-    rows = []
+    rows: list[list[np.ndarray]] = [[] for _ in model.outputs]
     with reporter.progress("verifying", len(pixels)) as advance:
         for p in pixels:
             norm(p, x[0])
-            raw = model.run(x)[0]
-            rows.append(dequantize(raw, out_info.scale, out_info.zero_point) if out_info.quantized else raw)
+            for i, (raw, out) in enumerate(zip(model.run(x), model.outputs)):
+                rows[i].append(dequantize(raw, out.scale, out.zero_point) if out.quantized else raw)
             advance(1)
-    return as_probability(np.concatenate(rows).astype(np.float32)), out_info.scale if out_info.quantized else 0.0
+    steps = [o.scale if o.quantized else 0.0 for o in model.outputs]
+    return [np.concatenate(r).astype(np.float32) for r in rows], [o.name for o in model.outputs], steps
+
+
+def match_outputs(reference: list[np.ndarray], converted: list[np.ndarray]) -> list[int]:
+    """For each float output, the .tflite output that is the same tensor: same shape, then the closest
+    (the converter may reorder outputs)."""
+    free, order = set(range(len(converted))), []
+    for ref in reference:
+        same = [j for j in free if converted[j].shape == ref.shape]
+        if not same:
+            raise ValueError(f"no .tflite output has the shape {list(ref.shape[1:])} of a float output")
+        best = min(same, key=lambda j: float(np.mean((converted[j] - ref) ** 2)))
+        free.discard(best)
+        order.append(best)
+    return order
 
 
 def float_top1(loaded: LoadedModel, spec: InputSpec, pixels: np.ndarray, labels) -> float | None:
     """Top-1 of a Keras model alone (e.g. the pruned model before conversion)."""
     if labels is None:
         return None
-    probabilities = _float_probabilities(loaded, pixels, spec, lambda x: x)
-    return float((probabilities.argmax(1) == np.asarray(labels)).mean())
+    scores = float_outputs(loaded, pixels, spec)[0]
+    return float((scores.argmax(1) == np.asarray(labels)).mean())
 
 
 def outputs_are_probabilities(model_bytes: bytes) -> bool:
@@ -129,22 +196,57 @@ def outputs_are_probabilities(model_bytes: bytes) -> bool:
 
 
 def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.ndarray, labels, data: str,
-           reporter: Reporter) -> Verification:
-    """Top-1 of both models (with labels), agreement, and output differences in probability space.
+           reporter: Reporter, task: str = "classify", converted_from: LoadedModel | None = None) -> Verification:
+    """Every output against the float model, and the task's own metric on top.
 
-    ``loaded`` is the reference: the user's original float model, also when the .tflite was pruned,
-    so the figures include everything compression cost."""
-    probabilities = outputs_are_probabilities(model_bytes)
-    as_probability = (lambda x: x) if probabilities else softmax
-    reference = _float_probabilities(loaded, pixels, spec, as_probability)
-    converted, step = _tflite_probabilities(model_bytes, pixels, spec, as_probability, reporter)
-    step = step if probabilities else 0.0  # a logit step says nothing about a margin in probability space
+    ``loaded`` is the reference of the task metric: the user's original float model, also when the
+    .tflite was pruned, so the drop includes everything compression cost. Each output's fidelity
+    (SNR, cosine, differences) is measured against ``converted_from`` when given (the pruned float
+    model): pruning changes the outputs on purpose, quantization should not."""
+    reference = float_outputs(loaded, pixels, spec)
+    converted, names, steps = tflite_outputs(model_bytes, pixels, spec, reporter)
+    order = match_outputs(reference, converted)
+    converted, names, steps = [converted[j] for j in order], [names[j] for j in order], [steps[j] for j in order]
+    direct = reference if converted_from is None else float_outputs(converted_from, pixels, spec)
+    sources = loaded.output_names if len(loaded.output_names) == len(names) else ("",) * len(names)
+    outputs = tuple(_fidelity(name, ref, out, src) for name, ref, out, src in zip(names, direct, converted, sources))
+    worst: dict[str, Any] = {"snr_db": min(o.snr_db for o in outputs), "cosine": min(o.cosine for o in outputs),
+             "mean_abs_diff": max(o.mean_abs_diff for o in outputs), "max_abs_diff": max(o.max_abs_diff for o in outputs)}
+    common: dict[str, Any] = {"images": len(pixels), "data": data, "task": task, "outputs": outputs, **worst}
+    if task == "classify":
+        return Verification(**common, **_classification(reference[0], converted[0], steps[0], labels, model_bytes))
+    if task == "embed":
+        return Verification(**common, float_top1=None, tflite_top1=None,
+                            agreement=neighbour_agreement(reference[0], converted[0]))
+    return Verification(**common, float_top1=None, tflite_top1=None, agreement=None)
+
+
+def _fidelity(name: str, reference: np.ndarray, converted: np.ndarray, source: str) -> OutputFidelity:
     diff = np.abs(reference - converted)
+    found = fidelity(reference, converted)
+    return OutputFidelity(name, tuple(int(d) for d in reference.shape[1:]), found["snr_db"], found["cosine"],
+                          float(diff.mean()), float(diff.max()), source)
+
+
+def _classification(reference: np.ndarray, converted: np.ndarray, step: float, labels,
+                    model_bytes: bytes) -> dict[str, Any]:
+    """Top-1 of both (with labels), their agreement, and near ties, in probability space."""
+    probabilities = outputs_are_probabilities(model_bytes)
+    if not probabilities:
+        reference, converted, step = softmax(reference), softmax(converted), 0.0  # a logit step is no margin
     ref_top, conv_top = reference.argmax(1), converted.argmax(1)
     truth = np.asarray(labels) if labels is not None else None
-    return Verification(
-        images=len(pixels), data=data,
-        float_top1=float((ref_top == truth).mean()) if truth is not None else None,
-        tflite_top1=float((conv_top == truth).mean()) if truth is not None else None,
-        agreement=float((ref_top == conv_top).mean()), mean_abs_diff=float(diff.mean()),
-        max_abs_diff=float(diff.max()), **fidelity(reference, converted), near_ties=near_tie_share(reference, step))
+    return {"float_top1": float((ref_top == truth).mean()) if truth is not None else None,
+            "tflite_top1": float((conv_top == truth).mean()) if truth is not None else None,
+            "agreement": float((ref_top == conv_top).mean()), "near_ties": near_tie_share(reference, step)}
+
+
+def neighbour_agreement(reference: np.ndarray, converted: np.ndarray) -> float:
+    """Share of images whose nearest other image (cosine, within the set) is the same under both models."""
+    def nearest(x: np.ndarray) -> np.ndarray:
+        flat = x.reshape(len(x), -1)
+        unit = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+        similarity = unit @ unit.T
+        np.fill_diagonal(similarity, -np.inf)
+        return similarity.argmax(1)
+    return float((nearest(reference) == nearest(converted)).mean()) if len(reference) > 1 else 1.0

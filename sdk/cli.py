@@ -16,12 +16,13 @@ import click
 from edgelite.converters.options import DEFAULTS
 
 from . import __version__
-from .options import DELEGATE, use
+from .options import DELEGATE, INPUT_SHAPE, use
 from .report import (
     check_text,
     convert_text,
     doctor_text,
     inspect_text,
+    over_budget,
     prediction_line,
     profile_table,
     stages_table,
@@ -144,6 +145,13 @@ def _bar(label: str, total: int):
               help="edgetpu_compiler to run for --target edgetpu [default: the one on PATH, if any].")
 @click.option("--compiler-timeout", default=DEFAULTS["compiler_timeout"], show_default=True,
               type=click.FloatRange(min=1), help="Seconds the Edge TPU compiler may take.")
+@click.option("--task", type=click.Choice(["classify", "embed", "raw"]), default=None,
+              help="What the model does [default: classify when it has one [batch, classes] output, else raw]; "
+                   "every output is verified either way.")
+@click.option("--min-output-snr", default=DEFAULTS["min_output_snr"], show_default=True, type=float, metavar="DB",
+              help="Budget: every output must keep this SNR against the float model.")
+@click.option("--input-shape", type=INPUT_SHAPE, default=None,
+              help="H,W,C for a subclassed model, which records no input shape.")
 @click.option("--recover/--no-recover", default=DEFAULTS["recover"], show_default=True,
               help="Over budget, climb the ladder of alternatives (per-tensor, more calibration, float layers, "
                    "16x8, dynamic, fp16) where the target and --io allow them.")
@@ -165,9 +173,8 @@ def convert(model, output, as_json, **options):
     budget = options["max_accuracy_drop"]
     _emit(as_json, result.to_dict(), convert_text(result, budget))
     if not result.within_budget and result.verification is not None:
-        v = result.verification
-        click.echo(f"error: {model}: accuracy drop {v.drop_points:.2f} points is over the budget of "
-                   f"{budget:.2f}; the model was kept as {result.output}", err=True)
+        why = over_budget(result.verification, budget, options["min_output_snr"])
+        click.echo(f"error: {model}: {why}; the model was kept as {result.output}", err=True)
         sys.exit(1)
 
 

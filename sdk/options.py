@@ -63,7 +63,25 @@ class ThreadListType(click.ParamType):
         return counts
 
 
+class InputShapeType(click.ParamType):
+    """``--input-shape 48,48,3``: height, width and 1 or 3 channels."""
+
+    name = "H,W,C"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            shape = tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not three whole numbers H,W,C", param, ctx)
+        if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3):
+            self.fail(f"{value!r}: give height,width,channels with 1 or 3 channels", param, ctx)
+        return shape
+
+
 DELEGATE = DelegateType()
+INPUT_SHAPE = InputShapeType()
 MEAN = FloatsType()
 STD = FloatsType(positive=True)
 THREAD_LIST = ThreadListType()

@@ -68,6 +68,8 @@ def convert_text(r, budget: float) -> str:
     granularity = {True: "per-channel, ", False: "per-tensor, ", None: ""}[q["per_channel"]]
     lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, {granularity}target {r.target}",
              _verification_line(r.verification, budget, r.unverified)]
+    if r.verification is not None and len(r.verification.outputs) > 1:
+        lines.append(outputs_table(r.verification.outputs))
     for render, value in ((_pruning_line, r.pruning), (_sparsity_line, r.weight_sparsity),
                           (_recovery_line, r.recovery), (_compatibility_line, r.compatibility),
                           (_edgetpu_line, r.edgetpu), (_standard_line, r.standard_metadata)):
@@ -83,12 +85,31 @@ def _verification_line(v, budget: float, unverified: str | None) -> str:
         return f"not verified ({unverified})" if unverified else "not verified"
     top1 = (f"float top-1 {100 * v.float_top1:.2f}%, tflite top-1 {100 * v.tflite_top1:.2f}%, "
             if v.float_top1 is not None else "")
-    low, high = v.agreement_interval
     snr = "identical outputs" if v.snr_db == float("inf") else f"SNR {v.snr_db:.1f} dB"
     ties = f", {100 * v.near_ties:.1f}% near ties" if v.near_ties else ""
-    return (f"verified on {v.images} {v.data}: {top1}drop {v.drop_points:.2f} points ({v.drop_basis}; budget "
-            f"{budget:.2f}), agreement {100 * v.agreement:.2f}% (95% CI {100 * low:.1f}-{100 * high:.1f}), {snr}, "
-            f"cosine {v.cosine:.4f}, mean |diff| {v.mean_abs_diff:.4f}, max |diff| {v.max_abs_diff:.4f}{ties}")
+    agreement = ""
+    if v.agreement is not None and v.agreement_interval is not None:
+        low, high = v.agreement_interval
+        agreement = f"agreement {100 * v.agreement:.2f}% (95% CI {100 * low:.1f}-{100 * high:.1f}), "
+    worst = "worst output " if len(v.outputs) > 1 else ""
+    return (f"verified on {v.images} {v.data} ({v.task}): {top1}drop {v.drop_points:.2f} points ({v.drop_basis}; "
+            f"budget {budget:.2f}), {agreement}{worst}{snr}, cosine {v.cosine:.4f}, mean |diff| "
+            f"{v.mean_abs_diff:.4f}, max |diff| {v.max_abs_diff:.4f}{ties}")
+
+
+def over_budget(v, budget: float, min_snr: float) -> str:
+    """Which budget a verified model missed, in one clause."""
+    if v.drop_points > budget:
+        return f"accuracy drop {v.drop_points:.2f} points is over the budget of {budget:.2f}"
+    worst = min(v.outputs, key=lambda o: o.snr_db)
+    return f"output {worst.name} keeps {worst.snr_db:.1f} dB SNR, under the budget of {min_snr:.1f} dB"
+
+
+def outputs_table(outputs) -> str:
+    """Every output of the .tflite against the float model."""
+    rows = [[o.name + (f" ({o.source})" if o.source else ""), "x".join(map(str, o.shape)), "identical" if o.snr_db == float("inf") else f"{o.snr_db:.1f}",
+             f"{o.cosine:.4f}", f"{o.mean_abs_diff:.4g}", f"{o.max_abs_diff:.4g}"] for o in outputs]
+    return table(["output", "shape", "SNR dB", "cosine", "mean |diff|", "max |diff|"], rows)
 
 
 def _pruning_line(p) -> str:

@@ -143,6 +143,19 @@ def _variant_names(variants, train_data) -> list[str]:
     return names
 
 
+def _check_classifier(model, eval_data, labels) -> None:
+    """A sweep ranks classifiers by top-1 on labelled images: the model and the class folders must agree."""
+    from edgelite.converters.loading import load_model
+    from edgelite.runtime.classifier import read_labels
+    if isinstance(labels, (str, os.PathLike)):
+        labels = read_labels(labels)
+    n_classes = load_model(model).n_classes
+    if n_classes is None:
+        raise ConversionError(f"{model}: sweep compares classifiers on labelled images (one [batch, classes] output); "
+                              "convert other models with edgelite convert, which verifies every output")
+    check_eval_classes(eval_data, n_classes, labels)
+
+
 def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(1,), train_data=None, epochs=3,
           runs: int = 100, warmup: int = 10, remote=None, budgets: dict | None = None, reporter=None,
           progress=None, **convert_options) -> SweepReport:
@@ -150,18 +163,13 @@ def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(
     from . import pareto
     from . import report as reports
     names = _variant_names(variants, train_data)
-    from edgelite.converters.loading import load_model
-    from edgelite.runtime.classifier import read_labels
-    labels = convert_options.get("labels")
-    if isinstance(labels, (str, os.PathLike)):
-        labels = read_labels(labels)
-    check_eval_classes(eval_data, load_model(model).n_classes, labels)
+    _check_classifier(model, eval_data, convert_options.get("labels"))
     if remote is not None:
         remote.check()
     out = pathlib.Path(output_dir)
     (out / "variants").mkdir(parents=True, exist_ok=True)
     common = {"calibration": calibration, "eval_data": eval_data, "max_accuracy_drop": NO_RECOVERY, "recover": False,
-              **convert_options}
+              "min_output_snr": -NO_RECOVERY, **convert_options}
     rows: list[Row] = []
     for name in names:
         if progress:
