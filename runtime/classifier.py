@@ -57,6 +57,10 @@ def _check_classifier_io(model: Model):
     if len(model.outputs) != 1:
         raise ModelError(f"{model.path}: has {len(model.outputs)} outputs; an image classifier has one score output")
     tensor = model.inputs[0]
+    scales = model.file.main.tensors[tensor.index].scales
+    if len(scales) > 1:
+        raise ModelError(f"{model.path}: input {tensor.name!r} is quantized per channel ({len(scales)} scales); "
+                         "edgelite feeds inputs quantized per tensor or float")
     if len(tensor.shape) != 4 or tensor.shape[3] not in (1, 3):
         raise ModelError(f"{model.path}: input {tensor.name!r} has shape {list(tensor.shape)}; the classifier "
                          "feeds [batch, height, width, 1 or 3 channels] images")

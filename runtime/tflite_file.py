@@ -382,17 +382,9 @@ def op_names(model: ModelFile) -> list[str]:
 
 def read_file(path) -> tuple[bytes, ModelFile]:
     """Reads ``path`` with errors that name it, then validates it."""
-    import os
-    name = os.fspath(path)
-    if not os.path.exists(name):
-        raise ModelError(f"{name}: no such file")
-    if os.path.isdir(name):
-        raise ModelError(f"{name}: is a directory, not a .tflite file")
-    try:
-        with open(name, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ModelError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    from .files import DEFAULT_MODEL_LIMIT, MODEL_LIMIT_ENV, describe, limit_from_env, read_regular
+    name = describe(path)
+    data = read_regular(path, "a .tflite model", limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT), ModelError)
     if not data:
         raise ModelError(f"{name}: empty file (0 bytes), not a TFLite model")
     return data, parse(data, name)

@@ -7,14 +7,18 @@ only edgelite's wheel with the `[litert]` (or `[tflite]`) extra, never TensorFlo
 from __future__ import annotations
 
 import json
-import os
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass, field
 
 from edgelite.runtime.errors import EdgeliteError, RemoteError
+from edgelite.runtime.files import describe
 from edgelite.runtime.profiler import ProfileResult
 
+# user@host[:port]: a conservative user and host name (or a bracketed IPv6 address), never a leading '-'.
+TARGET = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,63}@)?(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])"
+                    r"(?::[0-9]{1,5})?")
 INSTALL_ON_DEVICE = ("build the wheel (pip wheel --no-deps . -w dist/), copy it there and "
                      "pip install 'edgelite-<version>-py3-none-any.whl[litert]' ([tflite] on older Pi OS / Coral)")
 
@@ -28,6 +32,11 @@ class Remote:
     identity: str | None = None
     options: tuple[str, ...] = field(default_factory=tuple)
     timeout: float = 600.0
+
+    def __post_init__(self):
+        if not TARGET.fullmatch(self.target or ""):
+            raise RemoteError(f"{describe(self.target)}: not a device address; give user@host[:port] (letters, digits, "
+                              "'.', '-' and '_'; no leading '-')")
 
     @property
     def host(self) -> str:
@@ -48,9 +57,11 @@ class Remote:
             args += ["-o", option]
         return args
 
-    def _run(self, argv: list[str], what: str) -> subprocess.CompletedProcess:
+    def _run(self, argv: list[str], what: str, stdin=None) -> subprocess.CompletedProcess[str]:
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False)
+            raw = subprocess.run(argv, capture_output=True, timeout=self.timeout, check=False, stdin=stdin)
+            done = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
+                                               raw.stderr.decode(errors="replace"))
         except subprocess.TimeoutExpired:
             raise RemoteError(f"{self.target}: {what} took longer than {self.timeout:.0f} s") from None
         except OSError as exc:
@@ -60,8 +71,9 @@ class Remote:
             raise RemoteError(f"{self.target}: cannot connect over SSH ({detail})")
         return done
 
-    def ssh(self, command: str, what: str) -> subprocess.CompletedProcess:
-        return self._run(["ssh", *self._common("-p"), self.host, command], what)
+    def ssh(self, command: str, what: str, stdin=None) -> subprocess.CompletedProcess[str]:
+        """Runs ``command`` on the device; ``--`` ends ssh's options, so the host can never be read as one."""
+        return self._run(["ssh", *self._common("-p"), "--", self.host, command], what, stdin)
 
     def check(self) -> str:
         """edgelite's version on the device; a RemoteError saying what to install if it has none."""
@@ -79,14 +91,33 @@ class Remote:
         if not folder.startswith("/"):
             raise RemoteError(f"{self.target}: could not make a temporary folder (mktemp -d printed {folder!r})")
         try:
-            remote_model = f"{folder}/{os.path.basename(model_path)}"
-            copy = self._run(["scp", "-q", *self._common("-P"), model_path, f"{self.host}:{remote_model}"],
-                             "copying the model")
-            if copy.returncode != 0:
-                raise RemoteError(f"{self.target}: copying {model_path} failed: {' '.join(copy.stderr.split())[-200:]}")
+            remote_model = f"{folder}/model.tflite"  # a fixed name: the local one never reaches a shell or scp
+            self._copy(model_path, remote_model)
             return self._profile_there(remote_model, threads, runs, warmup, delegate, duration_s)
         finally:
+            self._clean(folder)
+
+    def _copy(self, model_path: str, remote_model: str) -> None:
+        """The model goes over the ssh connection's stdin (``cat > file`` there): a local name with a colon or
+        a leading '-' is never parsed by scp as a host or an option."""
+        try:
+            source = open(model_path, "rb")  # noqa: SIM115 - closed below, after the copy
+        except OSError as exc:
+            raise RemoteError(f"{describe(model_path)}: cannot read ({exc.strerror or exc})") from None
+        with source:
+            copy = self.ssh(f"cat > {shlex.quote(remote_model)}", "copying the model", stdin=source)
+        if copy.returncode != 0:
+            raise RemoteError(f"{self.target}: copying {describe(model_path)} failed: "
+                              f"{' '.join(copy.stderr.split())[-200:]}")
+
+    def _clean(self, folder: str) -> None:
+        """Removes the copy; a failure here never hides the error that is already on its way."""
+        import sys
+        try:
             self.ssh(f"rm -rf {shlex.quote(folder)}", "cleaning up")
+        except RemoteError:
+            if sys.exc_info()[0] is None:
+                raise
 
     def _profile_there(self, remote_model, threads, runs, warmup, delegate, duration_s) -> ProfileResult:
         argv = [self.edgelite, "profile", remote_model, "--json", "--runs", str(runs), "--warmup", str(warmup),
@@ -95,7 +126,10 @@ class Remote:
             argv += ["--threads", str(threads)]
         if duration_s:
             argv += ["--duration", str(duration_s)]
-        done = self.ssh(" ".join(shlex.quote(a) for a in argv), "profiling")
+        # `timeout` on the device ends edgelite there too when we give up waiting (it would go on, orphaned).
+        limit = max(1, int(self.timeout) - 5)
+        command = f"timeout -k 5 {limit} " + " ".join(shlex.quote(a) for a in argv)
+        done = self.ssh(command, "profiling")
         if done.returncode != 0:
             message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
             raise RemoteError(f"{self.target}: edgelite profile failed there: {message}")

@@ -187,8 +187,13 @@ def check_text(report: dict) -> str:
 
 
 def _tensor_rows(tensors):
-    return [[t["name"], t["shape"], t["dtype"], f"scale={t['scale']:.6g} zero_point={t['zero_point']}"
-             if t["scale"] else "float"] for t in tensors]
+    return [[t["name"], t["shape"], t["dtype"], _quantization(t)] for t in tensors]
+
+
+def _quantization(t: dict) -> str:
+    if t["per_channel"]:
+        return f"per channel: {len(t['scale'])} scales, first {t['scale'][0]:.6g}, zero points from {t['zero_point'][0]}"
+    return f"scale={t['scale']:.6g} zero_point={t['zero_point']}" if t["scale"] else "float"
 
 
 def inspect_text(info: dict) -> str:

@@ -1,0 +1,75 @@
+"""Reading a file a user handed us: regular files only, size-capped, read once.
+
+The file is opened with ``O_NONBLOCK`` (a FIFO then cannot block the open) and checked with
+``fstat`` on the open descriptor (no race between the check and the read): a FIFO, a device such
+as /dev/zero, a socket or a directory is refused; so is a file over the size cap, before any of
+it is read. ``describe`` renders a name safe to print on one line.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+MODEL_LIMIT_ENV = "EDGELITE_MAX_MODEL_BYTES"
+IMAGE_LIMIT_ENV = "EDGELITE_MAX_IMAGE_BYTES"
+DEFAULT_MODEL_LIMIT = 1 << 30   # 1 GiB: edge models are megabytes; a flatbuffer cannot pass 2 GiB at all
+DEFAULT_IMAGE_LIMIT = 256 << 20  # 256 MiB of encoded image
+
+
+def describe(path) -> str:
+    """The path as text, quoted (repr) when it holds a newline or another control character."""
+    name = os.fspath(path)
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    return repr(name) if any(ord(c) < 32 or ord(c) == 127 for c in name) else name
+
+
+def limit_from_env(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "")
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def read_regular(path, what: str, limit: int, error: type[Exception]) -> bytes:
+    """The whole of a regular file at ``path``; ``error`` (one line naming the file) otherwise."""
+    name = describe(path)
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error(f"{name}: {_open_problem(exc)}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise error(f"{name}: is a directory, not {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{name}: not a regular file (a FIFO, device or socket); edgelite reads {what} from "
+                        "regular files only")
+        if info.st_size > limit:
+            raise error(f"{name}: {info.st_size} bytes is over the limit of {limit} for {what}")
+        return _read_all(fd, info.st_size, name, error)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, size: int, name: str, error: type[Exception]) -> bytes:
+    chunks, left = [], size
+    try:
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 24))
+            if not chunk:
+                break  # the file shrank while we read: what is there is what we have
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    return b"".join(chunks)
+
+
+def _open_problem(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno == errno.ELOOP:
+        return "a symlink loop (the link points back to itself)"
+    if exc.errno == errno.EISDIR:
+        return "is a directory"
+    return f"cannot open ({exc.strerror or exc})"
