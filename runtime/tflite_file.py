@@ -18,6 +18,16 @@ from typing import NoReturn
 
 from .builtin_ops import BUILTIN_OPS
 from .errors import ModelError
+from .semantics import (
+    CONTROL_FLOW,
+    DETECTION_POSTPROCESS,
+    DimensionMetadata,
+    Sparsity,
+    check_call_graph,
+    check_detection_options,
+    check_optional_inputs,
+    check_sparsity,
+)
 
 FILE_IDENTIFIER = b"TFL3"
 MAX_RANK = 16
@@ -69,6 +79,8 @@ class OperatorDesc:
     custom_code: str | None
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    subgraph_refs: tuple[int, ...] = ()   # the subgraphs a control-flow op runs
+    custom_options: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -245,7 +257,10 @@ def _read_tensor(reader: _Reader, t: _Table, index: int, n_buffers: int, sizes: 
     nbytes = math.prod(shape) * itemsize
     if nbytes > MAX_TENSOR_BYTES:
         reader.fail(f"tensor {index} would need {nbytes} bytes (limit EDGELITE_MAX_TENSOR_BYTES)")
-    sparse = t.table(6, f"tensor {index} sparsity") is not None
+    sparsity = t.table(6, f"tensor {index} sparsity")
+    sparse = sparsity is not None
+    if sparsity is not None:
+        check_sparsity(str(index), tuple(shape), itemsize, sizes[buffer], _read_sparsity(sparsity, index), reader.fail)
     if itemsize and not sparse and sizes[buffer] and sizes[buffer] != nbytes:
         reader.fail(f"tensor {index} holds {sizes[buffer]} bytes but its shape needs {nbytes}")
     q = t.table(4, f"tensor {index} quantization")
@@ -267,17 +282,54 @@ def _read_operator(reader: _Reader, op: _Table, i: int, opcodes: list, n_tensors
     opcode_index = op.scalar(0, "<I")
     _check_index(reader, opcode_index, len(opcodes), f"operator {i} opcode")
     inputs, outputs = op.numbers(1, "i"), op.numbers(2, "i")
-    for idx in inputs + outputs + op.numbers(8, "i"):
+    for idx in inputs + op.numbers(8, "i"):
         _check_index(reader, idx, n_tensors, f"operator {i} tensor", allow_none=True)
+    for idx in outputs:
+        _check_index(reader, idx, n_tensors, f"operator {i} output")
+    builtin_code = opcodes[opcode_index][0]
+    check_optional_inputs(i, builtin_code, tuple(inputs), reader.fail)
     for type_field, value_field in ((3, 4), (11, 12)):
         if op.scalar(type_field, "<B") and op.table(value_field, f"operator {i} options") is None:
             reader.fail(f"operator {i} names options it does not have")
-    op.byte_span(5)
+    start, length = op.byte_span(5)
     large_offset, large_size = op.scalar(9, "<Q"), op.scalar(10, "<Q")
     if large_offset and large_offset + large_size > reader.n:
         reader.fail(f"operator {i} custom options lie outside the file")
+    if large_offset:
+        start, length = large_offset, large_size
     builtin, custom = opcodes[opcode_index]
-    return OperatorDesc(opcode_index, builtin, custom, tuple(inputs), tuple(outputs))
+    refs = _subgraph_refs(reader, op, i, builtin) if builtin in CONTROL_FLOW else ()
+    return OperatorDesc(opcode_index, builtin, custom, tuple(inputs), tuple(outputs), refs,
+                        bytes(reader.data[start:start + length]) if custom == DETECTION_POSTPROCESS else b"")
+
+
+def _subgraph_refs(reader: _Reader, op: _Table, i: int, builtin: int) -> tuple[int, ...]:
+    """IF (then, else), WHILE (cond, body), CALL_ONCE (init): the subgraph indices in their options."""
+    options = op.table(4, f"operator {i} options")
+    if options is None:
+        reader.fail(f"operator {i} ({CONTROL_FLOW[builtin]}) has no options naming its subgraphs")
+    fields = (0,) if CONTROL_FLOW[builtin] == "CALL_ONCE" else (0, 1)
+    return tuple(options.scalar(f, "<i") for f in fields)
+
+
+def _read_sparsity(sp: _Table, index: int) -> Sparsity:
+    dims = []
+    for dim in sp.tables(2, f"tensor {index} dim_metadata"):
+        dims.append(DimensionMetadata(dim.scalar(0, "<b") == 0, dim.scalar(1, "<i"),
+                                      _index_vector(dim, 2, 3, index), _index_vector(dim, 4, 5, index)))
+    return Sparsity(tuple(sp.numbers(0, "i")), tuple(sp.numbers(1, "i")), tuple(dims))
+
+
+def _index_vector(dim: _Table, type_field: int, value_field: int, index: int) -> tuple[int, ...] | None:
+    """A union of Int32Vector (1), Uint16Vector (2) or Uint8Vector (3); None when absent."""
+    kind = dim.scalar(type_field, "<B")
+    table = dim.table(value_field, f"tensor {index} sparse index vector")
+    if not kind or table is None:
+        return None
+    codes = {1: "i", 2: "H", 3: "B"}
+    if kind not in codes:
+        dim.r.fail(f"tensor {index} sparse index vector has unknown type {kind}")
+    return tuple(table.numbers(0, codes[kind]))
 
 
 def _read_subgraph(reader: _Reader, sg: _Table, s: int, opcodes: list, sizes: tuple) -> SubgraphDesc:
@@ -345,6 +397,12 @@ def parse(data: bytes, path: str = "<bytes>") -> ModelFile:
     for idx in model.numbers(5, "i"):
         _check_index(reader, idx, len(sizes), "metadata buffer")
     _check_signatures(reader, model, subgraphs)
+    check_call_graph([[t for op in sg.operators for t in op.subgraph_refs] for sg in subgraphs], reader.fail)
+    for sg in subgraphs:
+        for i, op in enumerate(sg.operators):
+            if op.custom_code == DETECTION_POSTPROCESS:
+                shapes = [sg.tensors[t].shape for t in op.inputs if t >= 0]
+                check_detection_options(i, op.custom_options, shapes, reader.fail)
     metadata = {}
     for m in model.tables(6, "metadata"):
         buffer = m.scalar(1, "<I")

@@ -6,6 +6,7 @@ only edgelite's wheel with the `[litert]` (or `[tflite]`) extra, never TensorFlo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -93,7 +94,8 @@ class Remote:
         try:
             remote_model = f"{folder}/model.tflite"  # a fixed name: the local one never reaches a shell or scp
             self._copy(model_path, remote_model)
-            return self._profile_there(remote_model, threads, runs, warmup, delegate, duration_s)
+            result = self._profile_there(remote_model, threads, runs, warmup, delegate, duration_s)
+            return dataclasses.replace(result, model=model_path)  # the device's copy was temporary
         finally:
             self._clean(folder)
 
