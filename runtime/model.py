@@ -15,6 +15,7 @@ import numpy as np
 
 from . import accelerator as accel
 from . import delegates as dl
+from . import sandbox
 from .backend import Backend, find_backend
 from .errors import DelegateError, InputError, ModelError
 from .native_log import captured_native_stderr, summarize
@@ -71,13 +72,17 @@ class Model:
     """A model file, validated and loaded into an interpreter with a delegate."""
 
     def __init__(self, source, *, delegate: str = "auto", threads: int | None = None,
-                 backend: str | Backend | None = None, fallback: bool = False):
+                 backend: str | Backend | None = None, fallback: bool = False, trust: bool | None = None):
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
         started = time.perf_counter()
         self.data, self.file = _read(source)
         self.path = self.file.path
         self.backend = backend if isinstance(backend, Backend) else find_backend(backend)
+        self._trusted = trust if trust is not None else (
+            isinstance(source, (bytes, bytearray, memoryview)) or sandbox.trusted_by_default())
+        if not self._trusted and dl.EDGETPU_CUSTOM_OP not in self.file.custom_ops:
+            sandbox.check(self.path, self.data, self.backend.name)  # a file from outside: first load in a child
         self.threads = threads
         request = dl.DelegateRequest.parse(delegate)
         self._interpreter, self.delegate = self._build(request, fallback)
@@ -104,6 +109,8 @@ class Model:
         twin = dl.cpu_twin(self.path) if twin_allowed else None
         if twin:
             self.data, self.file = read_file(twin)
+            if not self._trusted:  # the Edge TPU runs the compiled model; the CPU runs the twin's kernels
+                sandbox.check(self.file.path, self.data, self.backend.name)
             self.path = self.file.path
             built = self._first_working(dl.cpu_attempts(f"fallback: no Edge TPU, ran the CPU twin {twin}"),
                                         failures, request)
@@ -141,6 +148,7 @@ class Model:
                     default_delegates=attempt.default_delegates)
                 stage = "allocate"
                 interpreter.allocate_tensors()
+                _allocation_guard(interpreter, self.path)
             except (ValueError, RuntimeError) as exc:
                 failure = exc
         if failure is not None:
@@ -226,6 +234,22 @@ class Model:
         with captured_native_stderr():
             plain = self.backend.make_interpreter(self.data, num_threads=1, delegates=[], default_delegates=False)
         return dict(Counter(op["op_name"] for op in plain._get_ops_details()))
+
+
+MAX_ALLOCATED_BYTES = int(os.environ.get("EDGELITE_MAX_ALLOCATED_BYTES", 1 << 30))  # edge models use megabytes
+
+
+def _allocation_guard(interpreter, path: str) -> None:
+    """Shapes an op computes at allocation can exceed what the file declares (BROADCAST_TO of a 1-element
+    tensor to 28000x28000): the allocated tensors are measured against the same budget as the file's."""
+    total = 0
+    for detail in interpreter.get_tensor_details():
+        shape = detail.get("shape")
+        if shape is not None and len(shape):
+            total += int(np.prod(shape, dtype=np.int64)) * np.dtype(detail["dtype"]).itemsize
+    if total > MAX_ALLOCATED_BYTES:
+        raise ModelError(f"{path}: its tensors take {total} bytes once allocated, over the limit of "
+                         f"{MAX_ALLOCATED_BYTES} (EDGELITE_MAX_ALLOCATED_BYTES)")
 
 
 def _read(source) -> tuple[bytes, ModelFile]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import warnings
 
@@ -56,9 +57,22 @@ def json_option(func):
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(func)
 
 
+def _trust(ctx, param, value):
+    if value:
+        os.environ["EDGELITE_TRUST"] = "1"  # read by the runtime's sandbox, inherited by profiling workers
+    return value
+
+
+def trust_option(func):
+    """--trust: load model files in this process at once, without the sandboxed first load."""
+    return click.option("--trust", is_flag=True, expose_value=False, callback=_trust,
+                        help="Skip the sandboxed first load of model files (for models you made yourself).")(func)
+
+
 def runtime_options(func):
     """Options every command that loads a model shares."""
     options = [
+        trust_option,
         click.option("--delegate", "-d", default="auto", show_default=True, type=DELEGATE, metavar="D",
                      help="auto, cpu, xnnpack, gpu, edgetpu[:usb:0|:pci:0] or external:PATH."),
         click.option("--fallback", is_flag=True, help="If the delegate cannot load, fall back to XNNPACK/CPU "
@@ -182,6 +196,7 @@ def convert(model, output, as_json, **options):
 @main.command()
 @click.argument("model", type=click.Path())
 @use("target", "calibration", "input_range", target={"required": True, "default": None, "show_default": False})
+@trust_option
 @json_option
 def check(model, target, calibration, input_range, as_json):
     """Pre-flight: which ops the target runs and which fall back to the CPU, op by op.
@@ -206,6 +221,7 @@ def check(model, target, calibration, input_range, as_json):
 @click.argument("model", type=click.Path(dir_okay=True))
 @click.option("--backend", default=None, metavar="NAME", envvar="EDGELITE_BACKEND",
               help="ai_edge_litert, tflite_runtime or tensorflow (default: first installed).")
+@trust_option
 @json_option
 def inspect(model, backend, as_json):
     """Show a model's tensors, quantization, operators, metadata and size.

@@ -22,7 +22,32 @@ class DelegateType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class FloatsType(click.ParamType):
+class _CommaSeparated(click.ParamType):
+    """A comma-separated value parsed item by item, then checked as a whole; one message form for all."""
+
+    item: type = float
+    what = "a number or comma-separated numbers"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)):
+            return value
+        try:
+            values = [self.item(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not {self.what}", param, ctx)
+        problem = self.problem(values)
+        if problem:
+            self.fail(f"{value!r}: {problem}", param, ctx)
+        return self.result(values)
+
+    def problem(self, values: list) -> str | None:
+        return None
+
+    def result(self, values: list):
+        return tuple(values)
+
+
+class FloatsType(_CommaSeparated):
     """One number, or one per channel (three): ``--mean 127.5`` or ``--mean 123.7,116.3,103.5``."""
 
     name = "M[,M,M]"
@@ -30,54 +55,35 @@ class FloatsType(click.ParamType):
     def __init__(self, positive: bool = False):
         self.positive = positive
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            numbers = tuple(float(v) for v in str(value).split(","))
-        except ValueError:
-            self.fail(f"{value!r} is not a number or comma-separated numbers", param, ctx)
-        if len(numbers) not in (1, 3):
-            self.fail(f"{value!r} has {len(numbers)} values; give one, or one per channel (3)", param, ctx)
-        if any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
-            self.fail(f"{value!r} is not finite", param, ctx)
-        if self.positive and any(n <= 0 for n in numbers):
-            self.fail(f"{value!r}: every value must be > 0", param, ctx)
-        return numbers
+    def problem(self, values: list) -> str | None:
+        if len(values) not in (1, 3):
+            return f"has {len(values)} values; give one, or one per channel (3)"
+        if any(n != n or n in (float("inf"), float("-inf")) for n in values):
+            return "is not finite"
+        return "every value must be > 0" if self.positive and any(n <= 0 for n in values) else None
 
 
-class ThreadListType(click.ParamType):
+class ThreadListType(_CommaSeparated):
     """``--threads 1,2,4``: thread counts to compare, each >= 1."""
 
-    name = "N[,N]"
+    name, item, what = "N[,N]", int, "a comma-separated list of whole numbers"
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, list):
-            return value
-        try:
-            counts = [int(v) for v in str(value).split(",") if v.strip()]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of whole numbers", param, ctx)
-        if not counts or any(n < 1 for n in counts):
-            self.fail(f"{value!r}: thread counts must be >= 1", param, ctx)
-        return counts
+    def problem(self, values: list) -> str | None:
+        return "thread counts must be >= 1" if not values or any(n < 1 for n in values) else None
+
+    def result(self, values: list):
+        return list(values)
 
 
-class InputShapeType(click.ParamType):
+class InputShapeType(_CommaSeparated):
     """``--input-shape 48,48,3``: height, width and 1 or 3 channels."""
 
-    name = "H,W,C"
+    name, item, what = "H,W,C", int, "three whole numbers H,W,C"
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            shape = tuple(int(v) for v in str(value).split(","))
-        except ValueError:
-            self.fail(f"{value!r} is not three whole numbers H,W,C", param, ctx)
-        if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3):
-            self.fail(f"{value!r}: give height,width,channels with 1 or 3 channels", param, ctx)
-        return shape
+    def problem(self, values: list) -> str | None:
+        if len(values) != 3 or min(values) < 1 or values[2] not in (1, 3):
+            return "give height,width,channels with 1 or 3 channels"
+        return None
 
 
 DELEGATE = DelegateType()

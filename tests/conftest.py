@@ -152,3 +152,10 @@ def ssh_server(tmp_path_factory):
            "edgelite": str(device_edgelite), "port": port}
     server.terminate()
     server.wait(timeout=10)
+
+
+def pytest_configure(config):
+    """The sandbox's verdicts go to a folder of this run, so no run trusts a file because an earlier one did."""
+    import os
+    import tempfile
+    os.environ.setdefault("EDGELITE_CACHE", tempfile.mkdtemp(prefix="edgelite-test-cache-"))
