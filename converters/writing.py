@@ -78,7 +78,8 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_temporaries(target: pathlib.Path) -> None:
     """Deletes temporary files a killed writer of ``target`` left behind (its pid is gone)."""
-    for leftover in glob.glob(str(target.parent / (_temp_prefix(target, "*") + "*.tmp"))):
+    pattern = glob.escape(str(target.parent / f".{target.name}.")) + "*.*.tmp"  # the name's own [ * ? match literally
+    for leftover in glob.glob(pattern):
         pid = pathlib.Path(leftover).name[len(target.name) + 2:].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):

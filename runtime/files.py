@@ -10,11 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 MODEL_LIMIT_ENV = "EDGELITE_MAX_MODEL_BYTES"
 IMAGE_LIMIT_ENV = "EDGELITE_MAX_IMAGE_BYTES"
 DEFAULT_MODEL_LIMIT = 1 << 30   # 1 GiB: edge models are megabytes; a flatbuffer cannot pass 2 GiB at all
 DEFAULT_IMAGE_LIMIT = 256 << 20  # 256 MiB of encoded image
+HEAD_BYTES = 8
 
 
 def describe(path) -> str:
@@ -30,8 +32,12 @@ def limit_from_env(variable: str, default: int) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
-def read_regular(path, what: str, limit: int, error: type[Exception]) -> bytes:
-    """The whole of a regular file at ``path``; ``error`` (one line naming the file) otherwise."""
+def read_regular(path, what: str, limit: int, error: type[Exception],
+                 head: Callable[[bytes], None] | None = None) -> bytes:
+    """The whole of a regular file at ``path``; ``error`` (one line naming the file) otherwise.
+
+    ``head`` sees the first HEAD_BYTES before the rest is read and may raise: a large file that is
+    not what it claims to be is refused after 8 bytes, not after reading a gigabyte."""
     name = describe(path)
     try:
         fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -46,7 +52,10 @@ def read_regular(path, what: str, limit: int, error: type[Exception]) -> bytes:
                         "regular files only")
         if info.st_size > limit:
             raise error(f"{name}: {info.st_size} bytes is over the limit of {limit} for {what}")
-        return _read_all(fd, info.st_size, name, error)
+        first = _read_all(fd, min(HEAD_BYTES, info.st_size), name, error)
+        if head is not None:
+            head(first)
+        return first + _read_all(fd, info.st_size - len(first), name, error)
     finally:
         os.close(fd)
 

@@ -218,9 +218,13 @@ class Model:
         raise InputError(f"{self.path}: input {info.name!r} takes shape {list(info.shape)}, got {list(array.shape)}")
 
     def _resize_batch(self, batch: int):
-        for info in self.inputs:
-            self._interpreter.resize_tensor_input(info.index, [batch, *info.shape[1:]])
-        self._interpreter.allocate_tensors()
+        try:
+            for info in self.inputs:
+                self._interpreter.resize_tensor_input(info.index, [batch, *info.shape[1:]])
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # the accelerator path and the interpreters raise both
+            raise InputError(f"{self.path}: cannot run a batch of {batch}: {' '.join(str(exc).split())[:200]}") \
+                from None
         self._read_io()
 
     def _read_io(self):

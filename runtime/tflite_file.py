@@ -442,7 +442,11 @@ def read_file(path) -> tuple[bytes, ModelFile]:
     """Reads ``path`` with errors that name it, then validates it."""
     from .files import DEFAULT_MODEL_LIMIT, MODEL_LIMIT_ENV, describe, limit_from_env, read_regular
     name = describe(path)
-    data = read_regular(path, "a .tflite model", limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT), ModelError)
+    def head(first: bytes) -> None:
+        if len(first) >= 8 and first[4:8] != FILE_IDENTIFIER:
+            raise ModelError(f"{name}: not a valid TFLite model (no TFL3 file identifier)")
+    data = read_regular(path, "a .tflite model", limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT), ModelError,
+                        head)
     if not data:
         raise ModelError(f"{name}: empty file (0 bytes), not a TFLite model")
     return data, parse(data, name)

@@ -86,3 +86,29 @@ def test_sigkilled_conversion_keeps_the_previous_model(tmp_path, digits_keras, d
     child.wait(timeout=30)
     assert out.read_bytes() in (b"previous good model",) or out.read_bytes()[4:8] == b"TFL3"  # old, or complete new
     assert sorted(os.listdir(tmp_path)) == ["model.tflite"]
+
+
+def test_a_full_disk_is_one_line_and_the_old_file_stays(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from edgelite.converters.writing import atomic_write
+    from edgelite.runtime.errors import ConversionError
+    target = tmp_path / "model.tflite"
+    target.write_bytes(b"the good model")
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(ConversionError, match=r"model.tflite: cannot write \(No space left on device\)"):
+        atomic_write(target, b"new bytes")
+    assert target.read_bytes() == b"the good model" and sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_names_with_glob_characters_clean_up_their_own_stale_temporaries(tmp_path):
+    from edgelite.converters.writing import atomic_write
+    target = tmp_path / "model[1]*?.tflite"
+    stale = tmp_path / f".{target.name}.999999.deadbeef.tmp"  # a writer with this pid is long gone
+    stale.write_bytes(b"leftover")
+    atomic_write(target, b"model")
+    assert target.read_bytes() == b"model" and not stale.exists()

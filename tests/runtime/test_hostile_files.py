@@ -112,3 +112,26 @@ def test_edited_models_give_one_line_or_a_result_never_a_traceback(name, command
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     if name == "per_channel_input" and command == "predict":
         assert "quantized per channel (3 scales)" in result.stderr
+
+
+def test_a_large_file_that_is_not_a_model_is_refused_after_its_first_bytes(tmp_path, monkeypatch):
+    big = tmp_path / "video.tflite"
+    with open(big, "wb") as fh:
+        fh.write(b"\x00\x00\x00\x18ftypmp42")
+        fh.truncate(200 << 20)
+    reads = []
+    original = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or original(fd, n))
+    with pytest.raises(ModelError, match="no TFL3 file identifier"):
+        read_file(big)
+    assert sum(reads) <= 8  # the head only, not 200 MB
+
+
+def test_check_for_the_gpu_says_what_is_missing_where_there_is_no_analyzer():
+    """tflite-runtime ships no model analyzer: one line there, a placement elsewhere (all three suites run it)."""
+    from edgelite.runtime.backend import find_backend
+    result = CliRunner().invoke(main, ["check", str(DIGITS_INT8), "--target", "gpu"])
+    if find_backend().name == "tflite_runtime" and not __import__("importlib").util.find_spec("ai_edge_litert"):
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "model analyzer" in result.stderr
+    else:
+        assert result.exit_code == 0 and "ops on the gpu" in result.stdout

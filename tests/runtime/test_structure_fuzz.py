@@ -59,7 +59,8 @@ def run_fuzz(source: str, total: int, timeout_per_model: float = 30.0) -> dict:
     while start < total:
         try:
             out = subprocess.run([sys.executable, "-c", CHILD, source, str(start), str(ROOT / "tests" / "fixtures")],
-                                 capture_output=True, text=True, cwd=ROOT, timeout=timeout_per_model * (total - start))
+                                 capture_output=True, text=True, cwd=ROOT, timeout=timeout_per_model * (total - start),
+                                 preexec_fn=_limits)
             stdout, stderr, code = out.stdout, out.stderr, out.returncode
         except subprocess.TimeoutExpired as exc:
             stdout, stderr, code = _text(exc.stdout), _text(exc.stderr), "hang"
@@ -72,6 +73,13 @@ def run_fuzz(source: str, total: int, timeout_per_model: float = 30.0) -> dict:
         crashes.append((last, code, stderr.strip().splitlines()[-3:]))
         start = last + 1
     return {"crashes": crashes, "results": results}
+
+
+def _limits():
+    """The child's limits: 6 GiB of address space (TensorFlow's interpreter maps about 2), 20 CPU minutes."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+    resource.setrlimit(resource.RLIMIT_CPU, (1200, 1200))
 
 
 def _text(value) -> str:
@@ -103,6 +111,8 @@ def test_3000_fresh_structure_aware_mutants():
 REGRESSIONS = {
     "absent_weights": "leaves input 1 absent, which its kernel needs",
     "if_calls_itself": "is itself or one of its callers (endless recursion)",
+    "call_once_calls_itself": "is itself or one of its callers (endless recursion)",
+    "sparse_bad_block_map": "block_map [7] names dimensions outside 0..1",
     "while_names_missing_subgraphs": "calls subgraph 5, which does not exist",
     "detection_garbage_options": "custom options are not a readable flexbuffer",
     "detection_without_options": "has no custom options",
