@@ -17,6 +17,7 @@ import click
 from edgelite.converters.options import DEFAULTS
 
 from . import __version__
+from .draw import draw_detections
 from .options import DELEGATE, INPUT_SHAPE, use
 from .report import (
     check_text,
@@ -27,6 +28,7 @@ from .report import (
     prediction_line,
     profile_table,
     stages_table,
+    task_text,
     text_table,
 )
 
@@ -244,20 +246,31 @@ def inspect(model, backend, as_json):
 @runtime_options
 @use("labels", "mean", "std", "resize")
 @click.option("--exact", is_flag=True, help="Decode large JPEGs at full size (no reduced-scale fast path).")
+@click.option("--task", type=click.Choice(["classify", "detect", "embed", "raw"]), default=None,
+              help="What the model does [default: the record's; else classify for one [batch, classes] output, "
+                   "else raw outputs by name].")
+@click.option("--decoder", type=click.Path(dir_okay=False), default=None,
+              help="Detection decoder (JSON with MediaPipe's option names); implies --task detect.")
+@click.option("--draw", type=click.Path(file_okay=False), default=None,
+              help="Write each image with its boxes and keypoints drawn into this folder.")
 @json_option
-def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact,
-            as_json):
-    """Classify images with a model; preprocessing comes from the model's record.
+def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact, task,
+            decoder, draw, as_json):
+    """Run a model on images: classes, detections, embeddings or raw outputs; preprocessing from the record.
 
     \b
     Example:
       edgelite predict examples/models/digits_int8.tflite examples/images/*.png --top-k 3
+      edgelite predict face.tflite photo.jpg --decoder examples/decoders/face_detection_short_range.json
     """
-    from edgelite.runtime.classifier import classify_many, load
+    from edgelite.runtime.classifier import Classifier, classify_many
+    from edgelite.runtime.tasks import load
     if threads and len(threads) > 1:
         raise click.BadParameter("predict runs one thread count", param_hint="--threads")
-    clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback, fast=not exact,
-               labels=labels, mean=mean, std=std, resize=resize)
+    clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
+               fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
+    if not isinstance(clf, Classifier):
+        return _predict_task(clf, images, draw, as_json)
     results, failures = [], 0
     for image, outcome in classify_many(clf, list(images), top_k):
         if isinstance(outcome, Exception):
@@ -271,6 +284,31 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
             click.echo(prediction_line(outcome))
     if as_json:
         _emit(True, {"model": clf.path, "delegate": clf.delegate.to_dict(), "results": results}, "")
+    if failures:
+        sys.exit(1)
+
+
+def _predict_task(task, images, draw, as_json):
+    """Detections, embeddings or raw outputs, one block per image (or one JSON object per image)."""
+    from edgelite.runtime.errors import InputError
+    results, failures = [], 0
+    for image in images:
+        try:
+            result = task.run(image)
+        except InputError as exc:
+            failures += 1
+            results.append({"source": image, "error": str(exc)})
+            if not as_json:
+                click.echo(f"error: {exc}", err=True)
+            continue
+        results.append(result.to_dict())
+        if draw:
+            draw_detections(image, result, draw)
+        if not as_json:
+            click.echo(task_text(result))
+    if as_json:
+        _emit(True, {"model": task.path, "task": task.task, "assumed_task": getattr(task, "assumed_task", None),
+                     "delegate": task.delegate.to_dict(), "results": results}, "")
     if failures:
         sys.exit(1)
 

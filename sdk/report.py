@@ -59,6 +59,20 @@ def stages_table(results) -> str:
 
 
 # -- convert -----------------------------------------------------------------------------------
+def task_text(result) -> str:
+    """One block per image for detections, embeddings and raw outputs."""
+    head = f"{result.source}: [{result.delegate}, {fmt_ms(sum(result.timings_ms.values()))} ms]"
+    if result.task == "detect":
+        lines = [f"{head} {len(result.detections)} detection(s)"]
+        lines += [f"  {d.label if d.label is not None else d.label_id} {d.score:.3f} at "
+                  f"({d.box[0]:.0f}, {d.box[1]:.0f}, {d.box[2]:.0f}, {d.box[3]:.0f})"
+                  + (f", {len(d.keypoints)} keypoints" if d.keypoints else "") for d in result.detections]
+        return "\n".join(lines)
+    if result.task == "embed":
+        return f"{head} embedding of {len(result.embedding)} values, first {result.embedding[:3].round(4).tolist()}"
+    return "\n".join([head] + [f"  {name}: {list(v.shape)} {v.dtype}" for name, v in result.outputs.items()])
+
+
 def convert_text(r, budget: float) -> str:
     """The conversion summary: what was written, what verification measured, each step's report."""
     q = r.quantization

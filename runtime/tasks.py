@@ -1,0 +1,282 @@
+"""Task objects beyond classification: ``Detector``, ``Embedder`` and ``RawModel`` (every output by name),
+and ``load()``, which picks the task from the record, the caller, or the model's outputs.
+
+Each task object owns a validated ``Model`` and a ``Preprocessor`` built from the record's input spec
+(or the caller's overrides), as ``Classifier`` does; results are copies, safe to keep.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import detection as det
+from .errors import InputError, ModelError
+from .files import DEFAULT_MODEL_LIMIT, read_regular
+from .input_spec import InputSpec
+from .metadata import derive_input_spec, read_metadata
+from .model import Model
+from .postprocess import dequantize
+from .preprocess import (
+    InputQuantization,
+    Preprocessor,
+    _array_image,
+    _center_box,
+    _oriented,
+    describe,
+    open_image,
+)
+
+TASKS = ("classify", "detect", "embed", "raw")
+RECORD_TASKS = {"image-classification": "classify", "object-detection": "detect", "image-embedding": "embed",
+                "raw": "raw"}
+MODEL_OPTIONS = ("delegate", "threads", "backend", "fallback", "trust")
+SPEC_OPTIONS = ("mean", "std", "resize", "color")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One object: its box in pixels of the original image (xmin, ymin, xmax, ymax), score, label, keypoints."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    label_id: int
+    label: str | None
+    keypoints: tuple[tuple[float, float], ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"box": [round(v, 2) for v in self.box], "score": self.score, "label": self.label,
+                "label_id": self.label_id, "keypoints": [[round(x, 2), round(y, 2)] for x, y in self.keypoints]}
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task object returns for one image."""
+
+    source: str
+    task: str
+    delegate: str
+    timings_ms: dict
+    detections: tuple[Detection, ...] = ()
+    embedding: np.ndarray | None = None
+    outputs: dict | None = None
+
+    def to_dict(self) -> dict:
+        data = {"source": self.source, "task": self.task, "delegate": self.delegate, "timings_ms": self.timings_ms}
+        if self.task == "detect":
+            data["detections"] = [d.to_dict() for d in self.detections]
+        if self.embedding is not None:
+            data["embedding"] = [float(v) for v in self.embedding]
+        if self.outputs is not None:
+            data["outputs"] = {k: v.tolist() for k, v in self.outputs.items()}
+        return data
+
+
+class _Task:
+    """A model, its input spec and preprocessing; subclasses decide what the outputs mean."""
+
+    task = "raw"
+
+    def __init__(self, path, *, fast: bool = True, labels=None, **options):
+        self.model = Model(path, **{k: v for k, v in options.items() if k in MODEL_OPTIONS})
+        self.metadata = read_metadata(self.model.file)
+        self.input_spec = self._spec({k: options.get(k) for k in SPEC_OPTIONS})
+        info = self.model.inputs[0]
+        self._preprocess = Preprocessor(self.input_spec, InputQuantization(info.dtype, info.scale, info.zero_point),
+                                        fast=fast)
+        self.labels = tuple(labels) if labels is not None and not isinstance(labels, (str, os.PathLike)) else \
+            (_read_labels(labels) if labels is not None else self.metadata.labels)
+
+    def _spec(self, overrides: dict) -> InputSpec:
+        if len(self.model.inputs) != 1:
+            raise ModelError(f"{self.model.path}: has {len(self.model.inputs)} inputs; edgelite feeds one image")
+        tensor = self.model.file.main.tensors[self.model.inputs[0].index]
+        spec = self.metadata.input or derive_input_spec(tensor)
+        try:
+            return spec.replace(**overrides)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"invalid preprocessing override: {exc}") from None
+
+    @property
+    def delegate(self):
+        return self.model.delegate
+
+    @property
+    def path(self) -> str:
+        return self.model.path
+
+    def outputs(self, image) -> tuple[Image.Image, list[np.ndarray], dict]:
+        """The oriented image, every output dequantized (copies), and the stage timings."""
+        t0 = time.perf_counter()
+        pil = _array_image(image, describe(image)) if isinstance(image, np.ndarray) else \
+            _oriented(image if isinstance(image, Image.Image) else open_image(image))
+        tensor = self._preprocess(pil)
+        t1 = time.perf_counter()
+        raw = self.model.run(tensor)
+        t2 = time.perf_counter()
+        values = [dequantize(r, o.scale, o.zero_point) if o.quantized else r.astype(np.float32)
+                  for r, o in zip(raw, self.model.outputs)]
+        return pil, values, {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3}
+
+    def run(self, image) -> TaskResult:
+        _, values, timings = self.outputs(image)
+        named = {o.name: v for o, v in zip(self.model.outputs, values)}
+        return TaskResult(describe(image), "raw", self.delegate.actual, timings, outputs=named)
+
+
+class RawModel(_Task):
+    """Any image model: every output by name, dequantized."""
+
+
+class Embedder(_Task):
+    """An embedding model: one vector per image, L2-normalised unless ``normalize=False``."""
+
+    task = "embed"
+
+    def embed(self, image, normalize: bool = True) -> TaskResult:
+        _, values, timings = self.outputs(image)
+        vector = values[0].reshape(-1)
+        if normalize:
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return TaskResult(describe(image), "embed", self.delegate.actual, timings, embedding=vector)
+
+    run = embed
+
+    @staticmethod
+    def cosine(a, b) -> float:
+        a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+        return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+class Detector(_Task):
+    """Boxes, scores, labels and keypoints in pixels of the original image, decoded as the decoder says."""
+
+    task = "detect"
+
+    def __init__(self, path, *, decoder=None, **options):
+        super().__init__(path, **options)
+        source = decoder if decoder is not None else (self.metadata.parsed.decoder if self.metadata.parsed else None)
+        if source is None:
+            raise InputError(f"{self.model.path}: detection needs a decoder: give --decoder FILE (MediaPipe's option "
+                             "names) or convert the model with one")
+        self.decoder = _decoder(source)
+        spec = self.decoder.sections.get("image_to_tensor")
+        if spec is not None:
+            self.input_spec = _spec_from_image_to_tensor(self.input_spec, spec)
+            info = self.model.inputs[0]
+            self._preprocess = Preprocessor(self.input_spec, InputQuantization(info.dtype, info.scale,
+                                                                               info.zero_point), fast=options.get(
+                                                                                   "fast", True))
+        det.check_fit(self.decoder, [o.shape for o in self.model.outputs], describe(decoder or self.model.path))
+        self.anchors = det.ssd_anchors(self.decoder) if self.decoder.kind == "ssd" else None
+
+    def detect(self, image) -> TaskResult:
+        pil, values, timings = self.outputs(image)
+        t0 = time.perf_counter()
+        found = det.detections(values, self.decoder, self.anchors)
+        boxes, keypoints = _to_pixels(found, self.input_spec, pil.size)
+        timings["decode"] = (time.perf_counter() - t0) * 1e3
+        out = tuple(Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s), int(c), self._label(int(c)),
+                              tuple((float(x), float(y)) for x, y in k))
+                    for b, s, c, k in zip(boxes, found.scores, found.classes, keypoints))
+        return TaskResult(describe(image), "detect", self.delegate.actual, timings, detections=out)
+
+    run = detect
+
+    def _label(self, index: int) -> str | None:
+        return self.labels[index] if self.labels and 0 <= index < len(self.labels) else None
+
+
+def _decoder(source) -> det.Decoder:
+    if isinstance(source, det.Decoder):
+        return source
+    if isinstance(source, dict):
+        return det.parse_decoder({k: v for k, v in source.items()}, "decoder")
+    raw = read_regular(source, "a decoder file", DEFAULT_MODEL_LIMIT, InputError)
+    return det.parse_decoder(raw, describe(source))
+
+
+def _spec_from_image_to_tensor(spec: InputSpec, options: dict) -> InputSpec:
+    """MediaPipe's ImageToTensorCalculator options: keep_aspect_ratio is a letterbox, output_tensor_float_range
+    maps 0..255 onto [min, max]."""
+    changes: dict = {}
+    if options.get("keep_aspect_ratio"):
+        changes["resize"] = "letterbox"
+    span = options.get("output_tensor_float_range")
+    if span:
+        std = 255.0 / (span["max"] - span["min"])
+        changes.update(mean=(-span["min"] * std,), std=(std,))
+    return spec.replace(**changes)
+
+
+def _to_pixels(found: det.RawDetections, spec: InputSpec, size: tuple[int, int]):
+    """Normalized input-tensor coordinates -> pixels of the original image, undoing letterbox or crop."""
+    width, height = size
+    xs = np.concatenate([found.boxes[:, [0, 2]], found.keypoints[..., 0]], axis=1)
+    ys = np.concatenate([found.boxes[:, [1, 3]], found.keypoints[..., 1]], axis=1)
+    if spec.resize == "letterbox":
+        scale = min(spec.width / width, spec.height / height)
+        inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
+        xs = (xs * spec.width - (spec.width - inner_w) // 2) * width / inner_w
+        ys = (ys * spec.height - (spec.height - inner_h) // 2) * height / inner_h
+    elif spec.resize == "center-crop":
+        left, top, right, bottom = _center_box(width, height, spec.width / spec.height)
+        xs, ys = left + xs * (right - left), top + ys * (bottom - top)
+    else:
+        xs, ys = xs * width, ys * height
+    boxes = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], -1)
+    keypoints = np.stack([xs[:, 2:], ys[:, 2:]], -1)
+    return boxes, keypoints
+
+
+def _read_labels(path) -> tuple[str, ...]:
+    from .classifier import read_labels
+    return read_labels(path)
+
+
+def _outline(path) -> tuple[list[tuple[int, ...]], int, str | None]:
+    """Output shapes, input count and the record's task, read from the file (no interpreter needed)."""
+    from .tflite_file import read_file
+    _, file = read_file(path)
+    record = read_metadata(file).parsed
+    graph = file.main
+    return [graph.tensors[i].shape for i in graph.outputs], len(graph.inputs), record.task if record else None
+
+
+def infer_task(output_shapes: list[tuple[int, ...]], inputs: int, record_task: str | None) -> str:
+    """The record's task, else a classifier for one [batch, classes] output, else raw outputs."""
+    if record_task:
+        return RECORD_TASKS.get(record_task, "raw")
+    return "classify" if len(output_shapes) == 1 and len(output_shapes[0]) == 2 and inputs == 1 else "raw"
+
+
+def load(path, delegate: str = "auto", threads: int | None = None, *, task: str | None = None, decoder=None,
+         **options):
+    """Loads a .tflite model as the task object it is; needs no TensorFlow. Never refuses a valid image model for
+    not being a classifier: without a record, task or decoder, it returns a RawModel (``assumed_task`` says so).
+
+    Args:
+      path: the .tflite file (validated, and sandboxed on first load, before this process runs it).
+      delegate, threads: as for ``Classifier``.
+      task: classify, detect, embed or raw; default from the record, else from the outputs.
+      decoder: for detect: a decoder file, dict or Decoder (MediaPipe's option names); default the record's.
+      **options: backend, fallback, fast, labels, mean, std, resize, color.
+    Returns:
+      A Classifier, Detector, Embedder or RawModel.
+    Raises:
+      ModelError, InputError, DelegateError, BackendUnavailableError: one line each.
+    """
+    from .classifier import Classifier
+    if task is not None and task not in TASKS:
+        raise InputError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    chosen = task or ("detect" if decoder is not None else None)
+    if chosen is None:
+        chosen = infer_task(*_outline(path))
+    kinds = {"classify": Classifier, "detect": Detector, "embed": Embedder, "raw": RawModel}
+    extra = {"decoder": decoder} if chosen == "detect" else {}
+    loaded = kinds[chosen](path, delegate=delegate, threads=threads, **extra, **options)
+    loaded.assumed_task = None if task is not None or decoder is not None else chosen
+    return loaded

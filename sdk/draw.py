@@ -1,0 +1,31 @@
+"""Pictures of what a detector found: the image with its boxes, labels and keypoints drawn (pillow)."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+from PIL import ImageDraw
+
+from edgelite.runtime.preprocess import _oriented, open_image
+
+COLORS = ("#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#ff9500")
+
+
+def draw_detections(source, result, folder) -> pathlib.Path:
+    """Writes ``folder/<image name>.png`` with every detection drawn; returns its path."""
+    image = _oriented(open_image(source)).convert("RGB")
+    canvas = ImageDraw.Draw(image)
+    width = max(2, round(min(image.size) / 200))
+    for d in result.detections:
+        color = COLORS[d.label_id % len(COLORS)]
+        canvas.rectangle(d.box, outline=color, width=width)
+        name = d.label if d.label is not None else str(d.label_id)
+        canvas.text((d.box[0] + width, max(0, d.box[1] - 12)), f"{name} {d.score:.2f}", fill=color)
+        for x, y in d.keypoints:
+            r = width + 1
+            canvas.ellipse((x - r, y - r, x + r, y + r), fill=color)
+    out = pathlib.Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / (pathlib.Path(os.fspath(source)).stem + ".png")
+    image.save(target)
+    return target
