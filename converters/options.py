@@ -24,7 +24,7 @@ STRUCTURES = ("unstructured", "2:4")
 POLICIES = ("all", "xnnpack")
 STRATEGIES = ("mirrored", "multiworker")
 INPUT_RANGES = tuple(RANGES)
-TASKS = ("classify", "embed", "raw")
+TASKS = ("classify", "detect", "embed", "raw")
 
 
 def _fail(option: str, problem: str):
@@ -70,7 +70,8 @@ class ConvertOptions:
     compiler: str | None = None
     compiler_timeout: float = 180.0
     write_standard_metadata: bool = True
-    task: str | None = None               # classify, embed or raw; None: inferred from the outputs
+    task: str | None = None               # classify, detect, embed or raw; None: inferred from the outputs
+    decoder: Any = None                   # detect: a decoder file or dict (MediaPipe's option names)
     min_output_snr: float = 20.0          # dB every output must keep against the float model
     input_shape: tuple[int, int, int] | None = None  # for subclassed models, which record none
     custom_objects: dict | None = None    # passed to Keras when loading a file
@@ -82,6 +83,9 @@ class ConvertOptions:
             object.__setattr__(self, name, _path(getattr(self, name)))
         if isinstance(self.labels, os.PathLike):
             object.__setattr__(self, "labels", os.fspath(self.labels))
+        if self.decoder is not None:
+            object.__setattr__(self, "decoder", _decoder_sections(self.decoder))
+            object.__setattr__(self, "task", self.task or "detect")
         if isinstance(self.ladder, str):
             object.__setattr__(self, "ladder", tuple(n.strip() for n in self.ladder.split(",") if n.strip()))
         for check in (_check_choices, _check_numbers, _check_combinations, _check_paths):
@@ -108,6 +112,20 @@ class ConvertOptions:
 
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(ConvertOptions) if f.default is not dataclasses.MISSING}
+
+
+def _decoder_sections(source) -> dict:
+    """The decoder as validated JSON sections (read and checked by the runtime's own parser)."""
+    from edgelite.runtime import detection
+    from edgelite.runtime.errors import InputError
+    from edgelite.runtime.files import read_regular
+    try:
+        if isinstance(source, dict):
+            return detection.parse_decoder(source, "decoder").sections
+        raw = read_regular(source, "a decoder file", 1 << 20, InputError)
+        return detection.parse_decoder(raw, os.fspath(source)).sections
+    except InputError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def _check_choices(o: ConvertOptions):
@@ -158,6 +176,8 @@ def _check_combinations(o: ConvertOptions):
     if o.prune_structure == "2:4" and o.prune not in (None, 0.0, 0.5):
         raise ConversionError(f"2:4 pruning zeroes exactly half the weights; --prune {o.prune} conflicts with it "
                               "(give --prune 0.5 or leave the structure unstructured)")
+    if o.task == "detect" and o.decoder is None:
+        raise ConversionError("--task detect needs --decoder FILE (MediaPipe's option names) to decode detections")
     if o.ladder is not None and not o.recover:
         raise ConversionError("--ladder names rungs to try and --no-recover tries none; give one of them")
     if o.input_range is not None and (o.mean is not None or o.std is not None):

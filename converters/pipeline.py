@@ -155,9 +155,11 @@ def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, r
     task = task_of(source.original, o)
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
         source.original, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task,
-        source.model if source.pruning is not None else None)
+        source.model if source.pruning is not None else None, o.decoder)
     t0 = time.perf_counter()
     first = measure(converted.model_bytes)
+    for pitfall in first.pitfalls:
+        rep.warn(pitfall)
     rung = ladder.measure(ladder.first_rung(converted.quantize), converted.model_bytes, converted.quantize, first,
                           budget_of(o), t0)
     if rung.within_budget or not o.recover:
@@ -192,6 +194,13 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
 def task_of(loaded: LoadedModel, o: ConvertOptions) -> str:
     """The task asked for, else inferred: one [batch, classes] output is a classifier, anything else raw."""
     if o.task is not None:
+        if o.task == "detect":
+            from edgelite.runtime import detection
+            decoder = detection.parse_decoder(o.decoder, "decoder")
+            try:
+                detection.check_fit(decoder, [tuple(d or 1 for d in s) for s in loaded.output_shapes], "--decoder")
+            except Exception as exc:  # noqa: BLE001 - InputError from the runtime: the decoder does not fit
+                raise ConversionError(str(exc)) from None
         if o.task == "classify" and loaded.n_classes is None:
             raise ConversionError(f"{loaded.name}: --task classify needs one [batch, classes] output; the model's "
                                   f"outputs are {[list(s) for s in loaded.output_shapes]}")
@@ -219,7 +228,7 @@ def embed(source: Source, converted: Converted, checked: Checked, labels, sparsi
                "recovery": checked.recovery.to_dict() if checked.recovery else None,
                "pruning": source.pruning.to_dict() if source.pruning else None,
                "compatibility": converted.compatibility.to_dict() if converted.compatibility else None,
-               "provenance": records.provenance(source.original, o)}
+               "provenance": records.provenance(source.original, o), "decoder": o.decoder}
     task = task_of(source.original, o)
     return records.embed(checked.model_bytes, source.model.name, source.spec, labels, reports, sparsity, task,
                          o.write_standard_metadata and not converted.flex_ops and task == "classify")

@@ -33,10 +33,16 @@ class Embedded:
     standard_metadata: dict | None
 
 
-def outputs_of(model: ModelFile, task: str) -> tuple[OutputInfo, ...]:
-    """Every output tensor by name, shape and dtype, with its role: a classifier's scores, an embedder's vector."""
+def outputs_of(model: ModelFile, task: str, decoder: dict | None = None) -> tuple[OutputInfo, ...]:
+    """Every output tensor by name, shape and dtype, with its role: a classifier's scores, an embedder's vector,
+    a detector's boxes (the decoder's num_coords wide) and scores."""
     graph = model.main
     role = "embedding" if task == "embed" else "raw"
+    if task == "detect" and decoder is not None:
+        coords = decoder.get("tensors_to_detections", {}).get("num_coords", 4)
+        return tuple(OutputInfo(graph.tensors[i].name, tuple(graph.tensors[i].shape), graph.tensors[i].dtype,
+                                "boxes" if graph.tensors[i].shape[-1:] == (coords,) else "scores")
+                     for i in graph.outputs)
     if task == "classify":
         role = "probabilities" if output_is_probability(graph, graph.outputs[0]) else "logits"
     return tuple(OutputInfo(graph.tensors[i].name, tuple(graph.tensors[i].shape), graph.tensors[i].dtype, role)
@@ -51,7 +57,7 @@ def provenance(loaded: LoadedModel, o: ConvertOptions) -> dict:
 
 def build(model: ModelFile, spec: InputSpec, labels: tuple[str, ...] | None, reports: dict, task: str) -> Record:
     """The record: how to feed the model, its task, what it outputs, and the reports of every step."""
-    outputs = outputs_of(model, task)
+    outputs = outputs_of(model, task, reports.get("decoder"))
     kind = outputs[0].role if task == "classify" else None
     return Record(input=spec, task=RECORD_TASKS[task], labels=labels, output=kind, outputs=outputs, **reports)
 

@@ -23,7 +23,8 @@ from .reporting import Reporter
 BATCH = 64
 
 
-RECORD_TASKS = {"classify": "image-classification", "embed": "image-embedding", "raw": "raw"}
+RECORD_TASKS = {"classify": "image-classification", "detect": "object-detection", "embed": "image-embedding",
+                "raw": "raw"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Verification:
     #                                 (measured where the output is quantized probabilities)
     task: str = "classify"
     outputs: tuple[OutputFidelity, ...] = ()
+    pitfalls: tuple[str, ...] = ()  # known quantization traps seen in the outputs, one sentence each
+    detection: dict | None = None   # detect: float detections, matched at IoU >= 0.5, mean IoU, score difference
 
     @property
     def agreement_interval(self) -> tuple[float, float] | None:
@@ -80,6 +83,7 @@ class Verification:
         if self.float_top1 is not None:
             return "top-1 on labelled images"
         return {"classify": "disagreement with the float model", "embed": "nearest neighbours that changed",
+                "detect": "float detections not matched at IoU >= 0.5",
                 "raw": "no task metric: every output's SNR decides"}[self.task]
 
     def within(self, budget: float, min_snr_db: float) -> bool:
@@ -196,7 +200,8 @@ def outputs_are_probabilities(model_bytes: bytes) -> bool:
 
 
 def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.ndarray, labels, data: str,
-           reporter: Reporter, task: str = "classify", converted_from: LoadedModel | None = None) -> Verification:
+           reporter: Reporter, task: str = "classify", converted_from: LoadedModel | None = None,
+           decoder: dict | None = None) -> Verification:
     """Every output against the float model, and the task's own metric on top.
 
     ``loaded`` is the reference of the task metric: the user's original float model, also when the
@@ -212,13 +217,35 @@ def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.
     outputs = tuple(_fidelity(name, ref, out, src) for name, ref, out, src in zip(names, direct, converted, sources))
     worst: dict[str, Any] = {"snr_db": min(o.snr_db for o in outputs), "cosine": min(o.cosine for o in outputs),
              "mean_abs_diff": max(o.mean_abs_diff for o in outputs), "max_abs_diff": max(o.max_abs_diff for o in outputs)}
-    common: dict[str, Any] = {"images": len(pixels), "data": data, "task": task, "outputs": outputs, **worst}
+    pitfalls = () if task == "classify" else tuple(  # one score vector is homogeneous by construction
+        p for name, ref, step in zip(names, direct, steps) if (p := mixed_ranges(name, ref, step)))
+    common: dict[str, Any] = {"images": len(pixels), "data": data, "task": task, "outputs": outputs,
+                              "pitfalls": pitfalls, **worst}
     if task == "classify":
         return Verification(**common, **_classification(reference[0], converted[0], steps[0], labels, model_bytes))
     if task == "embed":
         return Verification(**common, float_top1=None, tflite_top1=None,
                             agreement=neighbour_agreement(reference[0], converted[0]))
+    if task == "detect" and decoder is not None:
+        found = detection_agreement(reference, converted, decoder)
+        return Verification(**common, float_top1=None, tflite_top1=None, agreement=found["matched_share"],
+                            detection=found)
     return Verification(**common, float_top1=None, tflite_top1=None, agreement=None)
+
+
+def mixed_ranges(name: str, reference: np.ndarray, step: float) -> str | None:
+    """One int8 tensor holding values of very different ranges (a detector's boxes in pixels beside its scores
+    in [0, 1]): one step sized for the wide values leaves the narrow ones a handful of levels, or none."""
+    if step <= 0 or reference.ndim < 2 or reference.shape[-1] < 2:
+        return None
+    columns = reference.reshape(-1, reference.shape[-1])
+    spans = columns.max(0) - columns.min(0)
+    narrow, wide = float(spans.min()), float(spans.max())
+    if narrow < 4 * step and wide > 16 * max(narrow, step):
+        return (f"output {name} holds values spanning {wide:.3g} in some positions and {narrow:.3g} in others in one "
+                f"int8 tensor: its step of {step:.3g} leaves the narrow ones (scores beside boxes in pixels?) "
+                f"{max(0, round(narrow / step))} level(s); split the output, or keep it in float (--io float32)")
+    return None
 
 
 def _fidelity(name: str, reference: np.ndarray, converted: np.ndarray, source: str) -> OutputFidelity:
@@ -239,6 +266,33 @@ def _classification(reference: np.ndarray, converted: np.ndarray, step: float, l
     return {"float_top1": float((ref_top == truth).mean()) if truth is not None else None,
             "tflite_top1": float((conv_top == truth).mean()) if truth is not None else None,
             "agreement": float((ref_top == conv_top).mean()), "near_ties": near_tie_share(reference, step)}
+
+
+def detection_agreement(reference: list[np.ndarray], converted: list[np.ndarray], sections: dict) -> dict:
+    """Detections decoded from both models, image by image, matched greedily at IoU >= 0.5."""
+    from edgelite.runtime import detection as det
+    decoder = det.parse_decoder(sections, "decoder")
+    anchors = det.ssd_anchors(decoder) if decoder.kind == "ssd" else None
+    total = matched = 0
+    ious, score_diffs = [], []
+    for i in range(len(reference[0])):
+        ours = det.detections([r[i:i + 1] for r in reference], decoder, anchors)
+        theirs = det.detections([c[i:i + 1] for c in converted], decoder, anchors)
+        free = list(range(len(theirs.scores)))
+        total += len(ours.scores)
+        for box, score in zip(ours.boxes, ours.scores):
+            if not free:
+                break
+            overlaps = det.iou(box, theirs.boxes[free])
+            best = int(np.argmax(overlaps))
+            if overlaps[best] >= 0.5:
+                matched += 1
+                ious.append(float(overlaps[best]))
+                score_diffs.append(abs(float(score) - float(theirs.scores[free[best]])))
+                free.pop(best)
+    return {"float_detections": total, "matched": matched, "matched_share": matched / total if total else 1.0,
+            "mean_iou": float(np.mean(ious)) if ious else None,
+            "mean_score_diff": float(np.mean(score_diffs)) if score_diffs else None}
 
 
 def neighbour_agreement(reference: np.ndarray, converted: np.ndarray) -> float:

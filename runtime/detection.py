@@ -217,9 +217,10 @@ def suppress(found: RawDetections, threshold: float, weighted: bool, limit: int 
         top = order[0]
         if found.scores[top] < min_score:
             break
-        overlap = iou(found.boxes[top], found.boxes[order])
-        cluster, order = order[overlap > threshold], order[overlap <= threshold]
-        cluster = cluster if len(cluster) else np.array([top])
+        overlap = iou(found.boxes[top], found.boxes[order[1:]])
+        # the top always leaves the queue: a zero-area or NaN box overlaps nothing, not even itself
+        cluster = np.concatenate([[top], order[1:][overlap > threshold]])
+        order = order[1:][~(overlap > threshold)]
         if weighted:
             w = found.scores[cluster][:, None]
             keep_boxes.append((found.boxes[cluster] * w).sum(0) / w.sum())

