@@ -266,38 +266,29 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
       edgelite predict examples/models/digits_int8.tflite examples/images/*.png --top-k 3
       edgelite predict face.tflite photo.jpg --decoder examples/decoders/face_detection_short_range.json
     """
-    from edgelite.runtime.classifier import Classifier, classify_many
+    from edgelite.runtime.classifier import Classifier
     from edgelite.runtime.tasks import load
     if threads and len(threads) > 1:
         raise click.BadParameter("predict runs one thread count", param_hint="--threads")
     clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
                fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
-    if not isinstance(clf, Classifier):
-        return _predict_task(clf, images, draw, as_json)
-    results, failures = [], 0
-    for image, outcome in classify_many(clf, list(images), top_k):
-        if isinstance(outcome, Exception):
-            failures += 1
-            results.append({"source": image, "error": str(outcome)})
-            if not as_json:
-                click.echo(f"error: {outcome}", err=True)
-            continue
-        results.append(outcome.to_dict())
-        if not as_json:
-            click.echo(prediction_line(outcome))
-    if as_json:
-        _emit(True, {"model": clf.path, "delegate": clf.delegate.to_dict(), "results": results}, "")
-    if failures:
-        sys.exit(1)
+    if isinstance(clf, Classifier):
+        header: dict = {"model": clf.path, "delegate": clf.delegate.to_dict()}
+        _predict_each(images, lambda image: clf.classify(image, top_k), prediction_line, header, as_json)
+    else:
+        header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
+                  "delegate": clf.delegate.to_dict()}
+        _predict_each(images, clf.run, task_text, header, as_json,
+                      after=(lambda image, result: draw_detections(image, result, draw)) if draw else None)
 
 
-def _predict_task(task, images, draw, as_json):
-    """Detections, embeddings or raw outputs, one block per image (or one JSON object per image)."""
+def _predict_each(images, run, render, header: dict, as_json: bool, after=None) -> None:
+    """Runs every image it can, reports each bad one on its own line, exits 1 if any failed."""
     from edgelite.runtime.errors import InputError
     results, failures = [], 0
     for image in images:
         try:
-            result = task.run(image)
+            result = run(image)
         except InputError as exc:
             failures += 1
             results.append({"source": image, "error": str(exc)})
@@ -305,13 +296,12 @@ def _predict_task(task, images, draw, as_json):
                 click.echo(f"error: {exc}", err=True)
             continue
         results.append(result.to_dict())
-        if draw:
-            draw_detections(image, result, draw)
+        if after is not None:
+            after(image, result)
         if not as_json:
-            click.echo(task_text(result))
+            click.echo(render(result))
     if as_json:
-        _emit(True, {"model": task.path, "task": task.task, "assumed_task": getattr(task, "assumed_task", None),
-                     "delegate": task.delegate.to_dict(), "results": results}, "")
+        _emit(True, {**header, "results": results}, "")
     if failures:
         sys.exit(1)
 
