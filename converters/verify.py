@@ -65,6 +65,7 @@ class Verification:
     outputs: tuple[OutputFidelity, ...] = ()
     pitfalls: tuple[str, ...] = ()  # known quantization traps seen in the outputs, one sentence each
     detection: dict | None = None   # detect: float detections, matched at IoU >= 0.5, mean IoU, score difference
+    min_cosine: float | None = None  # embed: the least similar image's embedding against the float model's
 
     @property
     def agreement_interval(self) -> tuple[float, float] | None:
@@ -225,7 +226,8 @@ def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.
         return Verification(**common, **_classification(reference[0], converted[0], steps[0], labels, model_bytes))
     if task == "embed":
         return Verification(**common, float_top1=None, tflite_top1=None,
-                            agreement=neighbour_agreement(reference[0], converted[0]))
+                            agreement=neighbour_agreement(reference[0], converted[0]),
+                            min_cosine=min_cosine(reference[0], converted[0]))
     if task == "detect" and decoder is not None:
         found = detection_agreement(reference, converted, decoder)
         return Verification(**common, float_top1=None, tflite_top1=None, agreement=found["matched_share"],
@@ -293,6 +295,13 @@ def detection_agreement(reference: list[np.ndarray], converted: list[np.ndarray]
     return {"float_detections": total, "matched": matched, "matched_share": matched / total if total else 1.0,
             "mean_iou": float(np.mean(ious)) if ious else None,
             "mean_score_diff": float(np.mean(score_diffs)) if score_diffs else None}
+
+
+def min_cosine(reference: np.ndarray, converted: np.ndarray) -> float:
+    ref = reference.reshape(len(reference), -1).astype(np.float64)
+    out = converted.reshape(len(converted), -1).astype(np.float64)
+    norms = np.maximum(np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1), 1e-12)
+    return float(np.min(np.sum(ref * out, axis=1) / norms))
 
 
 def neighbour_agreement(reference: np.ndarray, converted: np.ndarray) -> float:

@@ -62,6 +62,9 @@ def inspect_model(path, backend=None) -> dict:
         "output_kind": meta.output or ("probabilities" if len(graph.outputs) == 1 and output_is_probability(
             graph, graph.outputs[0]) else "logits"),
         "edgelite_record": record,
+        "task": meta.parsed.task if meta.parsed else None,
+        "output_roles": {o.name: o.role for o in meta.parsed.outputs} if meta.parsed else {},
+        "decoder": meta.parsed.decoder if meta.parsed else None,
         "metadata_buffers": sorted(file.metadata),
         "tflite_metadata": STANDARD_METADATA in file.metadata,
         "weight_sparsity": weight_sparsity(file, data),

@@ -228,6 +228,10 @@ def inspect_text(info: dict) -> str:
     lines.append(f"labels:   {len(labels)} ({', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''})"
                  if labels else "labels:   none")
     lines.append(f"output:   {info['output_kind']}")
+    if info.get("task"):
+        roles = ", ".join(f"{name} ({role})" for name, role in info["output_roles"].items())
+        lines.append(f"task:     {info['task']}" + (f"; outputs {roles}" if roles else "")
+                     + ("; decoder: " + ", ".join(sorted(info["decoder"])) if info.get("decoder") else ""))
     record = info["edgelite_record"]
     lines.append("edgelite record:" + ("" if record else " absent"))
     lines += [f"  {key}: {json.dumps(value, sort_keys=True)}" for key, value in sorted((record or {}).items())]

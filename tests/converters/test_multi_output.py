@@ -177,6 +177,7 @@ def test_a_real_network_as_an_embedder(tmp_path):
                               max_accuracy_drop=10.0, write_standard_metadata=False)  # 20 images: 1 neighbour = 5
     v = result.verification
     assert v.task == "embed" and v.images == 20 and v.agreement >= 0.8 and result.within_budget
+    assert 0.9 <= v.min_cosine <= v.cosine <= 1.0
     record = json.loads(read_file(out)[1].metadata["edgelite"])
     assert record["task"] == "image-embedding" and record["outputs"][0]["role"] == "embedding"
     from ai_edge_litert.interpreter import Interpreter
@@ -235,3 +236,5 @@ def test_a_detector_converts_with_its_decoder_and_predicts_without_flags(tmp_pat
     predicted = CliRunner().invoke(main, ["predict", str(out), str(image), "--json"])  # no --decoder: the record's
     assert predicted.exit_code == 0, predicted.output
     assert json.loads(predicted.stdout)["task"] == "detect"
+    shown = CliRunner().invoke(main, ["inspect", str(out)]).stdout
+    assert "task:     object-detection; outputs " in shown and "(boxes)" in shown and "decoder: " in shown
