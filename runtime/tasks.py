@@ -159,6 +159,10 @@ class Detector(_Task):
     def __init__(self, path, *, decoder=None, **options):
         super().__init__(path, **options)
         source = decoder if decoder is not None else (self.metadata.parsed.decoder if self.metadata.parsed else None)
+        self.postprocess = _postprocess_positions(self.model) if source is None else None
+        if self.postprocess is not None:  # the model decodes itself (TFLite_Detection_PostProcess)
+            self.decoder, self.anchors = None, None
+            return
         if source is None:
             raise InputError(f"{self.model.path}: detection needs a decoder: give --decoder FILE (MediaPipe's option "
                              "names) or convert the model with one")
@@ -176,7 +180,11 @@ class Detector(_Task):
     def detect(self, image) -> TaskResult:
         pil, values, timings = self.outputs(image)
         t0 = time.perf_counter()
-        found = det.detections(values, self.decoder, self.anchors)
+        if self.postprocess is not None:
+            found = _postprocessed(values, self.postprocess)
+        else:
+            assert self.decoder is not None  # noqa: S101 - __init__ sets one or the other
+            found = det.detections(values, self.decoder, self.anchors)
         boxes, keypoints = _to_pixels(found, self.input_spec, pil.size)
         timings["decode"] = (time.perf_counter() - t0) * 1e3
         out = tuple(Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s), int(c), self._label(int(c)),
@@ -188,6 +196,27 @@ class Detector(_Task):
 
     def _label(self, index: int) -> str | None:
         return self.labels[index] if self.labels and 0 <= index < len(self.labels) else None
+
+
+def _postprocess_positions(model: Model) -> tuple[int, int, int, int] | None:
+    """Where the boxes, classes, scores and count of a TFLite_Detection_PostProcess op sit among the outputs."""
+    op = next((o for o in model.file.main.operators if o.custom_code == "TFLite_Detection_PostProcess"), None)
+    if op is None or len(op.outputs) != 4:
+        return None
+    positions = {o.index: i for i, o in enumerate(model.outputs)}
+    if not all(t in positions for t in op.outputs):
+        return None
+    boxes, classes, scores, count = (positions[t] for t in op.outputs)
+    return boxes, classes, scores, count
+
+
+def _postprocessed(values: list[np.ndarray], positions: tuple[int, int, int, int]) -> det.RawDetections:
+    """The op's outputs: boxes (ymin, xmin, ymax, xmax, normalized), class indices, scores and a count."""
+    boxes, classes, scores, count = (values[p] for p in positions)
+    n = max(0, min(int(count.reshape(-1)[0]), boxes.shape[1]))
+    ymin, xmin, ymax, xmax = boxes[0, :n].T
+    return det.RawDetections(np.stack([xmin, ymin, xmax, ymax], -1), scores[0, :n].astype(np.float32),
+                             classes[0, :n].astype(np.int64), np.zeros((n, 0, 2), np.float32))
 
 
 def _decoder(source) -> det.Decoder:
@@ -243,7 +272,9 @@ def _outline(path) -> tuple[list[tuple[int, ...]], int, str | None]:
     _, file = read_file(path)
     record = read_metadata(file).parsed
     graph = file.main
-    return [graph.tensors[i].shape for i in graph.outputs], len(graph.inputs), record.task if record else None
+    task = record.task if record else ("object-detection" if "TFLite_Detection_PostProcess" in file.custom_ops
+                                       else None)
+    return [graph.tensors[i].shape for i in graph.outputs], len(graph.inputs), task
 
 
 def infer_task(output_shapes: list[tuple[int, ...]], inputs: int, record_task: str | None) -> str:

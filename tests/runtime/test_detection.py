@@ -189,3 +189,30 @@ def test_nms_ends_on_degenerate_boxes():
     for weighted in (False, True):
         kept = det.suppress(found, 0.3, weighted)
         assert len(kept.scores) == 3  # the two overlapping ones merge; the degenerate ones stand alone
+
+
+def test_models_that_decode_themselves_report_the_ops_own_detections():
+    """Layout 1: a model ending in TFLite's TFLite_Detection_PostProcess (tests/fixtures/build_models.py). The op's
+    own outputs, read here straight from the interpreter, are the reference; edgelite must report the same
+    boxes in pixels (xmin, ymin, xmax, ymax), classes and scores, and pick the task without being told."""
+    import skimage.data
+
+    from edgelite.runtime.backend import find_backend
+    from tests.conftest import MODELS
+    path = MODELS / "ssd_postprocess.tflite"
+    photo = Image.fromarray(skimage.data.astronaut())
+    detector = edgelite.load(path, mean=(0.0,), std=(1.0,), fast=False)  # the model rescales 0..255 itself
+    assert isinstance(detector, Detector) and detector.assumed_task == "detect"
+    ours = detector.detect(photo).detections
+    interpreter = find_backend().Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    x = np.asarray(photo.resize((64, 64), Image.BILINEAR), np.float32)[None]
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    boxes, classes, scores, count = (interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details())
+    n = int(count[0])
+    assert n == len(ours) > 0
+    for i, d in enumerate(ours):
+        ymin, xmin, ymax, xmax = boxes[0, i] * 512
+        assert d.box == pytest.approx((xmin, ymin, xmax, ymax), abs=1.0)
+        assert d.score == pytest.approx(float(scores[0, i]), abs=1e-5) and d.label_id == int(classes[0, i])
