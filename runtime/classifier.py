@@ -77,8 +77,8 @@ class Classifier:
 
     def __init__(self, path, *, delegate: str = "auto", threads: int | None = None, backend=None,
                  fallback: bool = False, fast: bool = True, labels=None, mean=None, std=None,
-                 resize: str | None = None, color: str | None = None):
-        self.model = Model(path, delegate=delegate, threads=threads, backend=backend, fallback=fallback)
+                 resize: str | None = None, color: str | None = None, trust: bool | None = None):
+        self.model = Model(path, delegate=delegate, threads=threads, backend=backend, fallback=fallback, trust=trust)
         _check_classifier_io(self.model)
         self.metadata: Metadata = read_metadata(self.model.file)
         self.input_spec = self._spec(mean=mean, std=std, resize=resize, color=color)
@@ -154,6 +154,16 @@ class Classifier:
         timings = {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
         return Classification(describe(image), tuple(classes), self.delegate.actual, timings)
 
+    def classify_tensor(self, tensor: np.ndarray, source: str, top_k: int, preprocess_ms: float) -> Classification:
+        """Classifies a ready input tensor (from ``preprocess``)."""
+        t1 = time.perf_counter()
+        output = self.model.run(tensor)[0]
+        t2 = time.perf_counter()
+        classes = self.top_classes(output, top_k)
+        timings = {"preprocess": preprocess_ms, "invoke": (t2 - t1) * 1e3,
+                   "postprocess": (time.perf_counter() - t2) * 1e3}
+        return Classification(source, tuple(classes), self.delegate.actual, timings)
+
     def top_classes(self, output: np.ndarray, k: int) -> list[Class]:
         return top_k(self.scores(output)[0], k, self.labels)
 
@@ -179,10 +189,28 @@ def load(path, delegate: str = "auto", threads: int | None = None, **options) ->
     return Classifier(path, delegate=delegate, threads=threads, **options)
 
 
-def classify_many(classifier: Classifier, images: Sequence, top_k: int = 5):
-    """Classifies each image, yielding (image, Classification or the InputError it raised)."""
-    for image in images:
+def classify_many(classifier: Classifier, images: Sequence, top_k: int = 5, workers: int | None = None):
+    """Classifies each image in order, yielding (image, Classification or the InputError it raised).
+
+    Decoding and resizing run on ``workers`` threads (default: the cores but one; pillow releases the
+    GIL) a few images ahead, while this thread runs the interpreter: preprocessing hides behind
+    inference instead of adding to it."""
+    from concurrent.futures import ThreadPoolExecutor
+    workers = workers if workers is not None else max(1, (os.cpu_count() or 2) - 1)
+
+    def prepare(image):
+        started = time.perf_counter()
         try:
-            yield image, classifier.classify(image, top_k)
+            return classifier.preprocess(image), (time.perf_counter() - started) * 1e3
         except InputError as exc:
-            yield image, exc
+            return exc, 0.0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ahead = [pool.submit(prepare, image) for image in images[:2 * workers]]
+        for i, image in enumerate(images):
+            tensor, preprocess_ms = ahead[i].result()
+            if i + 2 * workers < len(images):
+                ahead.append(pool.submit(prepare, images[i + 2 * workers]))
+            if isinstance(tensor, InputError):
+                yield image, tensor
+                continue
+            yield image, classifier.classify_tensor(tensor, describe(image), top_k, preprocess_ms)

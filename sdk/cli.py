@@ -256,9 +256,10 @@ def inspect(model, backend, as_json):
               help="Detection decoder (JSON with MediaPipe's option names); implies --task detect.")
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
               help="Write each image with its boxes and keypoints drawn into this folder.")
+@click.option("--jsonl", is_flag=True, help="One JSON object per line, each printed as its image finishes.")
 @json_option
 def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact, task,
-            decoder, draw, as_json):
+            decoder, draw, jsonl, as_json):
     """Run a model on images: classes, detections, embeddings or raw outputs; preprocessing from the record.
 
     \b
@@ -274,15 +275,38 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
                fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
     if isinstance(clf, Classifier):
         header: dict = {"model": clf.path, "delegate": clf.delegate.to_dict()}
-        _predict_each(images, lambda image: clf.classify(image, top_k), prediction_line, header, as_json)
+        _predict_classes(clf, list(images), top_k, header, as_json, jsonl)
     else:
         header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
                   "delegate": clf.delegate.to_dict()}
         _predict_each(images, clf.run, task_text, header, as_json,
-                      after=(lambda image, result: draw_detections(image, result, draw)) if draw else None)
+                      after=(lambda image, result: draw_detections(image, result, draw)) if draw else None,
+                      jsonl=jsonl)
 
 
-def _predict_each(images, run, render, header: dict, as_json: bool, after=None) -> None:
+def _predict_classes(clf, images, top_k, header: dict, as_json: bool, jsonl: bool) -> None:
+    """Classes for every image, decoding ahead on the other cores while the interpreter runs."""
+    from edgelite.runtime.classifier import classify_many
+    results, failures = [], 0
+    for image, outcome in classify_many(clf, images, top_k):
+        failed = isinstance(outcome, Exception)
+        failures += failed
+        item = {"source": image, "error": str(outcome)} if failed else outcome.to_dict()
+        if jsonl:
+            click.echo(json.dumps(item))
+        elif as_json:
+            results.append(item)
+        elif failed:
+            click.echo(f"error: {outcome}", err=True)
+        else:
+            click.echo(prediction_line(outcome))
+    if as_json and not jsonl:
+        _emit(True, {**header, "results": results}, "")
+    if failures:
+        sys.exit(1)
+
+
+def _predict_each(images, run, render, header: dict, as_json: bool, after=None, jsonl: bool = False) -> None:
     """Runs every image it can, reports each bad one on its own line, exits 1 if any failed."""
     from edgelite.runtime.errors import InputError
     results, failures = [], 0
@@ -295,12 +319,15 @@ def _predict_each(images, run, render, header: dict, as_json: bool, after=None) 
             if not as_json:
                 click.echo(f"error: {exc}", err=True)
             continue
-        results.append(result.to_dict())
         if after is not None:
             after(image, result)
-        if not as_json:
+        if jsonl:
+            click.echo(json.dumps(result.to_dict()))
+        elif as_json:
+            results.append(result.to_dict())
+        else:
             click.echo(render(result))
-    if as_json:
+    if as_json and not jsonl:
         _emit(True, {**header, "results": results}, "")
     if failures:
         sys.exit(1)

@@ -212,3 +212,13 @@ def test_doctor_says_which_cpu_delegate_really_runs():
     assert profiled["delegate"]["actual"] == rows["xnnpack"]["runs_as"]["int8"]  # doctor and profile agree
     if default_cpu_delegate() == "cpu":
         assert "`edgelite profile` says what runs your model" in rows["xnnpack"]["detail"]
+
+
+def test_predict_jsonl_prints_one_object_per_image_as_it_goes(digit_png, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    result = run("predict", DIGITS_INT8, digit_png, bad, digit_png, "-k", "1", "--jsonl")
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [item.get("classes", [{}])[0].get("label") for item in lines] == ["7", None, "7"]
+    assert "error" in lines[1] and lines[1]["source"] == str(bad)

@@ -1,0 +1,71 @@
+"""Folder throughput and single-image latency, side by side in one run (needs the full .venv: TensorFlow
+builds MobileNetV2 once; cached). Goals from the tasks issue: a folder of 640x480 JPEGs through int8
+MobileNetV2 with one inference thread at >= 0.9x the rate of the interpreter alone on ready tensors
+(decoding hidden behind inference); one JPEG end to end <= 1.20x the invoke alone.
+
+    .venv/bin/python benchmarks/throughput.py [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from runtime import build_mobilenet, raw_interpreter
+
+
+def photos(folder: pathlib.Path, count: int) -> list[str]:
+    """640x480 JPEGs cut from scikit-image's real photos."""
+    import skimage.data
+    from PIL import Image
+    sources = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
+    paths = []
+    for i in range(count):
+        image = Image.fromarray(sources[i % len(sources)]).resize((640, 480), Image.BILINEAR)
+        paths.append(str(folder / f"{i:03d}.jpg"))
+        image.save(paths[-1], quality=90)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--images", type=int, default=120)
+    args = parser.parse_args()
+    from edgelite.runtime.classifier import Classifier, classify_many
+    _, int8 = build_mobilenet()
+    step, _ = raw_interpreter(int8)
+    for _ in range(10):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(args.images):
+        step()
+    raw_rate = args.images / (time.perf_counter() - t0)
+    folder = pathlib.Path(tempfile.mkdtemp())
+    paths = photos(folder, args.images)
+    clf = Classifier(int8, threads=1, trust=True)
+    list(classify_many(clf, paths[:8], 1))  # warm up
+    t0 = time.perf_counter()
+    done = list(classify_many(clf, paths, 1))
+    folder_rate = len(done) / (time.perf_counter() - t0)
+    singles = [clf.classify(p, 1).timings_ms for p in paths[:60]]
+    total = statistics.median(sum(t.values()) for t in singles)
+    invoke = statistics.median(t["invoke"] for t in singles)
+    result = {"raw_images_per_s": raw_rate, "folder_images_per_s": folder_rate, "folder_over_raw": folder_rate / raw_rate,
+              "single_jpeg_ms": total, "invoke_ms": invoke, "single_over_invoke": total / invoke}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"folder of {args.images} 640x480 JPEGs, 1 inference thread: {folder_rate:.1f} images/s against "
+          f"{raw_rate:.1f}/s for the interpreter alone on ready tensors ({result['folder_over_raw']:.2f}x; goal >= 0.9)")
+    print(f"one JPEG end to end: {total:.2f} ms against {invoke:.2f} ms invoke ({result['single_over_invoke']:.2f}x; "
+          "goal <= 1.20)")
+
+
+if __name__ == "__main__":
+    main()
