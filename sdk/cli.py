@@ -274,23 +274,35 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
     clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
                fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
     if isinstance(clf, Classifier):
+        from edgelite.runtime.classifier import classify_many
         header: dict = {"model": clf.path, "delegate": clf.delegate.to_dict()}
-        _predict_classes(clf, list(images), top_k, header, as_json, jsonl)
+        _report_each(classify_many(clf, list(images), top_k), prediction_line, header, as_json, jsonl)
     else:
         header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
                   "delegate": clf.delegate.to_dict()}
-        _predict_each(images, clf.run, task_text, header, as_json,
-                      after=(lambda image, result: draw_detections(image, result, draw)) if draw else None,
-                      jsonl=jsonl)
+        after = (lambda image, result: draw_detections(image, result, draw)) if draw else None
+        _report_each(_task_outcomes(clf, images), task_text, header, as_json, jsonl, after)
 
 
-def _predict_classes(clf, images, top_k, header: dict, as_json: bool, jsonl: bool) -> None:
-    """Classes for every image, decoding ahead on the other cores while the interpreter runs."""
-    from edgelite.runtime.classifier import classify_many
+def _task_outcomes(task, images):
+    """(image, result or the InputError it raised) for each image, in order."""
+    from edgelite.runtime.errors import InputError
+    for image in images:
+        try:
+            yield image, task.run(image)
+        except InputError as exc:
+            yield image, exc
+
+
+def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, after=None) -> None:
+    """Prints every result it can (a block, a JSON document or one JSON line each) and each bad image on a line
+    of its own; exits 1 if any failed."""
     results, failures = [], 0
-    for image, outcome in classify_many(clf, images, top_k):
+    for image, outcome in outcomes:
         failed = isinstance(outcome, Exception)
         failures += failed
+        if after is not None and not failed:
+            after(image, outcome)
         item = {"source": image, "error": str(outcome)} if failed else outcome.to_dict()
         if jsonl:
             click.echo(json.dumps(item))
@@ -299,34 +311,7 @@ def _predict_classes(clf, images, top_k, header: dict, as_json: bool, jsonl: boo
         elif failed:
             click.echo(f"error: {outcome}", err=True)
         else:
-            click.echo(prediction_line(outcome))
-    if as_json and not jsonl:
-        _emit(True, {**header, "results": results}, "")
-    if failures:
-        sys.exit(1)
-
-
-def _predict_each(images, run, render, header: dict, as_json: bool, after=None, jsonl: bool = False) -> None:
-    """Runs every image it can, reports each bad one on its own line, exits 1 if any failed."""
-    from edgelite.runtime.errors import InputError
-    results, failures = [], 0
-    for image in images:
-        try:
-            result = run(image)
-        except InputError as exc:
-            failures += 1
-            results.append({"source": image, "error": str(exc)})
-            if not as_json:
-                click.echo(f"error: {exc}", err=True)
-            continue
-        if after is not None:
-            after(image, result)
-        if jsonl:
-            click.echo(json.dumps(result.to_dict()))
-        elif as_json:
-            results.append(result.to_dict())
-        else:
-            click.echo(render(result))
+            click.echo(render(outcome))
     if as_json and not jsonl:
         _emit(True, {**header, "results": results}, "")
     if failures:
