@@ -100,7 +100,9 @@ def _load_saved_model(path: str) -> tuple[Any, str]:
     tf = tensorflow()
     try:
         with quiet():
-            return _load_tf_keras(path), "tf_keras"
+            model = _load_tf_keras(path)
+        if _has_graph_inputs(model):  # a Keras 2 SavedModel; anything else (Keras 3's export) revives without
+            return model, "tf_keras"  # its graph, so it is loaded as the raw serving signature below
     except Exception:  # noqa: BLE001 - not a Keras 2 SavedModel; load the raw graph instead
         pass
     try:

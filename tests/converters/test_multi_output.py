@@ -238,3 +238,21 @@ def test_a_detector_converts_with_its_decoder_and_predicts_without_flags(tmp_pat
     assert json.loads(predicted.stdout)["task"] == "detect"
     shown = CliRunner().invoke(main, ["inspect", str(out)]).stdout
     assert "task:     object-detection; outputs " in shown and "(boxes)" in shown and "decoder: " in shown
+
+
+def test_a_savedmodel_signature_with_several_outputs(tmp_path, digit_folders):
+    """Keras 3's export() writes a SavedModel that tf_keras revives without its graph: it must be read as the raw
+    serving signature, both outputs verified."""
+    import keras
+    train, _ = digit_folders
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, {"boxes": keras.layers.Dense(4, name="boxes")(x),
+                                 "score": keras.layers.Dense(1, activation="sigmoid", name="score")(x)})
+    model.export(str(tmp_path / "saved"))
+    result = edgelite.convert(tmp_path / "saved", output=tmp_path / "s.tflite", calibration=train,
+                              calibration_count=60, input_range="0,255", io="float32", write_standard_metadata=False)
+    v = result.verification
+    assert v.task == "raw" and sorted(o.shape for o in v.outputs) == [(1,), (4,)]
+    assert all(o.snr_db >= 20.0 for o in v.outputs) and result.within_budget
