@@ -65,6 +65,7 @@ class Checked:
     recovery: ladder.LadderReport | None
     float_layers: tuple[str, ...] = ()
     unverified: str | None = None
+    pruned_top1: float | None = None  # the pruned float model alone, when pruned and labelled
 
     def within(self, budget: verify.Budget) -> bool:
         return self.verification is None or budget.holds(self.verification)
@@ -144,7 +145,8 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
     return Converted(model_bytes, options, flex, encoding, compat)
 
 
-def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, rep: Reporter) -> Checked:
+def check(source: Source, converted: Converted, data: Data, task: str, o: ConvertOptions,
+          rep: Reporter) -> Checked:
     """Verifies against the original float model; over budget, climbs the ladder of alternatives."""
     if not o.verification:
         return Checked(converted.model_bytes, converted.quantize, None, None, unverified="not asked for (--no-verify)")
@@ -152,10 +154,11 @@ def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, r
         why = "the runtime cannot load Flex ops" if converted.flex_ops else data.unverified
         rep.warn(f"not verified: {why}")
         return Checked(converted.model_bytes, converted.quantize, None, None, unverified=why)
-    task = task_of(source.original, o)
+    floats = verify.Reference.of(source.original, source.model if source.pruning is not None else None,
+                                 data.eval_pixels, source.spec)
+    pruned_top1 = floats.converted_top1(data.eval_labels) if source.pruning is not None else None
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
-        source.original, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task,
-        source.model if source.pruning is not None else None, o.decoder)
+        floats, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task, o.decoder)
     t0 = time.perf_counter()
     first = measure(converted.model_bytes)
     for pitfall in first.pitfalls:
@@ -164,17 +167,20 @@ def check(source: Source, converted: Converted, data: Data, o: ConvertOptions, r
                           budget_of(o), t0)
     if rung.within_budget or not o.recover:
         return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport(
-            (rung,), chosen=rung.name, skipped=None if rung.within_budget else "--no-recover"))
-    return _climbed(source, converted, data, o, first, rung, measure, rep)
+            (rung,), chosen=rung.name, skipped=None if rung.within_budget else "--no-recover"),
+            pruned_top1=pruned_top1)
+    return dataclasses.replace(_climbed(source, converted, data, o, first, rung, measure, rep, pruned_top1),
+                               pruned_top1=pruned_top1)
 
 
 def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
-             rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
-    cost = pruning_cost(source, first, data)
-    if cost is not None and cost > o.max_accuracy_drop:  # pruning is judged on top-1 alone
-        return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=(
-            f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no quantization "
-            "rung can recover that: fine-tune longer (--epochs) or prune less")))
+             rung: ladder.RungResult, measure, rep: Reporter, pruned_top1: float | None) -> Checked:
+    if first.float_top1 is not None and pruned_top1 is not None:
+        cost = 100.0 * (first.float_top1 - pruned_top1)  # top-1 points lost by pruning alone
+        if cost > o.max_accuracy_drop:  # pruning is judged on top-1 alone
+            return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=(
+                f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no "
+                "quantization rung can recover that: fine-tune longer (--epochs) or prune less")))
     rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
     batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
@@ -212,15 +218,7 @@ def budget_of(o: ConvertOptions) -> verify.Budget:
     return verify.Budget(o.max_accuracy_drop, o.min_output_snr)
 
 
-def pruning_cost(source: Source, first: verify.Verification, data: Data) -> float | None:
-    """Top-1 points lost by pruning alone (original float model vs pruned float model)."""
-    if source.pruning is None or first.float_top1 is None or data.eval_pixels is None:
-        return None
-    pruned = verify.float_top1(source.model, source.spec, data.eval_pixels, data.eval_labels)
-    return None if pruned is None else 100.0 * (first.float_top1 - pruned)
-
-
-def embed(source: Source, converted: Converted, checked: Checked, labels, sparsity: dict,
+def embed(source: Source, converted: Converted, checked: Checked, labels, sparsity: dict, task: str,
           o: ConvertOptions) -> records.Embedded:
     """The record (every step's report) and the standard metadata, inside the model bytes."""
     reports = {"target": o.target, "quantization": checked.quantize.to_dict(checked.float_layers),
@@ -229,7 +227,6 @@ def embed(source: Source, converted: Converted, checked: Checked, labels, sparsi
                "pruning": source.pruning.to_dict() if source.pruning else None,
                "compatibility": converted.compatibility.to_dict() if converted.compatibility else None,
                "provenance": records.provenance(source.original, o), "decoder": o.decoder}
-    task = task_of(source.original, o)
     return records.embed(checked.model_bytes, source.model.name, source.spec, labels, reports, sparsity, task,
                          o.write_standard_metadata and not converted.flex_ops and task == "classify")
 
@@ -284,24 +281,24 @@ def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     converted = convert_source(source, data, o, rep)
     clock.lap("convert", t0)
     t0 = time.perf_counter()
-    checked = check(source, converted, data, o, rep)
+    task = task_of(source.original, o)
+    checked = check(source, converted, data, task, o, rep)
     if checked.verification is not None:
         clock.lap("verify", t0)
     sparsity = weight_sparsity(parse(checked.model_bytes, source.model.name), checked.model_bytes)
-    source = _with_pruning_measurements(source, checked, data, converted, sparsity, rep)
-    embedded = embed(source, converted, checked, labels, sparsity, o)
+    source = _with_pruning_measurements(source, checked, converted, sparsity, rep)
+    embedded = embed(source, converted, checked, labels, sparsity, task, o)
     path, compiled = write(embedded, converted, checked, o, rep)
     clock.seconds["total"] = time.perf_counter() - clock.started
     return _result(model, o, source, converted, checked, embedded, path, compiled, labels, clock, rep)
 
 
-def _with_pruning_measurements(source: Source, checked: Checked, data: Data, converted: Converted, sparsity: dict,
+def _with_pruning_measurements(source: Source, checked: Checked, converted: Converted, sparsity: dict,
                                rep: Reporter) -> Source:
     """Adds what the pruned model scores alone and how much sparsity survived conversion."""
     if source.pruning is None:
         return source
-    top1 = verify.float_top1(source.model, source.spec, data.eval_pixels, data.eval_labels) \
-        if checked.verification is not None and data.eval_pixels is not None else None
+    top1 = checked.pruned_top1
     survived = pruning.surviving_sparsity(source.pruning.keras_sparsity, sparsity, rep)
     report = dataclasses.replace(source.pruning, pruned_keras_top1=top1, tflite_sparsity_of_pruned_layers=survived,
                                  sparse_encoding=converted.sparse_encoding)

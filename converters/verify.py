@@ -186,12 +186,26 @@ def match_outputs(reference: list[np.ndarray], converted: list[np.ndarray]) -> l
     return order
 
 
-def float_top1(loaded: LoadedModel, spec: InputSpec, pixels: np.ndarray, labels) -> float | None:
-    """Top-1 of a Keras model alone (e.g. the pruned model before conversion)."""
-    if labels is None:
-        return None
-    scores = float_outputs(loaded, pixels, spec)[0]
-    return float((scores.argmax(1) == np.asarray(labels)).mean())
+@dataclass(frozen=True)
+class Reference:
+    """The float side of every comparison, computed once: the ladder verifies many candidates against it."""
+
+    outputs: list[np.ndarray]      # the user's original model: the task metric's reference
+    direct: list[np.ndarray]       # the model that was converted (pruned, or the same): each output's fidelity
+    names: tuple[str, ...]         # the original model's output names
+
+    @classmethod
+    def of(cls, original: LoadedModel, converted_from: LoadedModel | None, pixels: np.ndarray,
+           spec: InputSpec) -> Reference:
+        outputs = float_outputs(original, pixels, spec)
+        direct = outputs if converted_from is None else float_outputs(converted_from, pixels, spec)
+        return cls(outputs, direct, original.output_names)
+
+    def converted_top1(self, labels) -> float | None:
+        """Top-1 of the converted float model alone (the pruned model before conversion)."""
+        if labels is None:
+            return None
+        return float((self.direct[0].argmax(1) == np.asarray(labels)).mean())
 
 
 def outputs_are_probabilities(model_bytes: bytes) -> bool:
@@ -200,21 +214,19 @@ def outputs_are_probabilities(model_bytes: bytes) -> bool:
     return output_is_probability(graph, graph.outputs[0])
 
 
-def verify(loaded: LoadedModel, model_bytes: bytes, spec: InputSpec, pixels: np.ndarray, labels, data: str,
-           reporter: Reporter, task: str = "classify", converted_from: LoadedModel | None = None,
-           decoder: dict | None = None) -> Verification:
+def verify(floats: Reference, model_bytes: bytes, spec: InputSpec, pixels: np.ndarray, labels, data: str,
+           reporter: Reporter, task: str = "classify", decoder: dict | None = None) -> Verification:
     """Every output against the float model, and the task's own metric on top.
 
-    ``loaded`` is the reference of the task metric: the user's original float model, also when the
-    .tflite was pruned, so the drop includes everything compression cost. Each output's fidelity
-    (SNR, cosine, differences) is measured against ``converted_from`` when given (the pruned float
-    model): pruning changes the outputs on purpose, quantization should not."""
-    reference = float_outputs(loaded, pixels, spec)
+    The task metric compares with the user's original float model, also when the .tflite was pruned,
+    so the drop includes everything compression cost. Each output's fidelity (SNR, cosine,
+    differences) compares with the model that was converted: pruning changes the outputs on
+    purpose, quantization should not."""
+    reference, direct = floats.outputs, floats.direct
     converted, names, steps = tflite_outputs(model_bytes, pixels, spec, reporter)
     order = match_outputs(reference, converted)
     converted, names, steps = [converted[j] for j in order], [names[j] for j in order], [steps[j] for j in order]
-    direct = reference if converted_from is None else float_outputs(converted_from, pixels, spec)
-    sources = loaded.output_names if len(loaded.output_names) == len(names) else ("",) * len(names)
+    sources = floats.names if len(floats.names) == len(names) else ("",) * len(names)
     outputs = tuple(_fidelity(name, ref, out, src) for name, ref, out, src in zip(names, direct, converted, sources))
     worst: dict[str, Any] = {"snr_db": min(o.snr_db for o in outputs), "cosine": min(o.cosine for o in outputs),
              "mean_abs_diff": max(o.mean_abs_diff for o in outputs), "max_abs_diff": max(o.max_abs_diff for o in outputs)}

@@ -146,13 +146,7 @@ class Classifier:
     def classify(self, image, top_k: int = 5) -> Classification:
         t0 = time.perf_counter()
         tensor = self._preprocess(image)
-        t1 = time.perf_counter()
-        output = self.model.run(tensor)[0]
-        t2 = time.perf_counter()
-        classes = self.top_classes(output, top_k)
-        t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
-        return Classification(describe(image), tuple(classes), self.delegate.actual, timings)
+        return self.classify_tensor(tensor, describe(image), top_k, (time.perf_counter() - t0) * 1e3)
 
     def classify_tensor(self, tensor: np.ndarray, source: str, top_k: int, preprocess_ms: float) -> Classification:
         """Classifies a ready input tensor (from ``preprocess``)."""

@@ -83,12 +83,17 @@ class _Task:
     def __init__(self, path, *, fast: bool = True, labels=None, **options):
         self.model = Model(path, **{k: v for k, v in options.items() if k in MODEL_OPTIONS})
         self.metadata = read_metadata(self.model.file)
-        self.input_spec = self._spec({k: options.get(k) for k in SPEC_OPTIONS})
-        info = self.model.inputs[0]
-        self._preprocess = Preprocessor(self.input_spec, InputQuantization(info.dtype, info.scale, info.zero_point),
-                                        fast=fast)
+        self.fast = fast
+        self._use_spec(self._spec({k: options.get(k) for k in SPEC_OPTIONS}))
         self.labels = tuple(labels) if labels is not None and not isinstance(labels, (str, os.PathLike)) else \
             (_read_labels(labels) if labels is not None else self.metadata.labels)
+
+    def _use_spec(self, spec: InputSpec) -> None:
+        """Preprocessing for ``spec``, onto this model's input tensor (its type and quantization)."""
+        info = self.model.inputs[0]
+        self.input_spec = spec
+        self._preprocess = Preprocessor(spec, InputQuantization(info.dtype, info.scale, info.zero_point),
+                                        fast=self.fast)
 
     def _spec(self, overrides: dict) -> InputSpec:
         if len(self.model.inputs) != 1:
@@ -169,11 +174,7 @@ class Detector(_Task):
         self.decoder = _decoder(source)
         spec = self.decoder.sections.get("image_to_tensor")
         if spec is not None:
-            self.input_spec = _spec_from_image_to_tensor(self.input_spec, spec)
-            info = self.model.inputs[0]
-            self._preprocess = Preprocessor(self.input_spec, InputQuantization(info.dtype, info.scale,
-                                                                               info.zero_point), fast=options.get(
-                                                                                   "fast", True))
+            self._use_spec(_spec_from_image_to_tensor(self.input_spec, spec))
         det.check_fit(self.decoder, [o.shape for o in self.model.outputs], describe(decoder or self.model.path))
         self.anchors = det.ssd_anchors(self.decoder) if self.decoder.kind == "ssd" else None
 
