@@ -8,6 +8,12 @@ without loading the pipeline.
 from __future__ import annotations
 
 import importlib
+import os
+
+# TensorFlow's oneDNN kernels crashed the process (SIGSEGV in Conv2DBackpropFilter) fine-tuning fer's
+# mini-XCEPTION on an AVX-512/AMX machine here; the Eigen kernels did not, and give the same float
+# reference on every CPU. A user who set the variable keeps their choice.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 _LAZY = {"convert": "pipeline", "ConversionResult": "pipeline", "TARGETS": "pipeline",
          "ConvertOptions": "options", "DEFAULTS": "options"}

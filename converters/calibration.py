@@ -36,6 +36,7 @@ class Data:
     eval_source: str                      # "eval-data" or "held-out calibration images"
     class_names: tuple[str, ...] | None   # from --eval-data's class folders
     unverified: str | None = None         # why nothing can be verified, when that is so
+    eval_paths: frozenset[str] = frozenset()  # resolved, so no later step trains on them
 
 
 def held_out_count(n: int) -> int:
@@ -74,10 +75,11 @@ def gather(o: ConvertOptions, spec: InputSpec, needs_calibration: bool, reporter
     names = tuple(eval_set.class_names) if eval_set is not None and eval_set.class_names else None
     if eval_set is not None:
         pixels, labels = imgs.load(eval_set, spec, reporter, "eval images")
-        return Data(calibration, pixels, tuple(labels) if labels is not None else None, "eval-data", names)
+        return Data(calibration, pixels, tuple(labels) if labels is not None else None, "eval-data", names,
+                    eval_paths=_resolved(eval_set))
     if held is not None and len(held):
         pixels, _ = imgs.load(held, spec, reporter, "held-out images")
-        return Data(calibration, pixels, None, "held-out calibration images", names)
+        return Data(calibration, pixels, None, "held-out calibration images", names, eval_paths=_resolved(held))
     why = (f"only {len(cal_set)} calibration images: verification holds out at least {MIN_HELD_OUT} that calibration "
            f"never sees, so give --eval-data DIR or at least {MIN_HELD_OUT + 1} images") if cal_set is not None else \
         "no images to verify on: give --eval-data DIR or --calibration DIR"
@@ -115,3 +117,23 @@ def more_calibration(o: ConvertOptions, spec: InputSpec, reporter: Reporter) -> 
     order = np.random.default_rng(o.seed).permutation(len(images))
     chosen = images.subset(order[held:held + MORE_CALIBRATION])
     return imgs.float_batch(imgs.load(chosen, spec, reporter, "more calibration images")[0], spec)
+
+
+def _resolved(images: imgs.ImageSet) -> frozenset[str]:
+    return frozenset(str(p.resolve()) for p in images.paths)
+
+
+def train_images(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str],
+                 reporter: Reporter) -> np.ndarray | None:
+    """Every --train-data image (class folders or not) that verification does not grade on, as the float
+    model takes them; None when none is left. Fine-tuning on a verification image would flatter the result."""
+    if o.train_data is None:
+        return None
+    found = imgs.scan(o.train_data, "train-data")
+    keep = [i for i, p in enumerate(found.paths) if str(p.resolve()) not in eval_paths]
+    if len(keep) < len(found):
+        reporter.warn(f"{len(found) - len(keep)} of the {len(found)} --train-data images are verification images; "
+                      "fine-tuning leaves them out")
+    if not keep:
+        return None
+    return imgs.float_batch(imgs.load(found.subset(keep), spec, reporter, "train images")[0], spec)

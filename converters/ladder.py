@@ -20,7 +20,7 @@ import numpy as np
 from edgelite.runtime.errors import ConversionError, EdgeliteError
 from edgelite.runtime.targets import Target
 
-from . import recovery
+from . import qat, recovery
 from .quantization import QuantizeOptions, convert
 from .verify import Budget
 
@@ -34,6 +34,7 @@ class Rung:
     float_io: bool = False           # the result has float32 inputs and outputs
     more_calibration: bool = False
     float_fallback: bool = False
+    qat: bool = False                # quantization-aware fine-tuning on --train-data first
 
 
 RUNGS = (
@@ -46,6 +47,8 @@ RUNGS = (
     Rung("int16x8", "16-bit activations, int8 weights (slower kernels, CPU only)", "int16x8", float_io=True),
     Rung("dynamic", "int8 weights, float activations (dynamic range)", "dynamic", float_io=True),
     Rung("fp16", "float16 weights, float activations", "fp16", float_io=True),
+    Rung("qat", "quantization-aware fine-tuning on --train-data (distilled from the float model), then full int8",
+         "int8", qat=True),
 )
 NAMES = tuple(r.name for r in RUNGS)
 Best = tuple[bytes, Any, QuantizeOptions, tuple[str, ...], str]  # bytes, Verification, options, float layers, rung
@@ -69,6 +72,7 @@ class RungResult:
     seconds: float = 0.0
     float_layers: tuple[str, ...] = ()
     error: str | None = None
+    fine_tune: dict | None = None    # the QAT rung's report
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -103,8 +107,20 @@ def first_rung(options: QuantizeOptions) -> Rung:
                 Rung(options.mode, f"{options.mode} as asked", options.mode, float_io=True))
 
 
-def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool) -> str | None:
+@dataclass(frozen=True)
+class Inputs:
+    """What rungs beyond the first may need, each read only when such a rung runs."""
+
+    calibration: np.ndarray | None                       # the float batch the first conversion calibrated on
+    more_calibration: Callable[[], np.ndarray | None]    # every calibration image not held out
+    train_images: Callable[[], np.ndarray | None] | None = None  # --train-data, float, minus verification images
+    seed: int = 0
+
+
+def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, has_train: bool = False) -> str | None:
     """Why ``rung`` cannot be tried here, or None when it can."""
+    if rung.qat and not has_train:
+        return "needs --train-data DIR (images like the ones the model will see; no labels needed)"
     if rung.mode not in target.allowed_quantize:
         return f"the {target.name} target does not run {rung.mode}"
     if rung.float_fallback and not target.runs_float_ops:
@@ -115,7 +131,8 @@ def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool) -
     return None
 
 
-def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None) -> tuple[list[Rung], list[dict]]:
+def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None,
+         has_train: bool = False) -> tuple[list[Rung], list[dict]]:
     """The rungs to try after the first, in order, and the ones left out with the reason."""
     if names is not None:
         unknown = [n for n in names if n not in NAMES]
@@ -129,7 +146,7 @@ def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None
             candidates = [r for r in candidates if r.per_tensor is not False]
     chosen, skipped = [], []
     for rung in candidates:
-        why = allowed(rung, target, options, names is not None)
+        why = allowed(rung, target, options, names is not None, has_train)
         (skipped.append({"name": rung.name, "why": why}) if why else chosen.append(rung))
     return chosen, skipped
 
@@ -141,15 +158,15 @@ def options_for(rung: Rung, options: QuantizeOptions) -> QuantizeOptions:
 
 
 def measure(rung: Rung, model_bytes: bytes, options: QuantizeOptions, verified, budget: Budget, started: float,
-            float_layers: tuple[str, ...] = ()) -> RungResult:
+            float_layers: tuple[str, ...] = (), fine_tune: dict | None = None) -> RungResult:
     snr = verified.snr_db if np.isfinite(verified.snr_db) else None
     return RungResult(rung.name, options.mode, options.io, options.per_channel, budget.holds(verified),
                       verified.drop_points, verified.agreement, verified.agreement_interval, snr, len(model_bytes),
-                      recovery.median_ms(model_bytes), time.perf_counter() - started, float_layers)
+                      recovery.median_ms(model_bytes), time.perf_counter() - started, float_layers,
+                      fine_tune=fine_tune)
 
 
-def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.ndarray | None,
-          more_calibration: Callable[[], np.ndarray | None], check, budget: Budget,
+def climb(rungs: list[Rung], loaded, options: QuantizeOptions, inputs: Inputs, check, budget: Budget,
           reporter) -> tuple[list[RungResult], Best | None]:
     """Tries each rung until one is within budget. Returns (results, (bytes, verification, options, float
     layers) of the best rung, or None)."""
@@ -159,7 +176,7 @@ def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.n
         started, rung_options = time.perf_counter(), options_for(rung, options)
         try:
             with reporter.progress(f"ladder: {rung.name}", 1) as advance:
-                found = _candidate(rung, loaded, rung_options, calibration, more_calibration, check, budget)
+                found = _candidate(rung, loaded, rung_options, inputs, check, budget)
                 advance(1)
         except (EdgeliteError, ValueError, RuntimeError) as exc:
             results.append(RungResult(rung.name, rung_options.mode, rung_options.io, rung_options.per_channel,
@@ -167,11 +184,11 @@ def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.n
             continue
         if found is None:
             results.append(RungResult(rung.name, rung_options.mode, rung_options.io, rung_options.per_channel,
-                                      error="nothing new to try here (no calibration images beyond those used)",
+                                      error=_nothing_new(rung),
                                       seconds=time.perf_counter() - started))
             continue
-        model_bytes, verified, layers = found
-        results.append(measure(rung, model_bytes, rung_options, verified, budget, started, layers))
+        model_bytes, verified, layers, tuned = found
+        results.append(measure(rung, model_bytes, rung_options, verified, budget, started, layers, tuned))
         if best is None or budget.rank(verified) < budget.rank(best[1]):
             best = (model_bytes, verified, rung_options, layers, rung.name)
         if budget.holds(verified):
@@ -179,17 +196,29 @@ def climb(rungs: list[Rung], loaded, options: QuantizeOptions, calibration: np.n
     return results, best
 
 
-def _candidate(rung: Rung, loaded, options: QuantizeOptions, calibration: np.ndarray | None, more_calibration,
-               check, budget: Budget):
-    """(model bytes, verification, float layers) for one rung; None when the rung has nothing to try here."""
+def _nothing_new(rung: Rung) -> str:
+    if rung.qat:
+        return "no --train-data images left once the verification images are set aside"
+    return "nothing new to try here (no calibration images beyond those used)"
+
+
+def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, check, budget: Budget):
+    """(model bytes, verification, float layers, fine-tune report) for one rung; None when it has nothing to try."""
     if rung.float_fallback:
-        if calibration is None:
+        if inputs.calibration is None:
             return None
-        return recovery.recover(loaded, options, calibration, check, budget)
-    batch = calibration
+        return (*recovery.recover(loaded, options, inputs.calibration, check, budget), None)
+    batch = inputs.calibration
     if rung.more_calibration:
-        batch = more_calibration()
+        batch = inputs.more_calibration()
         if batch is None:
             return None
+    if rung.qat:
+        pixels = inputs.train_images() if inputs.train_images is not None else None
+        if pixels is None:
+            return None
+        with qat.fine_tuned(loaded, pixels, qat.QatOptions(per_tensor=options.per_tensor), inputs.seed) as report:
+            model_bytes = convert(loaded, options, batch)
+        return model_bytes, check(model_bytes), (), report.to_dict()
     model_bytes = convert(loaded, options, batch if options.calibrated else None)
-    return model_bytes, check(model_bytes), ()
+    return model_bytes, check(model_bytes), (), None

@@ -171,8 +171,6 @@ def _check_numbers(o: ConvertOptions):
 
 
 def _check_combinations(o: ConvertOptions):
-    if o.train_data is not None and o.prune is None:
-        raise ConversionError("--train-data is for fine-tuning while pruning; give --prune too")
     if o.prune_structure == "2:4" and o.prune not in (None, 0.0, 0.5):
         raise ConversionError(f"2:4 pruning zeroes exactly half the weights; --prune {o.prune} conflicts with it "
                               "(give --prune 0.5 or leave the structure unstructured)")

@@ -181,12 +181,14 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
             return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=(
                 f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no "
                 "quantization rung can recover that: fine-tune longer (--epochs) or prune less")))
-    rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder)
+    rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
-    batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
-    more = lambda: calibration.more_calibration(o, source.spec, rep)  # noqa: E731 - decoded only if that rung runs
+    inputs = ladder.Inputs(  # images decoded only if a rung that needs them runs
+        images.float_batch(data.calibration, source.spec) if data.calibration is not None else None,
+        lambda: calibration.more_calibration(o, source.spec, rep),
+        lambda: calibration.train_images(o, source.spec, data.eval_paths, rep), o.seed)
     budget = budget_of(o)
-    results, best = ladder.climb(rungs, source.model, converted.quantize, batch, more, measure, budget, rep)
+    results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
     if best is None or budget.rank(best[1]) >= budget.rank(first):
         return Checked(converted.model_bytes, converted.quantize, first, dataclasses.replace(report, chosen=rung.name))

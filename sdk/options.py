@@ -113,8 +113,8 @@ def _data_options(path, d) -> dict:
         "calibration_count": (("--calibration-count",), dict(default=d["calibration_count"], show_default=True,
                               type=click.IntRange(min=1), help="Seeded sample of calibration images.")),
         "eval_data": (("--eval-data",), dict(type=path, help="Folder of class subfolders to verify top-1 on.")),
-        "train_data": (("--train-data",), dict(type=path, help="Class subfolders of labelled images to fine-tune "
-                       "on while pruning.")),
+        "train_data": (("--train-data",), dict(type=path, help="Images to fine-tune on: class subfolders for "
+                       "pruning a classifier; any images for the ladder's QAT rung.")),
     }
 
 

@@ -69,3 +69,18 @@ def converted(tmp_path_factory, digits_keras, digit_folders):
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def fragile_model():
+    import keras
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inp)
+    x = keras.layers.Flatten()(x)
+    dense = keras.layers.Dense(10, activation="softmax")
+    model = keras.Model(inp, dense(x))
+    kernel = np.random.default_rng(0).normal(0, 0.05, (192, 10)).astype("float32")
+    kernel[0, 0] = 200.0  # the outlier: pixel (0, 0, red) is black in nearly every digit scan
+    dense.set_weights([kernel, np.zeros(10, "float32")])
+    return model

@@ -17,21 +17,6 @@ from edgelite.runtime.tflite_file import read_file
 pytestmark = pytest.mark.tensorflow
 
 
-@pytest.fixture(scope="module")
-def fragile_model():
-    import keras
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inp)
-    x = keras.layers.Flatten()(x)
-    dense = keras.layers.Dense(10, activation="softmax")
-    model = keras.Model(inp, dense(x))
-    kernel = np.random.default_rng(0).normal(0, 0.05, (192, 10)).astype("float32")
-    kernel[0, 0] = 200.0  # the outlier: pixel (0, 0, red) is black in nearly every digit scan
-    dense.set_weights([kernel, np.zeros(10, "float32")])
-    return model
-
-
 def test_ladder_climbs_to_the_first_rung_within_budget(tmp_path, fragile_model, digit_folders):
     """Per-tensor weights (as asked) are wrecked by the outlier; more calibration cannot fix a weight; keeping the
     worst layer in float can (float32 I/O was asked for). Every rung before the one kept was over budget."""
@@ -57,8 +42,9 @@ def test_the_ladder_never_changes_the_io_type_the_user_left_at_int8(tmp_path, fr
     assert not result.within_budget and result.quantization["io"] == "int8"
     assert [r.name for r in result.recovery.rungs] == ["int8-per-tensor", "int8-more-calibration"]
     not_tried = {n["name"]: n["why"] for n in result.recovery.not_tried}
-    assert set(not_tried) == {"float-fallback", "int16x8", "dynamic", "fp16"}
-    assert all("give --io float32 or name it in --ladder" in why for why in not_tried.values())
+    assert set(not_tried) == {"float-fallback", "int16x8", "dynamic", "fp16", "qat"}
+    assert all("give --io float32 or name it in --ladder" in why for name, why in not_tried.items() if name != "qat")
+    assert not_tried["qat"].startswith("needs --train-data DIR")
 
 
 def test_naming_rungs_in_ladder_allows_them_and_no_recover_stops_at_the_first(tmp_path, fragile_model, digit_folders):

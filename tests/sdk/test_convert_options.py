@@ -34,7 +34,6 @@ def test_target_defaults_are_filled_in_from_the_registry(tmp_path):
     (dict(calibration="{tmp}/typo"), "typo: calibration folder does not exist"),
     (dict(eval_data="{tmp}/nope"), "nope: eval-data folder does not exist"),
     (dict(prune=1.5), "--prune must be a sparsity in [0, 1), got 1.5"),
-    (dict(train_data="{tmp}/train"), "--train-data is for fine-tuning while pruning; give --prune too"),
     (dict(prune=0.3, prune_structure="2:4"), "2:4 pruning zeroes exactly half the weights"),
     (dict(target="edgetpu", quantize="fp16"), "--quantize fp16 cannot target it"),
     (dict(target="edgetpu", io="float32"), "--io float32 cannot target it"),

@@ -1,0 +1,62 @@
+"""The ladder's quantization-aware fine-tuning rung: what it trains on, what it leaves behind, what it reports.
+
+The slow test on a real CNN is in test_ladder_real.py; here the plumbing, on the fragile model of
+test_recovery.py (its per-tensor outlier is a weight that no fine-tune moves, so the rung is measured
+and reported, not assumed to help).
+"""
+import json
+
+import numpy as np
+import pytest
+
+import edgelite
+from edgelite.runtime.tflite_file import read_file
+
+pytestmark = pytest.mark.tensorflow
+
+
+def test_qat_trains_on_train_data_minus_verification_images_and_restores_the_model(tmp_path, fragile_model,
+                                                                                    digit_folders):
+    before = [w.copy() for w in fragile_model.get_weights()]
+    train = digit_folders[0]
+    result = edgelite.convert(fragile_model, output=tmp_path / "q.tflite", calibration=train, train_data=train,
+                              per_tensor=True, calibration_count=100, ladder="qat")
+    names = [r.name for r in result.recovery.rungs]
+    assert names == ["int8-per-tensor", "qat"], names
+    rung = result.recovery.rungs[1]
+    assert rung.error is None and rung.mode == "int8" and rung.per_channel is False
+    held_out = 280  # 20% of the 1,400 calibration images, never trained on
+    tuned = rung.fine_tune
+    assert tuned["images"] == 1400 - held_out and tuned["kernels"] == 1 and tuned["epochs"] > 0
+    assert np.isfinite(tuned["loss_before"]) and np.isfinite(tuned["loss_after"])
+    assert any(f"{held_out} of the 1400 --train-data images are verification images" in w for w in result.warnings)
+    for a, b in zip(before, fragile_model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the user's model is untouched
+    record = json.loads(read_file(result.output if result.within_budget else
+                                  str(tmp_path / "q.over-budget.tflite"))[1].metadata["edgelite"])
+    assert record["recovery"]["rungs"][1]["fine_tune"]["images"] == 1400 - held_out
+
+
+def test_without_train_data_the_qat_rung_says_what_it_needs(tmp_path, fragile_model, digit_folders):
+    result = edgelite.convert(fragile_model, output=tmp_path / "n.tflite", calibration=digit_folders[0],
+                              per_tensor=True, calibration_count=100, ladder="qat")
+    assert [r.name for r in result.recovery.rungs] == ["int8-per-tensor"]
+    assert {n["name"]: n["why"] for n in result.recovery.not_tried}["qat"].startswith("needs --train-data DIR")
+
+
+def test_qat_fine_tunes_a_tf_keras_model_with_a_separable_convolution_and_puts_everything_back():
+    import tf_keras as k
+
+    from edgelite.converters import qat
+    from edgelite.converters.loading import load_model
+    model = k.Sequential([k.Input((16, 16, 3)), k.layers.Conv2D(4, 3, activation="relu"),
+                          k.layers.SeparableConv2D(4, 3), k.layers.BatchNormalization(), k.layers.ReLU(),
+                          k.layers.GlobalAveragePooling2D(), k.layers.Dense(3)])
+    x = np.random.default_rng(0).uniform(-1, 1, (40, 16, 16, 3)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    with qat.fine_tuned(load_model(model), x, qat.QatOptions(epochs=2), 0) as report:
+        changed = any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert changed and report.kernels == 4  # conv, depthwise + pointwise, dense
+    assert report.activations == 4  # conv (relu), inside the separable, relu, pooled; linear outputs fuse forward
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert all("call" not in layer.__dict__ for layer in model.layers)
