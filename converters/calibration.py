@@ -8,8 +8,9 @@ calibration images carry no labels and need none.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class Data:
     class_names: tuple[str, ...] | None   # from --eval-data's class folders
     unverified: str | None = None         # why nothing can be verified, when that is so
     eval_paths: frozenset[str] = frozenset()  # resolved, so no later step trains on them
+    train: Callable[[], Any] = lambda: None   # the TrainSet (decoded on first call), set by the pipeline
 
 
 def held_out_count(n: int) -> int:
@@ -123,10 +125,10 @@ def _resolved(images: imgs.ImageSet) -> frozenset[str]:
     return frozenset(str(p.resolve()) for p in images.paths)
 
 
-def train_images(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str],
-                 reporter: Reporter) -> np.ndarray | None:
-    """Every --train-data image (class folders or not) that verification does not grade on, as the float
-    model takes them; None when none is left. Fine-tuning on a verification image would flatter the result."""
+def train_set(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str], reporter: Reporter):
+    """Every --train-data image that verification does not grade on (fine-tuning on one would flatter the
+    result), with class indices when it has class folders; None without --train-data or when none is left."""
+    from .training import TrainSet
     if o.train_data is None:
         return None
     found = imgs.scan(o.train_data, "train-data")
@@ -136,4 +138,6 @@ def train_images(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str],
                       "fine-tuning leaves them out")
     if not keep:
         return None
-    return imgs.float_batch(imgs.load(found.subset(keep), spec, reporter, "train images")[0], spec)
+    pixels, labels = imgs.load(found.subset(keep), spec, reporter, "train images")
+    return TrainSet(pixels, np.asarray(labels) if labels is not None else None,
+                    tuple(found.class_names) if found.class_names else None, str(o.train_data))

@@ -64,7 +64,7 @@ class ConvertOptions:
     epochs: int = 3
     augment: bool = False
     strategy: Any = None                  # "mirrored", "multiworker" or a tf.distribute.Strategy
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None    # None: 1e-3 fitting labels, 1e-4 fitting the float model's outputs
     batch_size: int = 32
     sparse_encoding: bool = False
     compiler: str | None = None
@@ -151,6 +151,8 @@ def _check_numbers(o: ConvertOptions):
             _fail(name, f"must be a whole number >= {low}, got {value!r}")
     positive = {"learning_rate": o.learning_rate, "compiler_timeout": o.compiler_timeout}
     for name, value in positive.items():
+        if name == "learning_rate" and value is None:
+            continue
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             _fail(name, f"must be a positive number, got {value!r}")
     if not isinstance(o.min_output_snr, (int, float)) or not -math.inf < o.min_output_snr < math.inf:

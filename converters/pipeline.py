@@ -7,6 +7,7 @@ Each step is a function of the previous step's frozen value and the options; the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -114,17 +115,23 @@ class _Clock:
         self.seconds[name] = time.perf_counter() - since
 
 
-def load_source(model, o: ConvertOptions, rep: Reporter) -> Source:
-    """Loads the model, decides its input contract, and prunes it when asked."""
+def load_source(model, o: ConvertOptions) -> Source:
+    """Loads the model and decides its input contract."""
     original = load_model(model, o.input_shape, o.custom_objects)
     spec = resolve_input_spec(original, input_range=o.input_range, mean=o.mean, std=o.std, resize=o.resize)
+    return Source(original, original, spec)
+
+
+def prune_source(source: Source, train: training.TrainSet | None, o: ConvertOptions, rep: Reporter) -> Source:
+    """The model pruned (fine-tuned on ``train``, which holds no verification image), when asked."""
     if o.prune is None:
-        return Source(original, original, spec)
+        return source
     tune = training.FineTune(o.epochs, o.batch_size, o.learning_rate, o.augment, o.strategy)
     assert o.quantize is not None  # noqa: S101 - resolved by ConvertOptions
-    pruned, report, classes = prune(original, pruning.PruneOptions(o.prune, o.prune_structure, o.prune_policy),
-                                    tune, o.train_data, spec, o.seed, rep, o.quantize)
-    return Source(original, pruned, spec, report, tuple(classes) if classes else None)
+    pruned, report, classes = prune(source.original, pruning.PruneOptions(o.prune, o.prune_structure,
+                                                                          o.prune_policy),
+                                    tune, train, source.spec, o.seed, rep, o.quantize)
+    return dataclasses.replace(source, model=pruned, pruning=report, train_classes=tuple(classes) if classes else None)
 
 
 def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter) -> Converted:
@@ -186,7 +193,7 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
     inputs = ladder.Inputs(  # images decoded only if a rung that needs them runs
         images.float_batch(data.calibration, source.spec) if data.calibration is not None else None,
         lambda: calibration.more_calibration(o, source.spec, rep),
-        lambda: calibration.train_images(o, source.spec, data.eval_paths, rep), o.seed)
+        lambda: _train_pixels(data.train(), source.spec), o.seed)
     budget = budget_of(o)
     results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
@@ -197,6 +204,10 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
         rep.warn(f"{rung.name} was over budget; kept rung {chosen} ({options.mode}, {options.io} I/O), the first "
                  "within budget")
     return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen), layers)
+
+
+def _train_pixels(train: training.TrainSet | None, spec: InputSpec):
+    return images.float_batch(train.pixels, spec) if train is not None else None
 
 
 def task_of(loaded: LoadedModel, o: ConvertOptions) -> str:
@@ -272,12 +283,15 @@ def convert(model, *, output, reporter: Reports | None = None, **options) -> Con
 
 def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     clock = _Clock()
-    t0 = time.perf_counter()
-    source = load_source(model, o, rep)
-    if source.pruning is not None:
-        clock.lap("prune", t0)
+    source = load_source(model, o)
     assert o.quantize is not None  # noqa: S101 - resolved by ConvertOptions
     data = calibration.gather(o, source.spec, o.quantize in quantization.CALIBRATED, rep)
+    train = functools.cache(lambda: calibration.train_set(o, source.spec, data.eval_paths, rep))
+    data = dataclasses.replace(data, train=train)
+    t0 = time.perf_counter()
+    source = prune_source(source, train() if o.prune is not None else None, o, rep)
+    if source.pruning is not None:
+        clock.lap("prune", t0)
     labels = calibration.resolve_labels(o.labels, data.class_names or source.train_classes, source.model.n_classes)
     t0 = time.perf_counter()
     converted = convert_source(source, data, o, rep)

@@ -19,18 +19,19 @@ def _schedule(options: pruning.PruneOptions, steps: int) -> pruning.PolynomialDe
     return pruning.PolynomialDecay(options.target, end_step=end, frequency=max(1, end // 10))
 
 
-def _clone_keras3(model, tune: training.FineTune):
+def _clone_keras3(model, tune: training.FineTune, goal: training.Objective | None):
     import keras
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    clone.compile(optimizer=keras.optimizers.Adam(tune.learning_rate), loss=training.loss_for(clone))
+    clone.compile(optimizer=keras.optimizers.Adam(goal.learning_rate(tune) if goal else training.LEARNING_RATES["labels"]),
+                  loss=goal.loss if goal else training.loss_for(clone), loss_weights=goal.loss_weights if goal else None)
     return clone
 
 
-def _prune_keras3(loaded, options, tune, data, steps, strategy, advance):
+def _prune_keras3(loaded, options, tune, data, goal, steps, strategy, advance):
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = _clone_keras3(loaded.model, tune)
+        model = _clone_keras3(loaded.model, tune, goal)
     masks = pruning.KerasMasks(pruning.prunable_layers(model, options.policy), options, _schedule(options, steps))
     if data is None:
         masks.update(masks.schedule.end_step)  # one shot: straight to the target
@@ -41,12 +42,14 @@ def _prune_keras3(loaded, options, tune, data, steps, strategy, advance):
     return model
 
 
-def _prune_tf_keras(loaded, options, tune, data, steps, strategy, advance):
+def _prune_tf_keras(loaded, options, tune, data, goal, steps, strategy, advance):
     import tf_keras
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         wrapped = pruning.tfmot_wrap(loaded.model, options, _schedule(options, steps))
-        wrapped.compile(optimizer=tf_keras.optimizers.Adam(tune.learning_rate), loss=training.loss_for(wrapped))
+        wrapped.compile(optimizer=tf_keras.optimizers.Adam(goal.learning_rate(tune) if goal else training.LEARNING_RATES["labels"]),
+                        loss=goal.loss if goal else training.loss_for(wrapped),
+                        loss_weights=goal.loss_weights if goal else None)
     if data is None:
         raise ConversionError("one-shot pruning (no --train-data) is supported for Keras 3 models; tfmot prunes "
                               "tf_keras models during training, so give --train-data DIR")
@@ -76,26 +79,35 @@ class PruneReport:
         return asdict(self)
 
 
-def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.FineTune, train_data, spec: InputSpec,
-          seed: int, reporter: Reporter, quantize: str) -> tuple[LoadedModel, PruneReport, list[str] | None]:
-    """A pruned copy of the model, the pruning report, and the train-data class names."""
+def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.FineTune,
+          train: training.TrainSet | None, spec: InputSpec, seed: int, reporter: Reporter,
+          quantize: str) -> tuple[LoadedModel, PruneReport, list[str] | None]:
+    """A pruned copy of the model, the pruning report, and the train-data class names (when labels were used).
+
+    With class folders matching a classifier's outputs the fine-tune fits the labels; otherwise (any other
+    model, or images without labels) it fits the float model's own outputs, every head weighed alike."""
     _check_prunable(loaded, options)
-    data, class_names, steps = None, None, 1
-    if train_data is None:
+    data, goal, class_names, steps = None, None, None, 1
+    if train is None:
         reporter.warn("pruning in one shot without --train-data: accuracy will suffer; the verification figures "
                       "show by how much")
-    elif loaded.n_classes is None:
-        raise ConversionError(f"{loaded.name}: fine-tuning on --train-data trains a classifier (one [batch, classes] "
-                              "output); prune this model in one shot (no --train-data), or fine-tune it yourself")
     else:
-        pixels, labels, class_names = training.training_images(train_data, spec, loaded.n_classes, reporter)
-        data = training.dataset(pixels, labels, spec, tune, seed)
-        steps = tune.epochs * math.ceil(len(pixels) / tune.batch_size)
+        goal = training.objective(loaded.model, train, spec, loaded.n_classes)
+        if goal.distilled and tune.augment:
+            reporter.warn("--augment is off while fine-tuning against the float model's outputs (the targets "
+                          "belong to the images as they are)")
+        data = training.dataset(train.pixels, goal.targets, spec, tune, seed)
+        class_names = None if goal.distilled else list(train.class_names or ())
+        steps = tune.epochs * math.ceil(len(train.pixels) / tune.batch_size)
     strategy = training.resolve_strategy(tune.strategy)
     run = _prune_tf_keras if loaded.flavor == "tf_keras" else _prune_keras3
     with reporter.progress("fine-tuning epochs", tune.epochs if data is not None else 0) as advance:
-        model = run(loaded, options, tune, data, steps, strategy, advance)
-    report = _report(model, loaded, options, tune, strategy, data is not None, quantize, reporter)
+        model = run(loaded, options, tune, data, goal, steps, strategy, advance)
+    report = _report(model, loaded, options, tune if goal is None else replace(tune, learning_rate=goal.learning_rate(
+        tune)), strategy, data is not None, quantize, reporter)
+    if goal is not None:
+        report = replace(report, fine_tune={**report.fine_tune, "fits": "float model's outputs" if goal.distilled
+                                            else "labels", "images": len(train.pixels) if train else 0})
     return replace(loaded, model=model), report, class_names
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from edgelite.runtime.errors import ConversionError
 
+from . import training
 from .pruning import _all_layers
 from .tf import tensorflow
 
@@ -171,12 +172,6 @@ def _quantizer(tf, ranges: dict):
     return hook
 
 
-def _outputs(model, x) -> list[np.ndarray]:
-    out = model(x, training=False)
-    flat = out if isinstance(out, (list, tuple)) else (list(out.values()) if isinstance(out, dict) else [out])
-    return [np.asarray(o) for o in flat]
-
-
 def _batches(n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
     order = rng.permutation(n)
     return [order[i:i + size] for i in range(0, n, size)]
@@ -188,13 +183,6 @@ def _optimizer(flavor: str, learning_rate: float):
         return tf_keras.optimizers.Adam(learning_rate)
     import keras
     return keras.optimizers.Adam(learning_rate)
-
-
-def _teacher(model, pixels: np.ndarray, size: int) -> tuple[list[np.ndarray], list[float]]:
-    """The float model's outputs on the training images, and each output's variance (the loss's scale)."""
-    chunks = [_outputs(model, pixels[i:i + size]) for i in range(0, len(pixels), size)]
-    targets = [np.concatenate([c[k] for c in chunks]).astype(np.float32) for k in range(len(chunks[0]))]
-    return targets, [max(float(t.var()), 1e-12) for t in targets]
 
 
 def _step_function(tf, model, kernels: list, optimizer, scales: list[float], per_tensor: bool):
@@ -247,7 +235,7 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
     original = [np.array(v) for v in model.weights]
     size = max(1, options.batch_size)
     try:
-        targets, scales = _teacher(model, pixels, size)
+        targets, scales = training.teacher_outputs(model, pixels, size)
         ranges: dict = {}
         with _hooked(tf, model, _recorder(tf, ranges)):
             for i in range(0, len(pixels), size):

@@ -6,7 +6,7 @@ tensor by the runtime's Normalizer, so the only difference measured is the conve
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,9 +38,15 @@ class OutputFidelity:
     mean_abs_diff: float
     max_abs_diff: float
     source: str = ""       # the float model's name for this output
+    original_snr_db: float | None = None  # pruned models: against the user's original model (all compression cost)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "shape": list(self.shape), "snr_db": _finite(self.snr_db)}
+        data = {**asdict(self), "shape": list(self.shape), "snr_db": _finite(self.snr_db)}
+        if self.original_snr_db is None:
+            del data["original_snr_db"]
+        else:
+            data["original_snr_db"] = _finite(self.original_snr_db)
+        return data
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,9 @@ def verify(floats: Reference, model_bytes: bytes, spec: InputSpec, pixels: np.nd
     converted, names, steps = [converted[j] for j in order], [names[j] for j in order], [steps[j] for j in order]
     sources = floats.names if len(floats.names) == len(names) else ("",) * len(names)
     outputs = tuple(_fidelity(name, ref, out, src) for name, ref, out, src in zip(names, direct, converted, sources))
+    if direct is not reference:  # pruned: each head's total cost too, which only the task metric saw before
+        outputs = tuple(replace(o, original_snr_db=fidelity(ref, out)["snr_db"])
+                        for o, ref, out in zip(outputs, reference, converted))
     worst: dict[str, Any] = {"snr_db": min(o.snr_db for o in outputs), "cosine": min(o.cosine for o in outputs),
              "mean_abs_diff": max(o.mean_abs_diff for o in outputs), "max_abs_diff": max(o.max_abs_diff for o in outputs)}
     pitfalls = () if task == "classify" else tuple(  # one score vector is homogeneous by construction

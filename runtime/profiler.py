@@ -22,7 +22,7 @@ from .errors import EdgeliteError, InputError
 from .memory import current_rss, peak_rss
 from .model import Model
 
-STAGES = ("preprocess", "invoke", "postprocess")
+PREPROCESS_STAGES = ("decode", "resize", "quantize")  # as runtime.preprocess times them
 
 
 @dataclass(frozen=True)
@@ -140,44 +140,58 @@ def _profile_tensors(model: Model, warmup: int, schedule: _Schedule) -> tuple[fl
     return first, _time_runs(lambda _: run(*inputs), warmup, schedule), None
 
 
-def _profile_images(clf: Classifier, images: Sequence, warmup: int, schedule: _Schedule):
-    t0 = time.perf_counter_ns()
-    clf.classify(images[0])
-    first = (time.perf_counter_ns() - t0) / 1e6
-    stage_ns: dict[str, list[int]] = {s: [] for s in STAGES}
-    clock = time.perf_counter_ns
-    preprocess, run, top = clf.preprocess, clf.model.run, clf.top_classes
+def _stages_of(task) -> tuple[Callable, Callable, str]:
+    """(prepare(image, stages) -> (size, tensor), finish(raw, size), the post-processing stage's name)."""
+    if isinstance(task, Classifier):
+        return (lambda image, stages: ((0, 0), task._preprocess(image, stages=stages)),
+                lambda raw, size: task.top_classes(raw[0], 5), "postprocess")
+    return task.prepare, task.finish, task.post_stage
+
+
+def _profile_images(task, images: Sequence, warmup: int, schedule: _Schedule):
+    """End to end on real images, each stage timed: decode, resize, quantize, invoke, the task's post-processing."""
+    prepare, finish, post = _stages_of(task)
+    run, clock = task.model.run, time.perf_counter_ns
+    t0 = clock()
+    size, tensor = prepare(images[0], None)
+    finish(run(tensor), size)
+    first = (clock() - t0) / 1e6
+    stage_ms: dict[str, list[float]] = {s: [] for s in (*PREPROCESS_STAGES, "invoke", post)}
 
     def step(i: int):
-        a = clock()
-        tensor = preprocess(images[i % len(images)])
+        stages: dict[str, float] = {}
+        size, tensor = prepare(images[i % len(images)], stages)
         b = clock()
-        output = run(tensor)[0]
+        raw = run(tensor)
         c = clock()
-        top(output, 5)
+        finish(raw, size)
         d = clock()
-        stage_ns["preprocess"].append(b - a)
-        stage_ns["invoke"].append(c - b)
-        stage_ns["postprocess"].append(d - c)
+        for name in PREPROCESS_STAGES:
+            stage_ms[name].append(stages.get(name, 0.0))
+        stage_ms["invoke"].append((c - b) / 1e6)
+        stage_ms[post].append((d - c) / 1e6)
 
     samples = _time_runs(step, warmup, schedule)
-    stages = {s: Stats.of(v[warmup:]) for s, v in stage_ns.items()}
+    stages = {s: Stats.of([int(v * 1e6) for v in values[warmup:]]) for s, values in stage_ms.items()}
     return first, samples, stages
 
 
 def profile_one(model_path, *, threads: int | None = None, delegate: str = "auto", runs: int = 100,
                 warmup: int = 10, duration_s: float | None = None, images: Sequence | None = None,
-                backend=None, fallback: bool = False) -> ProfileResult:
-    """Profiles one model at one thread count in this process."""
+                backend=None, fallback: bool = False, task: str | None = None, decoder=None) -> ProfileResult:
+    """Profiles one model at one thread count in this process; with ``images``, end to end as its task
+    (``task``/``decoder`` as for ``edgelite.load``)."""
     if runs < 1 or warmup < 0:
         raise InputError(f"runs must be >= 1 and warmup >= 0 (got runs={runs}, warmup={warmup})")
     schedule = _Schedule(runs, duration_s)
     rss0 = current_rss()
     if images:
-        clf = Classifier(model_path, delegate=delegate, threads=threads, backend=backend, fallback=fallback)
-        model = clf.model
+        from .tasks import load
+        loaded = load(model_path, delegate=delegate, threads=threads, backend=backend, fallback=fallback, task=task,
+                      decoder=decoder)
+        model = loaded.model
         rss1 = current_rss()
-        first, samples, stages = _profile_images(clf, list(images), warmup, schedule)
+        first, samples, stages = _profile_images(loaded, list(images), warmup, schedule)
         source = ", ".join(os.path.basename(os.fspath(i)) if isinstance(i, (str, os.PathLike)) else type(i).__name__
                            for i in images[:3]) + (" ..." if len(images) > 3 else "")
     else:

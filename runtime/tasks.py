@@ -113,23 +113,33 @@ class _Task:
     def path(self) -> str:
         return self.model.path
 
-    def outputs(self, image) -> tuple[Image.Image, list[np.ndarray], dict]:
-        """The oriented image, every output dequantized (copies), and the stage timings."""
-        t0 = time.perf_counter()
+    post_stage = "postprocess"   # the timing name of what follows the invoke
+
+    def prepare(self, image, stages: dict | None = None) -> tuple[tuple[int, int], np.ndarray]:
+        """The image's size once EXIF-oriented (boxes map back onto it) and its input tensor."""
         pil = _array_image(image, describe(image)) if isinstance(image, np.ndarray) else \
             _oriented(image if isinstance(image, Image.Image) else open_image(image))
-        tensor = self._preprocess(pil)
+        return pil.size, self._preprocess(pil, stages=stages)
+
+    def dequantized(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        return [dequantize(r, o.scale, o.zero_point) if o.quantized else r.astype(np.float32)
+                for r, o in zip(raw, self.model.outputs)]
+
+    def finish(self, raw: list[np.ndarray], size: tuple[int, int]) -> dict:
+        """What the task makes of the raw outputs: TaskResult's fields (here every output by name)."""
+        return {"outputs": {o.name: v for o, v in zip(self.model.outputs, self.dequantized(raw))}}
+
+    def run(self, image, **options) -> TaskResult:
+        """Preprocess, invoke and the task's own post-processing (``finish``, given ``options``), each timed."""
+        t0 = time.perf_counter()
+        size, tensor = self.prepare(image)
         t1 = time.perf_counter()
         raw = self.model.run(tensor)
         t2 = time.perf_counter()
-        values = [dequantize(r, o.scale, o.zero_point) if o.quantized else r.astype(np.float32)
-                  for r, o in zip(raw, self.model.outputs)]
-        return pil, values, {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3}
-
-    def run(self, image) -> TaskResult:
-        _, values, timings = self.outputs(image)
-        named = {o.name: v for o, v in zip(self.model.outputs, values)}
-        return TaskResult(describe(image), "raw", self.delegate.actual, timings, outputs=named)
+        fields = self.finish(raw, size, **options)
+        timings = {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3,
+                   self.post_stage: (time.perf_counter() - t2) * 1e3}
+        return TaskResult(describe(image), self.task, self.delegate.actual, timings, **fields)
 
 
 class RawModel(_Task):
@@ -141,14 +151,15 @@ class Embedder(_Task):
 
     task = "embed"
 
-    def embed(self, image, normalize: bool = True) -> TaskResult:
-        _, values, timings = self.outputs(image)
-        vector = values[0].reshape(-1)
+    def finish(self, raw: list[np.ndarray], size: tuple[int, int], normalize: bool = True) -> dict:
+        vector = self.dequantized(raw)[0].reshape(-1)
         if normalize:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return TaskResult(describe(image), "embed", self.delegate.actual, timings, embedding=vector)
+        return {"embedding": vector}
 
-    run = embed
+    def embed(self, image, normalize: bool = True) -> TaskResult:
+        """The image's vector, L2-normalised unless ``normalize=False``."""
+        return self.run(image, normalize=normalize)
 
     @staticmethod
     def cosine(a, b) -> float:
@@ -178,22 +189,23 @@ class Detector(_Task):
         det.check_fit(self.decoder, [o.shape for o in self.model.outputs], describe(decoder or self.model.path))
         self.anchors = det.ssd_anchors(self.decoder) if self.decoder.kind == "ssd" else None
 
-    def detect(self, image) -> TaskResult:
-        pil, values, timings = self.outputs(image)
-        t0 = time.perf_counter()
+    post_stage = "boxes+nms"
+
+    def finish(self, raw: list[np.ndarray], size: tuple[int, int]) -> dict:
+        values = self.dequantized(raw)
         if self.postprocess is not None:
             found = _postprocessed(values, self.postprocess)
         else:
             assert self.decoder is not None  # noqa: S101 - __init__ sets one or the other
             found = det.detections(values, self.decoder, self.anchors)
-        boxes, keypoints = _to_pixels(found, self.input_spec, pil.size)
-        timings["decode"] = (time.perf_counter() - t0) * 1e3
-        out = tuple(Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s), int(c), self._label(int(c)),
-                              tuple((float(x), float(y)) for x, y in k))
-                    for b, s, c, k in zip(boxes, found.scores, found.classes, keypoints))
-        return TaskResult(describe(image), "detect", self.delegate.actual, timings, detections=out)
+        boxes, keypoints = _to_pixels(found, self.input_spec, size)
+        return {"detections": tuple(
+            Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s), int(c), self._label(int(c)),
+                      tuple((float(x), float(y)) for x, y in k))
+            for b, s, c, k in zip(boxes, found.scores, found.classes, keypoints))}
 
-    run = detect
+    def detect(self, image) -> TaskResult:
+        return self.run(image)
 
     def _label(self, index: int) -> str | None:
         return self.labels[index] if self.labels and 0 <= index < len(self.labels) else None

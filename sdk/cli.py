@@ -151,8 +151,9 @@ def _bar(label: str, total: int):
 @click.option("--verify/--no-verify", "verification", default=True, help="Measure what conversion cost.")
 @use("prune", "train_data", "epochs", "prune_structure", "prune_policy", "strategy")
 @click.option("--augment", is_flag=True, help="Flips, small rotations, shifts and brightness while fine-tuning.")
-@click.option("--learning-rate", default=DEFAULTS["learning_rate"], show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Fine-tuning learning rate.")
+@click.option("--learning-rate", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Fine-tuning learning rate [default: 1e-3 fitting labels, 1e-4 fitting the float model's "
+                   "outputs].")
 @click.option("--batch-size", default=DEFAULTS["batch_size"], show_default=True, type=click.IntRange(min=1),
               help="Fine-tuning batch size.")
 @click.option("--sparse-encoding", is_flag=True,
@@ -161,12 +162,10 @@ def _bar(label: str, total: int):
               help="edgetpu_compiler to run for --target edgetpu [default: the one on PATH, if any].")
 @click.option("--compiler-timeout", default=DEFAULTS["compiler_timeout"], show_default=True,
               type=click.FloatRange(min=1), help="Seconds the Edge TPU compiler may take.")
-@click.option("--task", type=click.Choice(["classify", "detect", "embed", "raw"]), default=None,
-              help="What the model does [default: classify when it has one [batch, classes] output, else raw]; "
-                   "every output is verified either way.")
-@click.option("--decoder", type=click.Path(dir_okay=False), default=None,
-              help="Detection decoder (JSON, MediaPipe's option names): implies --task detect, verifies detections "
-                   "and goes into the record, so the device needs no flags.")
+@use("task", "decoder", task={"help": "What the model does [default: classify when it has one [batch, classes] "
+                                       "output, else raw]; every output is verified either way."},
+     decoder={"help": "Detection decoder (JSON, MediaPipe's option names): implies --task detect, verifies "
+                      "detections and goes into the record, so the device needs no flags."})
 @click.option("--min-output-snr", default=DEFAULTS["min_output_snr"], show_default=True, type=float, metavar="DB",
               help="Budget: every output must keep this SNR against the float model.")
 @click.option("--input-shape", type=INPUT_SHAPE, default=None,
@@ -249,11 +248,7 @@ def inspect(model, backend, as_json):
 @runtime_options
 @use("labels", "mean", "std", "resize")
 @click.option("--exact", is_flag=True, help="Decode large JPEGs at full size (no reduced-scale fast path).")
-@click.option("--task", type=click.Choice(["classify", "detect", "embed", "raw"]), default=None,
-              help="What the model does [default: the record's; else classify for one [batch, classes] output, "
-                   "else raw outputs by name].")
-@click.option("--decoder", type=click.Path(dir_okay=False), default=None,
-              help="Detection decoder (JSON with MediaPipe's option names); implies --task detect.")
+@use("task", "decoder")
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
               help="Write each image with its boxes and keypoints drawn into this folder.")
 @click.option("--jsonl", is_flag=True, help="One JSON object per line, each printed as its image finishes.")
@@ -327,14 +322,16 @@ def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, aft
 @use("threads")
 @runtime_options
 @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=True),
-              help="Profile end to end on this image (repeatable): adds the per-stage breakdown.")
+              help="Profile end to end on this image (repeatable): adds the per-stage breakdown (decode, resize, "
+                   "quantize, invoke, and the task's post-processing).")
+@use("task", "decoder")
 @click.option("--isolate/--no-isolate", default=None,
               help="Profile each configuration in its own process so memory figures are its own "
                    "[default: on when comparing several].")
 @remote_options
 @json_option
-def profile(models, runs, warmup, duration, threads, delegate, fallback, backend, images, isolate, remote,
-            remote_edgelite, ssh_identity, ssh_option, as_json):
+def profile(models, runs, warmup, duration, threads, delegate, fallback, backend, images, task, decoder, isolate,
+            remote, remote_edgelite, ssh_identity, ssh_option, as_json):
     """Measure load time, first invoke, latency distribution, stages and memory.
 
     \b
@@ -349,6 +346,7 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
     else:
         report = run_profile(list(models), threads=counts, isolate=isolate, delegate=delegate, runs=runs, warmup=warmup,
                          duration_s=duration, images=list(images) or None, backend=backend, fallback=fallback,
+                         task=task, decoder=decoder,
                          progress=_progress_line if sys.stderr.isatty() and not as_json else None)
     if as_json:
         _emit(True, _profile_json(report), "")

@@ -103,7 +103,17 @@ def _declarations() -> dict:
     path, d = click.Path(), DEFAULTS
     return {**_data_options(path, d),
             **_conversion_options(d, MODES, IO_TYPES, TARGET_NAMES, INPUT_RANGES, RESIZE_MODES),
-            **_pruning_options(d, STRUCTURES, POLICIES, STRATEGIES), **_timing_options()}
+            **_pruning_options(d, STRUCTURES, POLICIES, STRATEGIES), **_timing_options(), **_task_options()}
+
+
+def _task_options() -> dict:
+    from edgelite.runtime.tasks import TASKS
+    return {
+        "task": (("--task",), dict(type=click.Choice(TASKS), default=None, help="What the model does [default: the "
+                 "record's; else classify for one [batch, classes] output, else raw outputs by name].")),
+        "decoder": (("--decoder",), dict(type=click.Path(dir_okay=False), default=None, help="Detection decoder "
+                    "(JSON with MediaPipe's option names); implies --task detect.")),
+    }
 
 
 def _data_options(path, d) -> dict:

@@ -119,11 +119,20 @@ def over_budget(v, budget: float, min_snr: float) -> str:
     return f"output {worst.name} keeps {worst.snr_db:.1f} dB SNR, under the budget of {min_snr:.1f} dB"
 
 
+def _db(value: float) -> str:
+    return "identical" if value == float("inf") else f"{value:.1f}"
+
+
 def outputs_table(outputs) -> str:
-    """Every output of the .tflite against the float model."""
-    rows = [[o.name + (f" ({o.source})" if o.source else ""), "x".join(map(str, o.shape)), "identical" if o.snr_db == float("inf") else f"{o.snr_db:.1f}",
+    """Every output of the .tflite against the float model it was converted from (and, when pruned, against the
+    original model too: what pruning and quantization cost together)."""
+    pruned = any(o.original_snr_db is not None for o in outputs)
+    rows = [[o.name + (f" ({o.source})" if o.source else ""), "x".join(map(str, o.shape)), _db(o.snr_db),
+             *([_db(o.original_snr_db)] if pruned and o.original_snr_db is not None else ["n/a"] if pruned else []),
              f"{o.cosine:.4f}", f"{o.mean_abs_diff:.4g}", f"{o.max_abs_diff:.4g}"] for o in outputs]
-    return table(["output", "shape", "SNR dB", "cosine", "mean |diff|", "max |diff|"], rows)
+    head = ["output", "shape", "SNR dB" + (" (vs pruned)" if pruned else ""), *(["vs original dB"] if pruned else []),
+            "cosine", "mean |diff|", "max |diff|"]
+    return table(head, rows)
 
 
 def _pruning_line(p) -> str:

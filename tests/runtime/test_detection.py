@@ -171,7 +171,7 @@ def test_cli_predict_detects_draws_and_prints_json(tmp_path, face_model, photos_
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     (item,) = data["results"]
-    assert data["task"] == "detect" and item["task"] == "detect" and set(item["timings_ms"]) >= {"invoke", "decode"}
+    assert data["task"] == "detect" and item["task"] == "detect" and set(item["timings_ms"]) == {"preprocess", "invoke", "boxes+nms"}
     (face,) = item["detections"]
     xmin, ymin, xmax, ymax = face["box"]
     assert 150 < xmin < xmax < 300 and 60 < ymin < ymax < 200 and len(face["keypoints"]) == 6  # her face
@@ -179,6 +179,22 @@ def test_cli_predict_detects_draws_and_prints_json(tmp_path, face_model, photos_
     assert drawn.size == (512, 512)
     text = CliRunner().invoke(main, ["predict", str(face_model), str(astronaut)])
     assert text.exit_code == 0 and "regressors: [1, 896, 16]" in text.stdout  # raw outputs by name, no decoder
+
+
+def test_profile_breaks_a_detector_and_a_raw_model_down_by_stage(face_model, photos_with_and_without_faces):
+    from click.testing import CliRunner
+
+    from edgelite.cli import main
+    astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
+    common = ["profile", str(face_model), "--image", str(astronaut), "--runs", "5", "--warmup", "1", "--json"]
+    detector = CliRunner().invoke(main, [*common, "--decoder", str(DECODER)])
+    assert detector.exit_code == 0, detector.output
+    stages = json.loads(detector.stdout)["stages_ms"]
+    assert list(stages) == ["decode", "resize", "quantize", "invoke", "boxes+nms"]
+    assert all(s["n"] == 5 and s["median"] > 0 for s in stages.values())
+    raw = CliRunner().invoke(main, common)  # no decoder, no record: every output by name
+    assert raw.exit_code == 0, raw.output
+    assert list(json.loads(raw.stdout)["stages_ms"]) == ["decode", "resize", "quantize", "invoke", "postprocess"]
 
 
 def test_nms_ends_on_degenerate_boxes():

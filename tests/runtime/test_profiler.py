@@ -26,9 +26,9 @@ def test_profile_with_random_tensors():
 
 def test_profile_with_images_breaks_down_stages(photos):
     r = profile_one(DIGITS_INT8, runs=10, warmup=2, images=photos[:2])
-    assert set(r.stages_ms) == {"preprocess", "invoke", "postprocess"}
+    assert list(r.stages_ms) == ["decode", "resize", "quantize", "invoke", "postprocess"]
     assert all(s.n == 10 for s in r.stages_ms.values())
-    assert r.stages_ms["preprocess"].median > r.stages_ms["postprocess"].median  # decoding real photos
+    assert r.stages_ms["decode"].median > r.stages_ms["quantize"].median  # decoding real photos, 8x8 tensors
 
 
 def test_duration_mode_runs_at_least_once():

@@ -69,7 +69,7 @@ def test_profile_comparison_table(digit_png):
                  "--image", digit_png)
     assert result.exit_code == 0, result.output
     table = result.stdout
-    assert table.count("digits_int8.tflite") >= 4 and "median ms" in table and "preprocess" in table
+    assert table.count("digits_int8.tflite") >= 4 and "median ms" in table and "resize" in table
 
 
 def test_inspect_text_and_json():
