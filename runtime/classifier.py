@@ -184,27 +184,8 @@ def load(path, delegate: str = "auto", threads: int | None = None, **options) ->
 
 
 def classify_many(classifier: Classifier, images: Sequence, top_k: int = 5, workers: int | None = None):
-    """Classifies each image in order, yielding (image, Classification or the InputError it raised).
-
-    Decoding and resizing run on ``workers`` threads (default: the cores but one; pillow releases the
-    GIL) a few images ahead, while this thread runs the interpreter: preprocessing hides behind
-    inference instead of adding to it."""
-    from concurrent.futures import ThreadPoolExecutor
-    workers = workers if workers is not None else max(1, (os.cpu_count() or 2) - 1)
-
-    def prepare(image):
-        started = time.perf_counter()
-        try:
-            return classifier.preprocess(image), (time.perf_counter() - started) * 1e3
-        except InputError as exc:
-            return exc, 0.0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        ahead = [pool.submit(prepare, image) for image in images[:2 * workers]]
-        for i, image in enumerate(images):
-            tensor, preprocess_ms = ahead[i].result()
-            if i + 2 * workers < len(images):
-                ahead.append(pool.submit(prepare, images[i + 2 * workers]))
-            if isinstance(tensor, InputError):
-                yield image, tensor
-                continue
-            yield image, classifier.classify_tensor(tensor, describe(image), top_k, preprocess_ms)
+    """Classifies each image in order, yielding (image, Classification or the InputError it raised); images are
+    preprocessed a few ahead on other cores while this thread runs the interpreter (``ahead.run_ahead``)."""
+    from .ahead import run_ahead
+    return run_ahead(list(images), classifier.preprocess,
+                     lambda image, tensor, ms: classifier.classify_tensor(tensor, describe(image), top_k, ms), workers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,14 +133,27 @@ class _Task:
     def run(self, image, **options) -> TaskResult:
         """Preprocess, invoke and the task's own post-processing (``finish``, given ``options``), each timed."""
         t0 = time.perf_counter()
-        size, tensor = self.prepare(image)
+        prepared = self.prepare(image)
+        return self.run_prepared(image, prepared, (time.perf_counter() - t0) * 1e3, **options)
+
+    def run_prepared(self, image, prepared: tuple[tuple[int, int], np.ndarray], preprocess_ms: float,
+                     **options) -> TaskResult:
+        """``run`` from the output of ``prepare`` (which ``run_many`` calls on other threads)."""
+        size, tensor = prepared
         t1 = time.perf_counter()
         raw = self.model.run(tensor)
         t2 = time.perf_counter()
         fields = self.finish(raw, size, **options)
-        timings = {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3,
+        timings = {"preprocess": preprocess_ms, "invoke": (t2 - t1) * 1e3,
                    self.post_stage: (time.perf_counter() - t2) * 1e3}
         return TaskResult(describe(image), self.task, self.delegate.actual, timings, **fields)
+
+    def run_many(self, images: Sequence, workers: int | None = None, **options):
+        """``run`` on each image in order, yielding (image, TaskResult or the InputError it raised); images are
+        preprocessed a few ahead on other cores while this thread runs the interpreter."""
+        from .ahead import run_ahead
+        return run_ahead(list(images), self.prepare,
+                         lambda image, prepared, ms: self.run_prepared(image, prepared, ms, **options), workers)
 
 
 class RawModel(_Task):

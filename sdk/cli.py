@@ -276,17 +276,7 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
         header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
                   "delegate": clf.delegate.to_dict()}
         after = (lambda image, result: draw_detections(image, result, draw)) if draw else None
-        _report_each(_task_outcomes(clf, images), task_text, header, as_json, jsonl, after)
-
-
-def _task_outcomes(task, images):
-    """(image, result or the InputError it raised) for each image, in order."""
-    from edgelite.runtime.errors import InputError
-    for image in images:
-        try:
-            yield image, task.run(image)
-        except InputError as exc:
-            yield image, exc
+        _report_each(clf.run_many(list(images)), task_text, header, as_json, jsonl, after)
 
 
 def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, after=None) -> None:

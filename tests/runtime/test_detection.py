@@ -197,6 +197,23 @@ def test_profile_breaks_a_detector_and_a_raw_model_down_by_stage(face_model, pho
     assert list(json.loads(raw.stdout)["stages_ms"]) == ["decode", "resize", "quantize", "invoke", "postprocess"]
 
 
+def test_run_many_prepares_ahead_and_keeps_order_and_errors(tmp_path, face_model, photos_with_and_without_faces):
+    import edgelite
+    detector = edgelite.load(face_model, decoder=DECODER)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    images = [*photos_with_and_without_faces[:4], bad, *photos_with_and_without_faces[4:6]]
+    outcomes = list(detector.run_many(images, workers=2))
+    assert [image for image, _ in outcomes] == images
+    for image, result in outcomes:
+        if image == bad:
+            assert isinstance(result, edgelite.InputError) and "bad.jpg" in str(result)
+            continue
+        alone = detector.run(image)
+        assert [d.box for d in result.detections] == [d.box for d in alone.detections]
+        assert set(result.timings_ms) == {"preprocess", "invoke", "boxes+nms"}
+
+
 def test_nms_ends_on_degenerate_boxes():
     """Zero-area and NaN boxes overlap nothing, not even themselves: NMS once looped on them forever."""
     boxes = np.array([[0.5, 0.5, 0.5, 0.5], [np.nan, 0, 1, 1], [0.1, 0.1, 0.3, 0.3], [0.1, 0.1, 0.3, 0.31]], np.float32)
