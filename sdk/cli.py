@@ -166,8 +166,7 @@ def _bar(label: str, total: int):
                                        "output, else raw]; every output is verified either way."},
      decoder={"help": "Detection decoder (JSON, MediaPipe's option names): implies --task detect, verifies "
                       "detections and goes into the record, so the device needs no flags."})
-@click.option("--min-output-snr", default=DEFAULTS["min_output_snr"], show_default=True, type=float, metavar="DB",
-              help="Budget: every output must keep this SNR against the float model.")
+@use("min_output_snr")
 @click.option("--input-shape", type=INPUT_SHAPE, default=None,
               help="H,W,C for a subclassed model, which records no input shape.")
 @click.option("--recover/--no-recover", default=DEFAULTS["recover"], show_default=True,
@@ -374,13 +373,14 @@ def _profile_json(report) -> dict:
 @click.option("--variants", default=None, metavar="A,B,...",
               help="fp32, fp16, dynamic, int8, int8-per-tensor, prune50-int8, prune75-int8 [default: all that "
                    "apply; the prune variants need --train-data].")
-@use("threads", "runs", "warmup", "epochs", "input_range", "max_accuracy_drop")
+@use("threads", "runs", "warmup", "epochs", "input_range", "task", "decoder", "max_accuracy_drop", "min_output_snr")
 @click.option("--max-latency-ms", type=float, default=None, help="Budget: median latency.")
 @click.option("--max-size-kb", type=float, default=None, help="Budget: file size.")
 @remote_options
 @json_option
 def sweep(model, calibration, eval_data, train_data, output, variants, threads, runs, warmup, epochs, input_range,
-          max_accuracy_drop, max_latency_ms, max_size_kb, remote, remote_edgelite, ssh_identity, ssh_option, as_json):
+          task, decoder, max_accuracy_drop, min_output_snr, max_latency_ms, max_size_kb, remote, remote_edgelite,
+          ssh_identity, ssh_option, as_json):
     """Build, verify and profile every variant; report accuracy x latency x size x memory and recommend one.
 
     Writes report.md, report.json, report.csv and pareto.png into --output; rerunning reuses variants
@@ -391,12 +391,14 @@ def sweep(model, calibration, eval_data, train_data, output, variants, threads, 
       edgelite sweep model.keras --calibration train/ --eval-data val/ --train-data train/ -o sweep/
     """
     from .sweep import sweep as run_sweep
-    budgets = {"max_accuracy_drop": max_accuracy_drop, "max_latency_ms": max_latency_ms, "max_size_kb": max_size_kb}
+    budgets = {"max_accuracy_drop": max_accuracy_drop, "min_output_snr": min_output_snr, "max_latency_ms": max_latency_ms,
+               "max_size_kb": max_size_kb}
     report = run_sweep(model, calibration=calibration, eval_data=eval_data, output_dir=output,
                        variants=[v.strip() for v in variants.split(",")] if variants else None,
                        threads=threads or [None], train_data=train_data, epochs=epochs, runs=runs, warmup=warmup,
                        remote=_remote(remote, remote_edgelite, ssh_identity, ssh_option),
                        budgets={k: v for k, v in budgets.items() if v is not None}, input_range=input_range,
+                       task=task, decoder=decoder,
                        reporter=_CliReporter(),
                        progress=_progress_line if sys.stderr.isatty() and not as_json else None)
     rec = report.recommendation

@@ -148,6 +148,8 @@ def _conversion_options(d, MODES, IO_TYPES, TARGET_NAMES, INPUT_RANGES, RESIZE_M
         "max_accuracy_drop": (("--max-accuracy-drop",), dict(default=d["max_accuracy_drop"], show_default=True,
                               type=click.FloatRange(min=0), help="Budget in points of the task metric (top-1 or "
                               "agreement) lost to compression.")),
+        "min_output_snr": (("--min-output-snr",), dict(default=d["min_output_snr"], show_default=True, type=float,
+                           metavar="DB", help="Budget: every output must keep this SNR against the float model.")),
     }
 
 

@@ -1,17 +1,32 @@
-"""Which variants are worth shipping: the Pareto front and a recommendation under budgets."""
+"""Which variants are worth shipping: the Pareto front and a recommendation under budgets.
+
+Variants are compared on latency, file size and the task's own figure (``Row.quality``: top-1,
+neighbour agreement, matched detections, or a raw model's worst output SNR)."""
 from __future__ import annotations
+
+import math
+
+
+def quality(row) -> float:
+    """The row's task figure; a raw model's identical outputs (no finite SNR) rank above every other."""
+    return math.inf if row.quality is None else row.quality
+
+
+def ranked(rows) -> list:
+    """Measured rows that have a task figure to compare."""
+    return [r for r in rows if r.measured and (r.quality is not None or (r.task == "raw" and r.error is None))]
 
 
 def _dominates(a, b) -> bool:
     """a is no slower, no less accurate and no larger than b, and strictly better in one."""
-    no_worse = a.median_ms <= b.median_ms and a.top1 >= b.top1 and a.file_bytes <= b.file_bytes
-    better = a.median_ms < b.median_ms or a.top1 > b.top1 or a.file_bytes < b.file_bytes
+    no_worse = a.median_ms <= b.median_ms and quality(a) >= quality(b) and a.file_bytes <= b.file_bytes
+    better = a.median_ms < b.median_ms or quality(a) > quality(b) or a.file_bytes < b.file_bytes
     return no_worse and better
 
 
 def mark(rows) -> None:
     """Sets ``pareto`` on measured rows that no other measured row dominates."""
-    measured = [r for r in rows if r.measured and r.top1 is not None]
+    measured = ranked(rows)
     for r in measured:
         r.pareto = not any(_dominates(o, r) for o in measured if o is not r)
 
@@ -19,8 +34,10 @@ def mark(rows) -> None:
 def _violations(row, budgets: dict) -> dict:
     """Budget name -> the value it would have to be relaxed to for this row to fit."""
     needed = {}
-    if budgets.get("max_accuracy_drop") is not None and row.drop_points > budgets["max_accuracy_drop"]:
+    if budgets.get("max_accuracy_drop") is not None and (row.drop_points or 0.0) > budgets["max_accuracy_drop"]:
         needed["max_accuracy_drop"] = row.drop_points
+    if budgets.get("min_output_snr") is not None and row.snr_db is not None and row.snr_db < budgets["min_output_snr"]:
+        needed["min_output_snr"] = row.snr_db
     if budgets.get("max_latency_ms") is not None and row.median_ms > budgets["max_latency_ms"]:
         needed["max_latency_ms"] = row.median_ms
     if budgets.get("max_size_kb") is not None and row.file_bytes / 1024 > budgets["max_size_kb"]:
@@ -35,7 +52,7 @@ def _name(row) -> str:
 def recommend(rows, budgets: dict) -> dict:
     """The fastest variant within every budget (ties: smaller file); if none fits, the one budget
     to relax that lets a variant in with the smallest relative change."""
-    measured = [r for r in rows if r.measured and r.top1 is not None]
+    measured = ranked(rows)
     if not measured:
         return {"choice": None, "why": "nothing could be measured; see the errors in the table"}
     fitting = [r for r in measured if not _violations(r, budgets)]
@@ -44,22 +61,41 @@ def recommend(rows, budgets: dict) -> dict:
         limits = ", ".join(f"{k} {v}" for k, v in budgets.items() if v is not None) or "no budgets given"
         return {"choice": _name(best), "variant": best.variant, "threads": best.threads,
                 "why": f"the fastest of {len(fitting)} variant(s) within the budgets ({limits}): median "
-                       f"{best.median_ms:.3f} ms, top-1 {100 * best.top1:.2f}% (drop {best.drop_points:.2f} points), "
-                       f"{best.file_bytes / 1024:.1f} KB"}
+                       f"{best.median_ms:.3f} ms, {describe_quality(best)}, {best.file_bytes / 1024:.1f} KB"}
     options = []
     for r in measured:
         needed = _violations(r, budgets)
         if len(needed) == 1:
             (key, value), = needed.items()
-            options.append((value / budgets[key] if budgets[key] else float("inf"), key, value, r))
+            options.append((_relative(key, value, budgets[key]), key, value, r))
     if not options:
         return {"choice": None, "why": "no variant fits the budgets, and none fits by relaxing just one; relax "
                                        "several, or change the model"}
     _, key, value, r = min(options, key=lambda o: o[0])
-    unit = {"max_accuracy_drop": " points", "max_latency_ms": " ms", "max_size_kb": " KB"}[key]
+    unit = {"max_accuracy_drop": " points", "min_output_snr": " dB", "max_latency_ms": " ms", "max_size_kb": " KB"}[key]
     return {"choice": None, "relax": {key: round(value + 0.005, 2)},
             "why": f"no variant fits every budget; relaxing --{key.replace('_', '-')} to {value:.2f}{unit} "
                    f"would admit {_name(r)}"}
+
+
+def _relative(key: str, value: float, budget: float) -> float:
+    """How far the budget must move, as a ratio (> 1): up for a maximum, down for the SNR minimum."""
+    if key == "min_output_snr":
+        return budget / value if value > 0 else math.inf
+    return value / budget if budget else math.inf
+
+
+def describe_quality(row) -> str:
+    from .sweep import QUALITY
+    name = QUALITY.get(row.task or "classify", "top-1")
+    if row.task == "raw":
+        return f"{name} " + ("identical" if row.quality is None else f"{row.quality:.1f}")
+    drop = f" (drop {row.drop_points:.2f} points)" if row.drop_points is not None else ""
+    return f"{name} {100 * quality(row):.2f}%{drop}"
+
+
+def _axis(row) -> float:
+    return row.quality if row.task == "raw" else 100 * row.quality
 
 
 def chart(rows, path) -> None:
@@ -69,7 +105,7 @@ def chart(rows, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    measured = [r for r in rows if r.measured and r.top1 is not None]
+    measured = [r for r in ranked(rows) if r.quality is not None]  # an infinite SNR has no place on an axis
     variants = list(dict.fromkeys(r.variant for r in measured))
     threads = list(dict.fromkeys(r.threads for r in measured))
     colours = {v: plt.get_cmap("tab10")(i % 10) for i, v in enumerate(variants)}
@@ -77,18 +113,20 @@ def chart(rows, path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     biggest = max((r.file_bytes for r in measured), default=1)
     for r in measured:
-        ax.scatter(r.median_ms, 100 * r.top1, s=60 + 700 * r.file_bytes / biggest, marker=shapes[r.threads],
+        ax.scatter(r.median_ms, _axis(r), s=60 + 700 * r.file_bytes / biggest, marker=shapes[r.threads],
                    color=colours[r.variant], alpha=0.7, edgecolors="black" if r.pareto else "none",
                    linewidths=2 if r.pareto else 0)
         if r.pareto:
-            ax.annotate(f"{r.variant} t{r.threads or '-'}", (r.median_ms, 100 * r.top1), textcoords="offset points",
+            ax.annotate(f"{r.variant} t{r.threads or '-'}", (r.median_ms, _axis(r)), textcoords="offset points",
                         xytext=(8, 6), fontsize=8)
     handles = [Line2D([], [], marker="o", linestyle="", color=colours[v], label=v) for v in variants]
     handles += [Line2D([], [], marker=shapes[t], linestyle="", color="grey", label=f"{t or 'default'} thread(s)")
                 for t in threads]
     ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.8)
     ax.set_xlabel("median latency (ms, measured)")
-    ax.set_ylabel("top-1 on eval data (%)")
+    from .sweep import QUALITY
+    task = measured[0].task if measured else "classify"
+    ax.set_ylabel(f"{QUALITY.get(task or 'classify', 'top-1')} on eval data" + ("" if task == "raw" else " (%)"))
     ax.set_title("edgelite sweep: outlined = Pareto-optimal; marker area = file size")
     ax.grid(alpha=0.3)
     fig.tight_layout()

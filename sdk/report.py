@@ -282,8 +282,8 @@ def doctor_text(info: dict) -> str:
 
 
 # -- sweep -------------------------------------------------------------------------------------
-COLUMNS = ["variant", "threads", "top-1", "drop pts", "agree", "median ms", "p90 ms", "first ms", "file", "gzip",
-           "peak RSS", "delegate", "pareto", "note"]
+COLUMNS = ["variant", "threads", "top-1", "drop pts", "agree", "SNR dB", "median ms", "p90 ms", "first ms", "file",
+           "gzip", "peak RSS", "delegate", "pareto", "note"]
 
 
 def _cells(r) -> list:
@@ -294,7 +294,8 @@ def _cells(r) -> list:
         return f"{x:.3f}" if x is not None else "n/a"
     note = r.error or ("reused" if r.reused else "")
     return [r.variant, r.threads or "default", pct(r.top1),
-            f"{r.drop_points:.2f}" if r.drop_points is not None else "n/a", pct(r.agreement), ms(r.median_ms),
+            f"{r.drop_points:.2f}" if r.drop_points is not None else "n/a", pct(r.agreement),
+            "n/a" if r.task is None else ("identical" if r.snr_db is None else f"{r.snr_db:.1f}"), ms(r.median_ms),
             ms(r.p90_ms), ms(r.first_invoke_ms), fmt_bytes(r.file_bytes), fmt_bytes(r.gzip_bytes),
             fmt_bytes(r.peak_rss_bytes), r.delegate or "n/a", "*" if r.pareto else "", note]
 
@@ -308,8 +309,10 @@ def markdown(report) -> str:
     body = "".join("| " + " | ".join(str(c).replace("|", "/") for c in _cells(r)) + " |\n" for r in report.rows)
     rec = report.recommendation
     where = sorted({r.where for r in report.rows})
-    return (f"# edgelite sweep: {report.source}\n\nProfiled on: {', '.join(where)}. Top-1 and agreement on the eval "
-            f"images; latency is the measured median of each variant in its own process.\n\n{head}{body}\n"
+    return (f"# edgelite sweep: {report.source}\n\nProfiled on: {', '.join(where)}. Top-1 (classifiers), agreement "
+            "(classifiers without labels, embedders' neighbours, detectors' matched detections) and the worst "
+            "output's SNR against the float model, on the eval images; latency is the measured median of each "
+            f"variant in its own process.\n\n{head}{body}\n"
             f"**Recommendation:** {rec.get('choice') or 'none'}: {rec['why']}\n\n![pareto](pareto.png)\n")
 
 

@@ -30,6 +30,10 @@ NEEDS_TRAIN_DATA = ("prune50-int8", "prune75-int8")
 NO_RECOVERY = 1e9  # a sweep measures each variant as named; recovery would turn int8 into a mix
 
 
+QUALITY = {"classify": "top-1", "embed": "neighbour agreement", "detect": "matched detections",
+           "raw": "worst output SNR dB"}  # what a sweep ranks each task's variants by
+
+
 @dataclass
 class Row:
     variant: str
@@ -40,6 +44,9 @@ class Row:
     float_top1: float | None = None
     drop_points: float | None = None
     agreement: float | None = None
+    task: str | None = None
+    quality: float | None = None      # the task's own figure (QUALITY): a fraction, or dB for raw outputs
+    snr_db: float | None = None       # the worst output's SNR against the float model
     median_ms: float | None = None
     p90_ms: float | None = None
     first_invoke_ms: float | None = None
@@ -98,13 +105,27 @@ def _profile(path: str, threads, runs: int, warmup: int, remote):
     return report.results[0]
 
 
+def _quality(v: dict) -> dict:
+    """The task and the figure a sweep ranks it by: top-1 (or agreement), neighbour agreement, matched
+    detections, or for raw outputs the worst output's SNR (None when identical: the record holds no infinity)."""
+    task = v.get("task", "classify")
+    snr = v.get("snr_db")
+    total = [o["original_snr_db"] for o in v.get("outputs", ()) if "original_snr_db" in o]
+    if total:  # pruned: against the original model, what the variant cost in all
+        snr = None if any(t is None for t in total) else min(total)
+    top1 = v.get("tflite_top1")
+    quality = snr if task == "raw" else (top1 if top1 is not None else v.get("agreement"))
+    drop = None if task == "raw" else v.get("drop_points")  # raw outputs have no task metric to lose
+    return {"task": task, "quality": quality, "snr_db": snr, "drop_points": drop}
+
+
 def _rows_for(name: str, built: dict, reused: bool, threads_list, runs: int, warmup: int, remote) -> list[Row]:
     v = built.get("verification") or {}
     path = built["output"]
     base = dict(variant=name, file_bytes=built["output_size_bytes"],
                 gzip_bytes=len(gzip.compress(pathlib.Path(path).read_bytes(), 9)), top1=v.get("tflite_top1"),
-                float_top1=v.get("float_top1"), drop_points=v.get("drop_points"), agreement=v.get("agreement"),
-                reused=reused, where=remote.target if remote else "local")
+                float_top1=v.get("float_top1"), agreement=v.get("agreement"), reused=reused,
+                where=remote.target if remote else "local", **_quality(v))
     rows = []
     for threads in threads_list:
         row = Row(threads=threads, **base)
@@ -139,21 +160,22 @@ def _variant_names(variants, train_data) -> list[str]:
     if unknown:
         raise ConversionError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     if any(n in NEEDS_TRAIN_DATA for n in names) and train_data is None:
-        raise ConversionError("the prune variants fine-tune on labelled images: give --train-data DIR")
+        raise ConversionError("the prune variants fine-tune on images: give --train-data DIR")
     return names
 
 
-def _check_classifier(model, eval_data, labels) -> None:
-    """A sweep ranks classifiers by top-1 on labelled images: the model and the class folders must agree."""
+def _check_task(model, eval_data, options: dict) -> None:
+    """A classifier is ranked by top-1 on labelled images, so the model and the class folders must agree;
+    any other task by its own metric (``QUALITY``) on any images."""
     from edgelite.converters.loading import load_model
     from edgelite.runtime.classifier import read_labels
+    labels, task = options.get("labels"), options.get("task")
     if isinstance(labels, (str, os.PathLike)):
         labels = read_labels(labels)
-    n_classes = load_model(model).n_classes
-    if n_classes is None:
-        raise ConversionError(f"{model}: sweep compares classifiers on labelled images (one [batch, classes] output); "
-                              "convert other models with edgelite convert, which verifies every output")
-    check_eval_classes(eval_data, n_classes, labels)
+    n_classes = load_model(model, options.get("input_shape"), options.get("custom_objects")).n_classes
+    chosen = task or ("detect" if options.get("decoder") is not None else "classify" if n_classes else "raw")
+    if chosen == "classify" and n_classes is not None:
+        check_eval_classes(eval_data, n_classes, labels)
 
 
 def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(1,), train_data=None, epochs=3,
@@ -163,7 +185,7 @@ def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(
     from . import pareto
     from . import report as reports
     names = _variant_names(variants, train_data)
-    _check_classifier(model, eval_data, convert_options.get("labels"))
+    _check_task(model, eval_data, convert_options)
     if remote is not None:
         remote.check()
     out = pathlib.Path(output_dir)
@@ -185,7 +207,8 @@ def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(
         rows.extend(_rows_for(name, built, reused, threads, runs, warmup, remote))
     pareto.mark(rows)
     budget = budgets or {}
-    report = SweepReport(rows, pareto.recommend(rows, budget), budget, os.fspath(model), str(out))
+    source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", type(model).__name__)
+    report = SweepReport(rows, pareto.recommend(rows, budget), budget, source, str(out))
     report.files = reports.write_all(report, out)
     return report
 

@@ -115,6 +115,21 @@ def test_pruning_a_three_head_network_fine_tunes_against_its_own_outputs(tmp_pat
     assert all("original_snr_db" in o for o in record["verification"]["outputs"])
 
 
+def test_sweep_ranks_a_three_head_network_by_its_worst_output(tmp_path, onet, face_crops):
+    """No classes, no labels: each variant is verified on every output and ranked by the worst output's SNR."""
+    from edgelite.sweep import sweep
+    report = sweep(onet, calibration=face_crops, eval_data=face_crops, output_dir=tmp_path / "sweep",
+                   variants=["fp32", "int8", "fp16"], threads=[1], runs=5, warmup=1, input_shape=(48, 48, 3),
+                   io="float32", write_standard_metadata=False, budgets={"min_output_snr": 20.0}, **MTCNN_NORMALIZATION)
+    rows = {r.variant: r for r in report.rows}
+    assert all(r.error is None and r.task == "raw" and r.top1 is None for r in rows.values()), report.rows
+    assert rows["fp32"].quality is None or rows["fp32"].quality >= 60.0  # float32 against float: (near) identical
+    assert rows["int8"].quality == rows["int8"].snr_db and 20.0 <= rows["int8"].snr_db < rows["fp16"].snr_db
+    assert report.recommendation["choice"] is not None and "worst output SNR dB" in report.recommendation["why"]
+    table = (tmp_path / "sweep" / "report.md").read_text()
+    assert "SNR dB" in table and (tmp_path / "sweep" / "pareto.png").stat().st_size > 0
+
+
 def test_subclassed_model_without_an_input_shape_says_what_to_give(tmp_path, onet, face_crops):
     with pytest.raises(ConversionError, match=r"subclassed model records no input shape; give input_shape"):
         edgelite.convert(onet, output=tmp_path / "o.tflite", calibration=face_crops, **MTCNN_NORMALIZATION)

@@ -87,7 +87,7 @@ def test_eval_classes_must_match_the_model(tmp_path, digits_keras, digit_folders
         shutil.copytree(evaluation / c, few / c)
     with pytest.raises(ConversionError, match=r"few: 4 class folders, but the model has 10 outputs"):
         sweep_mod.sweep(digits_keras, calibration=train, eval_data=few, output_dir=tmp_path / "o")
-    with pytest.raises(ConversionError, match="the prune variants fine-tune on labelled images"):
+    with pytest.raises(ConversionError, match="the prune variants fine-tune on images: give --train-data DIR"):
         sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=tmp_path / "o",
                         variants=["prune75-int8"])
 
