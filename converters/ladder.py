@@ -115,6 +115,7 @@ class Inputs:
     more_calibration: Callable[[], np.ndarray | None]    # every calibration image not held out
     train_images: Callable[[], np.ndarray | None] | None = None  # --train-data, float, minus verification images
     seed: int = 0
+    focus: tuple[str, ...] = ()   # outputs under their SNR budget while the task metric holds: recover those
 
 
 def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, has_train: bool = False) -> str | None:
@@ -207,7 +208,7 @@ def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, che
     if rung.float_fallback:
         if inputs.calibration is None:
             return None
-        return (*recovery.recover(loaded, options, inputs.calibration, check, budget), None)
+        return (*recovery.recover(loaded, options, inputs.calibration, check, budget, inputs.focus), None)
     batch = inputs.calibration
     if rung.more_calibration:
         batch = inputs.more_calibration()

@@ -193,7 +193,7 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
     inputs = ladder.Inputs(  # images decoded only if a rung that needs them runs
         images.float_batch(data.calibration, source.spec) if data.calibration is not None else None,
         lambda: calibration.more_calibration(o, source.spec, rep),
-        lambda: _train_pixels(data.train(), source.spec), o.seed)
+        lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget_of(o)))
     budget = budget_of(o)
     results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
@@ -204,6 +204,14 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
         rep.warn(f"{rung.name} was over budget; kept rung {chosen} ({options.mode}, {options.io} I/O), the first "
                  "within budget")
     return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen), layers)
+
+
+def _failing_outputs(first: verify.Verification, budget: verify.Budget) -> tuple[str, ...]:
+    """The outputs under their SNR budget, when only some are and the task metric holds: recovery aims there."""
+    if first.drop_points > budget.max_drop_points:
+        return ()
+    failing = tuple(o.name for o in first.outputs if o.snr_db < budget.min_output_snr_db)
+    return failing if len(failing) < len(first.outputs) else ()
 
 
 def _train_pixels(train: training.TrainSet | None, spec: InputSpec):

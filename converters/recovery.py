@@ -30,8 +30,28 @@ class LayerError:
     rmse_over_scale: float
 
 
-def rank_layers(loaded, options: QuantizeOptions, calibration: np.ndarray, limit: int = 64) -> list[LayerError]:
-    """Quantized tensors, worst first, by RMSE / scale."""
+def feeding(model_bytes: bytes, outputs: tuple[str, ...]) -> set[str]:
+    """Names of every tensor the named output tensors are computed from (themselves included)."""
+    from edgelite.runtime.tflite_file import parse
+    graph = parse(model_bytes, "<converted>").main
+    producer = {t: op for op in graph.operators for t in op.outputs}
+    pending = [t.index for t in graph.tensors if t.name in outputs]
+    seen: set[int] = set()
+    while pending:
+        index = pending.pop()
+        if index in seen or index < 0:
+            continue
+        seen.add(index)
+        op = producer.get(index)
+        if op is not None:
+            pending.extend(op.inputs)
+    return {graph.tensors[i].name for i in seen}
+
+
+def rank_layers(loaded, options: QuantizeOptions, calibration: np.ndarray, limit: int = 64,
+                focus: tuple[str, ...] = ()) -> list[LayerError]:
+    """Quantized tensors, worst first, by RMSE / scale; with ``focus`` (output tensor names), only the tensors
+    those outputs are computed from, so the float layers land on the head that fails."""
     tf = tensorflow()
     converter = make_converter(loaded, options, calibration[:limit])
     with quiet():
@@ -45,6 +65,9 @@ def rank_layers(loaded, options: QuantizeOptions, calibration: np.ndarray, limit
     for row in csv.DictReader(buf):
         scale = float(row["scale"] or 0) or 1.0
         rows.append(LayerError(row["tensor_name"], row["op_name"], float(np.sqrt(float(row["mean_squared_error"]))) / scale))
+    if focus:
+        upstream = feeding(debugger.get_nondebug_quantized_model(), focus)
+        rows = [r for r in rows if r.tensor in upstream] or rows
     return sorted(rows, key=lambda r: -r.rmse_over_scale)
 
 
@@ -66,13 +89,14 @@ def median_ms(model_bytes: bytes) -> float:
     return profile_one(model_bytes, threads=1, runs=50, warmup=5).latency_ms.median
 
 
-def recover(loaded, options: QuantizeOptions, calibration: np.ndarray, check, budget):
+def recover(loaded, options: QuantizeOptions, calibration: np.ndarray, check, budget, focus: tuple[str, ...] = ()):
     """Re-converts with the worst 1, 2, 4, 8 layers in float until ``check(bytes)`` is within budget.
 
+    ``focus`` names the outputs under their SNR budget: only the layers feeding them are ranked.
     Returns (model bytes, verification, float layers) of the first set within budget; raises a
     ConversionError saying what was tried when none is.
     """
-    ranked = rank_layers(loaded, options, calibration)
+    ranked = rank_layers(loaded, options, calibration, focus=focus)
     tried = []
     for n in (n for n in STEPS if n < len(ranked)):  # all layers in float would no longer be an int8 model
         names = tuple(r.tensor for r in ranked[:n])

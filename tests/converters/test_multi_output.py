@@ -87,6 +87,13 @@ def test_a_head_below_the_snr_budget_is_fixed_on_that_head(tmp_path, onet, face_
         pytest.skip(f"full int8 already keeps every head above 25 dB on this machine ({first.snr_db:.1f} dB)")
     assert result.within_budget and all(o.snr_db >= 25.0 for o in result.verification.outputs)
     assert all(not r.within_budget for r in result.recovery.rungs[:-1])
+    from edgelite.converters.recovery import feeding
+    written = (tmp_path / "o.tflite").read_bytes()
+    box = next(o.name for o in result.verification.outputs if o.shape == (4,))
+    others = [o.name for o in result.verification.outputs if o.shape != (4,)]
+    floats = set(result.recovery.float_layers)
+    assert floats and floats <= feeding(written, (box,))  # ranked among the layers feeding the failing head only
+    assert not floats & feeding(written, tuple(others))  # here: that head's own layers, not the shared trunk
 
 
 def test_pruning_a_three_head_network_fine_tunes_against_its_own_outputs(tmp_path, onet, face_crops):
