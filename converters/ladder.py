@@ -116,6 +116,7 @@ class Inputs:
     train_images: Callable[[], np.ndarray | None] | None = None  # --train-data, float, minus verification images
     seed: int = 0
     focus: tuple[str, ...] = ()   # outputs under their SNR budget while the task metric holds: recover those
+    session: Callable[[], Any] | None = None  # recovery.Calibrated on ``calibration``, built on first use
 
 
 def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, has_train: bool = False) -> str | None:
@@ -205,10 +206,14 @@ def _nothing_new(rung: Rung) -> str:
 
 def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, check, budget: Budget):
     """(model bytes, verification, float layers, fine-tune report) for one rung; None when it has nothing to try."""
+    shared = inputs.session() if inputs.session is not None else None
     if rung.float_fallback:
-        if inputs.calibration is None:
+        if shared is None:
             return None
-        return (*recovery.recover(loaded, options, inputs.calibration, check, budget, inputs.focus), None)
+        return (*recovery.recover(shared, options, check, budget, inputs.focus), None)
+    if shared is not None and not rung.more_calibration and not rung.qat and recovery.Calibrated.serves(options):
+        model_bytes = shared.quantized(options)  # the first calibration, quantized another way
+        return model_bytes, check(model_bytes), (), None
     batch = inputs.calibration
     if rung.more_calibration:
         batch = inputs.more_calibration()

@@ -21,7 +21,7 @@ from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.targets import TARGET_NAMES
 from edgelite.runtime.tflite_file import parse
 
-from . import calibration, images, ladder, pruning, quantization, targets, training, verify
+from . import calibration, images, ladder, pruning, quantization, recovery, targets, training, verify
 from . import record as records
 from .calibration import Data
 from .contract import resolve_input_spec
@@ -54,6 +54,7 @@ class Converted:
     flex_ops: tuple[str, ...] = ()
     sparse_encoding: dict | None = None
     compatibility: Compatibility | None = None
+    session: recovery.Calibrated | None = None  # the calibration the ladder's int8 rungs re-quantize
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,10 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
     """TensorFlow's converter, the sparse-encoding check, Flex detection and the target's pre-flight."""
     options = quantization.QuantizeOptions.from_options(o)
     batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
-    model_bytes = quantization.convert(source.model, options, batch)
+    session = recovery.Calibrated(source.model, options, batch) if batch is not None and \
+        recovery.Calibrated.serves(options) else None
+    model_bytes = session.quantized(options) if session is not None else quantization.convert(source.model, options,
+                                                                                             batch)
     encoding = None
     if o.sparse_encoding:
         delegate = "xnnpack" if o.target_entry.name == "xnnpack" else "auto"
@@ -149,7 +153,7 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
         rep.warn(f"the model uses TensorFlow (Flex) ops {', '.join(flex)}: the edgelite runtime cannot load it "
                  "without the Flex delegate, so it was not verified or test-loaded here")
     compat = targets.placement(o.target_entry, model_bytes, source.model.name, rep)
-    return Converted(model_bytes, options, flex, encoding, compat)
+    return Converted(model_bytes, options, flex, encoding, compat, session)
 
 
 def check(source: Source, converted: Converted, data: Data, task: str, o: ConvertOptions,
@@ -190,10 +194,12 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
                 "quantization rung can recover that: fine-tune longer (--epochs) or prune less")))
     rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
-    inputs = ladder.Inputs(  # images decoded only if a rung that needs them runs
-        images.float_batch(data.calibration, source.spec) if data.calibration is not None else None,
-        lambda: calibration.more_calibration(o, source.spec, rep),
-        lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget_of(o)))
+    batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
+    inputs = ladder.Inputs(  # images decoded, and the shared calibration made, only if a rung needs them
+        batch, lambda: calibration.more_calibration(o, source.spec, rep),
+        lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget_of(o)),
+        functools.cache(lambda: converted.session or (recovery.Calibrated(source.model, converted.quantize, batch)
+                                                      if batch is not None else None)))
     budget = budget_of(o)
     results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))

@@ -48,39 +48,67 @@ def feeding(model_bytes: bytes, outputs: tuple[str, ...]) -> set[str]:
     return {graph.tensors[i].name for i in seen}
 
 
-def rank_layers(loaded, options: QuantizeOptions, calibration: np.ndarray, limit: int = 64,
-                focus: tuple[str, ...] = ()) -> list[LayerError]:
-    """Quantized tensors, worst first, by RMSE / scale; with ``focus`` (output tensor names), only the tensors
-    those outputs are computed from, so the float layers land on the head that fails."""
-    tf = tensorflow()
-    converter = make_converter(loaded, options, calibration[:limit])
-    with quiet():
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=representative(calibration[:limit]))
-        debugger.run()
-    buf = io.StringIO()
-    debugger.layer_statistics_dump(buf)
-    buf.seek(0)
-    rows = []
-    for row in csv.DictReader(buf):
-        scale = float(row["scale"] or 0) or 1.0
-        rows.append(LayerError(row["tensor_name"], row["op_name"], float(np.sqrt(float(row["mean_squared_error"]))) / scale))
-    if focus:
-        upstream = feeding(debugger.get_nondebug_quantized_model(), focus)
-        rows = [r for r in rows if r.tensor in upstream] or rows
-    return sorted(rows, key=lambda r: -r.rmse_over_scale)
+class Calibrated:
+    """One calibration of the model, quantized many ways: per channel or per tensor, int8 or float I/O, some
+    layers left in float. TensorFlow's QuantizationDebugger keeps the calibrated model, so after the first
+    conversion (export, MLIR, calibration: seconds) each variant is a re-quantization (tens of milliseconds):
+    the ladder's int8 rungs on the same images share one conversion. Variants with uint8 I/O or sparse
+    encoding go through the converter proper (the debugger does neither)."""
 
+    def __init__(self, loaded, options: QuantizeOptions, calibration: np.ndarray, limit: int = 64):
+        self.loaded, self.options, self.calibration, self.limit = loaded, options, calibration, limit
+        self._debugger = None
+        self._ranked_as: bool | None = None   # per_tensor setting the layer statistics were taken with
 
-def convert_with_float_layers(loaded, options: QuantizeOptions, calibration: np.ndarray,
-                              float_tensors: list[str]) -> bytes:
-    """A selectively quantized model: the named tensors' ops stay float (float model I/O)."""
-    tf = tensorflow()
-    converter = make_converter(loaded, options, calibration)
-    debug_options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_tensors))
-    with quiet():
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=representative(calibration[:8]), debug_options=debug_options)
-        return debugger.get_nondebug_quantized_model()
+    @staticmethod
+    def serves(options: QuantizeOptions) -> bool:
+        return (options.mode == "int8" and options.io in ("int8", "float32") and not options.sparse_encoding
+                and not options.allow_flex)
+
+    @property
+    def debugger(self):
+        if self._debugger is None:
+            tf = tensorflow()
+            converter = make_converter(self.loaded, self.options, self.calibration)
+            with quiet():
+                self._debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=representative(self.calibration[:self.limit]))
+        return self._debugger
+
+    def quantized(self, options: QuantizeOptions, float_layers: tuple[str, ...] = ()) -> bytes:
+        """The model as ``options`` say (``serves(options)`` must hold), the named tensors' ops in float."""
+        self._configure(options, float_layers)
+        with quiet():
+            return self.debugger.get_nondebug_quantized_model()
+
+    def _configure(self, options: QuantizeOptions, float_layers: tuple[str, ...] = ()) -> None:
+        tf = tensorflow()
+        debugger = self.debugger
+        debugger.converter._experimental_disable_per_channel = options.per_tensor  # noqa: SLF001 - as make_converter
+        with quiet():
+            debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+                fully_quantize=options.io == "int8", denylisted_nodes=list(float_layers))
+
+    def ranked(self, options: QuantizeOptions, focus: tuple[str, ...] = ()) -> list[LayerError]:
+        """Quantized tensors, worst first, by RMSE / scale; with ``focus`` (output tensor names), only the tensors
+        those outputs are computed from, so the float layers land on the head that fails."""
+        if self._ranked_as != options.per_tensor:
+            self._configure(options)
+            with quiet():
+                self.debugger.run()
+            self._ranked_as = options.per_tensor
+        buf = io.StringIO()
+        self.debugger.layer_statistics_dump(buf)
+        buf.seek(0)
+        rows = []
+        for row in csv.DictReader(buf):
+            scale = float(row["scale"] or 0) or 1.0
+            rows.append(LayerError(row["tensor_name"], row["op_name"],
+                                   float(np.sqrt(float(row["mean_squared_error"]))) / scale))
+        if focus:
+            upstream = feeding(self.quantized(options), focus)
+            rows = [r for r in rows if r.tensor in upstream] or rows
+        return sorted(rows, key=lambda r: -r.rmse_over_scale)
 
 
 def median_ms(model_bytes: bytes) -> float:
@@ -89,18 +117,18 @@ def median_ms(model_bytes: bytes) -> float:
     return profile_one(model_bytes, threads=1, runs=50, warmup=5).latency_ms.median
 
 
-def recover(loaded, options: QuantizeOptions, calibration: np.ndarray, check, budget, focus: tuple[str, ...] = ()):
+def recover(session: Calibrated, options: QuantizeOptions, check, budget, focus: tuple[str, ...] = ()):
     """Re-converts with the worst 1, 2, 4, 8 layers in float until ``check(bytes)`` is within budget.
 
     ``focus`` names the outputs under their SNR budget: only the layers feeding them are ranked.
     Returns (model bytes, verification, float layers) of the first set within budget; raises a
     ConversionError saying what was tried when none is.
     """
-    ranked = rank_layers(loaded, options, calibration, focus=focus)
+    ranked = session.ranked(options, focus)
     tried = []
     for n in (n for n in STEPS if n < len(ranked)):  # all layers in float would no longer be an int8 model
         names = tuple(r.tensor for r in ranked[:n])
-        candidate = convert_with_float_layers(loaded, options, calibration, list(names))
+        candidate = session.quantized(options, names)
         verified = check(candidate)
         tried.append(f"{n} layer(s): drop {verified.drop_points:.2f}")
         if budget.holds(verified):
