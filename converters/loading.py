@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,13 +85,19 @@ def _load_file(path: str, custom_objects: dict | None = None) -> tuple[Any, str]
     attempts: list[tuple[str, Callable[..., Any]]] = [("keras3", _load_keras3)]
     if path.endswith(".h5"):
         attempts.append(("tf_keras", _load_tf_keras))
-    errors = []
+    errors, missing = [], []
     for flavor, loader in attempts:
         try:
             with quiet():
                 return loader(path, custom_objects), flavor
         except Exception as exc:  # noqa: BLE001 - loaders raise anything from ValueError to OSError
+            missing += [m for m in re.findall(r"(?:Could not locate class|Unknown layer:?) '?(\w+)'?", str(exc))
+                        if m not in missing]
             errors.append(f"{flavor}: {_first_line(exc)}")
+    if missing:
+        raise ConversionError(f"{path}: cannot load the Keras model: it uses custom class(es) {', '.join(missing)} "
+                              "that this process does not know; register them (keras.saving."
+                              "register_keras_serializable) or pass custom_objects= in Python")
     hint = "; a custom class must be registered (keras.saving.register_keras_serializable) or passed as " \
         "custom_objects= in Python" if any("deserializ" in e for e in errors) else ""
     raise ConversionError(f"{path}: cannot load the Keras model ({'; '.join(errors)}){hint}")
