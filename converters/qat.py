@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .tf import tensorflow
 
 KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 FUSED_FORWARD = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "BatchNormalization")
+FOLDS_INTO = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
 NOT_QUANTIZED = ("InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "Reshape", "Flatten")
 
 
@@ -81,9 +83,37 @@ def activation_layers(model) -> list:
     return out
 
 
-def kernel_variables(model) -> list[tuple]:
-    """(variable, axes reduced for one scale) of every kernel the converter quantizes per channel."""
-    found = []
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel the converter quantizes: the variable, the axes one scale spans, and the batch norm TFLite folds
+    into it (its scale multiplies the kernel's output channels before quantization, which matters per tensor)."""
+
+    variable: Any
+    axes: tuple[int, ...]
+    folded: Any = None
+
+
+def batchnorm_folds(model) -> dict[int, Any]:
+    """id(layer) -> the BatchNormalization that is its only consumer and that TFLite folds into its kernel."""
+    folds = {}
+    for bn in _all_layers(model):
+        if type(bn).__name__ != "BatchNormalization":
+            continue
+        try:
+            tensors = bn._inbound_nodes[0].input_tensors  # noqa: SLF001 - Keras's graph, as its own utilities read it
+            history = (tensors[0] if isinstance(tensors, (list, tuple)) else tensors)._keras_history  # noqa: SLF001
+        except (AttributeError, IndexError):
+            continue
+        producer = getattr(history, "operation", None) or getattr(history, "layer", None)
+        if type(producer).__name__ in FOLDS_INTO and _is_linear(producer) and \
+                len(getattr(producer, "_outbound_nodes", ())) == 1:
+            folds[id(producer)] = bn
+    return folds
+
+
+def kernel_variables(model) -> list[Kernel]:
+    """Every kernel the converter quantizes, with the axes one scale spans per channel."""
+    found, folds = [], batchnorm_folds(model)
     for layer in _all_layers(model):
         for name in KERNELS:
             variable = getattr(layer, name, None)
@@ -91,8 +121,26 @@ def kernel_variables(model) -> list[tuple]:
                 continue
             rank = len(variable.shape)
             depthwise = name == "depthwise_kernel" or type(layer).__name__ == "DepthwiseConv2D"
-            found.append((variable, (0, 1) if depthwise and rank == 4 else tuple(range(rank - 1))))
+            folded = folds.get(id(layer)) if name != "depthwise_kernel" else None
+            found.append(Kernel(variable, (0, 1) if depthwise and rank == 4 else tuple(range(rank - 1)), folded))
     return found
+
+
+def _fold_scale(tf, kernel: Kernel):
+    """The per-output-channel factor the folded batch norm multiplies the kernel by, shaped to broadcast."""
+    bn = kernel.folded
+    gamma = tf.convert_to_tensor(bn.gamma) if getattr(bn, "scale", True) else 1.0
+    factor = gamma * tf.math.rsqrt(tf.convert_to_tensor(bn.moving_variance) + bn.epsilon)
+    factor = tf.where(tf.abs(factor) < 1e-12, tf.ones_like(factor), factor)
+    shape = kernel.variable.shape
+    return tf.reshape(factor, (shape[2], shape[3])) if kernel.axes == (0, 1) else factor
+
+
+def _fake_quant(tf, kernel: Kernel, value, per_tensor: bool):
+    if kernel.folded is None:
+        return _fake_quant_kernel(tf, value, kernel.axes, per_tensor)
+    factor = _fold_scale(tf, kernel)
+    return _fake_quant_kernel(tf, value * factor, kernel.axes, per_tensor) / factor
 
 
 def _fake_quant_kernel(tf, value, axes: tuple, per_tensor: bool):
@@ -196,25 +244,25 @@ def _step_function(tf, model, kernels: list, optimizer, scales: list[float], per
 
     @tf.function
     def step(x, targets):
-        masters = [tf.identity(v) for v, _ in kernels]
-        for (v, axes), m in zip(kernels, masters):
-            v.assign(_fake_quant_kernel(tf, m, axes, per_tensor))
+        masters = [tf.identity(k.variable) for k in kernels]
+        for k, m in zip(kernels, masters):
+            k.variable.assign(_fake_quant(tf, k, m, per_tensor))
         with tf.GradientTape() as tape:
             loss = loss_of(x, targets)
         grads = tape.gradient(loss, variables)
-        for (v, _), m in zip(kernels, masters):
-            v.assign(m)
+        for k, m in zip(kernels, masters):
+            k.variable.assign(m)
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         return loss
 
     @tf.function
     def evaluate(x, targets):
-        masters = [tf.identity(v) for v, _ in kernels]
-        for (v, axes), m in zip(kernels, masters):
-            v.assign(_fake_quant_kernel(tf, m, axes, per_tensor))
+        masters = [tf.identity(k.variable) for k in kernels]
+        for k, m in zip(kernels, masters):
+            k.variable.assign(_fake_quant(tf, k, m, per_tensor))
         loss = loss_of(x, targets)
-        for (v, _), m in zip(kernels, masters):
-            v.assign(m)
+        for k, m in zip(kernels, masters):
+            k.variable.assign(m)
         return loss
     return step, evaluate
 

