@@ -168,6 +168,7 @@ def check(source: Source, converted: Converted, data: Data, task: str, o: Conver
     floats = verify.Reference.of(source.original, source.model if source.pruning is not None else None,
                                  data.eval_pixels, source.spec)
     pruned_top1 = floats.converted_top1(data.eval_labels) if source.pruning is not None else None
+    pruned_snr = floats.pruned_snr_db() if source.pruning is not None and task == "raw" else None
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
         floats, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task, o.decoder)
     t0 = time.perf_counter()
@@ -180,18 +181,29 @@ def check(source: Source, converted: Converted, data: Data, task: str, o: Conver
         return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport(
             (rung,), chosen=rung.name, skipped=None if rung.within_budget else "--no-recover"),
             pruned_top1=pruned_top1)
-    return dataclasses.replace(_climbed(source, converted, data, o, first, rung, measure, rep, pruned_top1),
-                               pruned_top1=pruned_top1)
+    why = _pruning_alone_over(first, pruned_top1, pruned_snr, o)
+    if why is not None:  # no quantization rung can recover what pruning cost
+        return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=why),
+                       pruned_top1=pruned_top1)
+    return dataclasses.replace(_climbed(source, converted, data, o, first, rung, measure, rep), pruned_top1=pruned_top1)
 
 
-def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
-             rung: ladder.RungResult, measure, rep: Reporter, pruned_top1: float | None) -> Checked:
+def _pruning_alone_over(first: verify.Verification, pruned_top1: float | None, pruned_snr, o: ConvertOptions):
+    """Why the ladder cannot help when the pruned float model alone is already over budget, else None."""
     if first.float_top1 is not None and pruned_top1 is not None:
         cost = 100.0 * (first.float_top1 - pruned_top1)  # top-1 points lost by pruning alone
         if cost > o.max_accuracy_drop:  # pruning is judged on top-1 alone
-            return Checked(converted.model_bytes, converted.quantize, first, ladder.LadderReport((rung,), skipped=(
-                f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no "
-                "quantization rung can recover that: fine-tune longer (--epochs) or prune less")))
+            return (f"pruning itself costs {cost:.2f} points (the pruned Keras model before conversion); no "
+                    "quantization rung can recover that: fine-tune longer (--epochs) or prune less")
+    if pruned_snr is not None and pruned_snr[1] < o.min_output_snr:
+        return (f"pruning itself leaves output {pruned_snr[0]} at {pruned_snr[1]:.1f} dB against the original model "
+                f"(the pruned Keras model before conversion, budget {o.min_output_snr:.1f} dB); no quantization rung "
+                "can recover that: fine-tune on --train-data, longer (--epochs), prune less, or lower --min-output-snr")
+    return None
+
+
+def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
+             rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
     rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
     batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None

@@ -93,9 +93,20 @@ class Verification:
                 "detect": "float detections not matched at IoU >= 0.5",
                 "raw": "no task metric: every output's SNR decides"}[self.task]
 
+    def budget_snr(self, output: OutputFidelity) -> float:
+        """The SNR the budget holds an output to: against the original model for a pruned model's raw outputs
+        (no task metric sees what pruning did to them), else against the model that was converted."""
+        if self.task == "raw" and output.original_snr_db is not None:
+            return output.original_snr_db
+        return output.snr_db
+
+    @property
+    def budget_snr_db(self) -> float:
+        return min((self.budget_snr(o) for o in self.outputs), default=math.inf)
+
     def within(self, budget: float, min_snr_db: float) -> bool:
         """The task metric within ``budget`` points and every output at or above ``min_snr_db``."""
-        return self.drop_points <= budget and all(o.snr_db >= min_snr_db for o in self.outputs)
+        return self.drop_points <= budget and self.budget_snr_db >= min_snr_db
 
     def to_dict(self) -> dict:
         interval = self.agreement_interval
@@ -116,7 +127,7 @@ class Budget:
 
     def rank(self, v: Verification) -> tuple:
         """Sorts candidates best first: within budget, then the smaller drop, then the higher worst SNR."""
-        return (not self.holds(v), v.drop_points, -v.snr_db)
+        return (not self.holds(v), v.drop_points, -v.budget_snr_db)
 
 
 def _finite(value: float) -> float | None:
@@ -206,6 +217,15 @@ class Reference:
         outputs = float_outputs(original, pixels, spec)
         direct = outputs if converted_from is None else float_outputs(converted_from, pixels, spec)
         return cls(outputs, direct, original.output_names)
+
+    def pruned_snr_db(self) -> tuple[str, float] | None:
+        """(output name, SNR) of the output pruning changed most, the pruned float model against the original;
+        None when nothing was pruned."""
+        if self.direct is self.outputs:
+            return None
+        found = [(name, fidelity(ref, out)["snr_db"]) for name, ref, out in
+                 zip(self.names or [str(i) for i in range(len(self.outputs))], self.outputs, self.direct)]
+        return min(found, key=lambda f: f[1])
 
     def converted_top1(self, labels) -> float | None:
         """Top-1 of the converted float model alone (the pruned model before conversion)."""

@@ -115,8 +115,9 @@ def over_budget(v, budget: float, min_snr: float) -> str:
     """Which budget a verified model missed, in one clause."""
     if v.drop_points > budget:
         return f"accuracy drop {v.drop_points:.2f} points is over the budget of {budget:.2f}"
-    worst = min(v.outputs, key=lambda o: o.snr_db)
-    return f"output {worst.name} keeps {worst.snr_db:.1f} dB SNR, under the budget of {min_snr:.1f} dB"
+    worst = min(v.outputs, key=v.budget_snr)
+    against = " against the original model" if v.budget_snr(worst) != worst.snr_db else ""
+    return f"output {worst.name} keeps {v.budget_snr(worst):.1f} dB SNR{against}, under the budget of {min_snr:.1f} dB"
 
 
 def _db(value: float) -> str:

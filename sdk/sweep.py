@@ -46,7 +46,7 @@ class Row:
     agreement: float | None = None
     task: str | None = None
     quality: float | None = None      # the task's own figure (QUALITY): a fraction, or dB for raw outputs
-    snr_db: float | None = None       # the worst output's SNR against the float model
+    snr_db: float | None = None       # the worst output's SNR, as convert's --min-output-snr budget holds it
     median_ms: float | None = None
     p90_ms: float | None = None
     first_invoke_ms: float | None = None
@@ -111,7 +111,7 @@ def _quality(v: dict) -> dict:
     task = v.get("task", "classify")
     snr = v.get("snr_db")
     total = [o["original_snr_db"] for o in v.get("outputs", ()) if "original_snr_db" in o]
-    if total:  # pruned: against the original model, what the variant cost in all
+    if total and task == "raw":  # pruned raw outputs: against the original model, as convert's budget holds them
         snr = None if any(t is None for t in total) else min(total)
     top1 = v.get("tflite_top1")
     quality = snr if task == "raw" else (top1 if top1 is not None else v.get("agreement"))
