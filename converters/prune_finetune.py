@@ -100,6 +100,7 @@ def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.Fin
         class_names = None if goal.distilled else list(train.class_names or ())
         steps = tune.epochs * math.ceil(len(train.pixels) / tune.batch_size)
     strategy = training.resolve_strategy(tune.strategy)
+    training.seed_everything(seed)
     run = _prune_tf_keras if loaded.flavor == "tf_keras" else _prune_keras3
     with reporter.progress("fine-tuning epochs", tune.epochs if data is not None else 0) as advance:
         model = run(loaded, options, tune, data, goal, steps, strategy, advance)

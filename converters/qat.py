@@ -282,6 +282,7 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
         raise ConversionError(f"{loaded.name}: no Conv2D/Dense kernels to fine-tune for int8")
     original = [np.array(v) for v in model.weights]
     size = max(1, options.batch_size)
+    training.seed_everything(seed)
     try:
         targets, scales = training.teacher_outputs(model, pixels, size)
         ranges: dict = {}

@@ -94,6 +94,13 @@ def objective(model, train: TrainSet, spec: InputSpec, n_classes: int | None) ->
                      None if single else [1.0 / v for v in variances], distilled=True)
 
 
+def seed_everything(seed: int) -> None:
+    """Seeds Python's, numpy's and TensorFlow's global generators, as Keras's own helper does, so a fine-tune
+    with the same --seed gives the same model whatever ran before it in the process."""
+    import keras
+    keras.utils.set_random_seed(seed)
+
+
 def resolve_strategy(strategy):
     tf = tensorflow()
     if strategy is None or not isinstance(strategy, str):
