@@ -45,13 +45,16 @@ class LoadedModel:
         if self.flavor == "saved_model":
             fn = self.model.signatures["serving_default"]
             return [np.asarray(v) for v in fn(tensorflow().constant(batch)).values()]
-        out = self.model(batch, training=False)
-        return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else
-                                         out.values() if isinstance(out, dict) else [out])]
+        return [np.asarray(o) for o in flat_outputs(self.model(batch, training=False))]
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """The first (for a classifier, the only) output."""
         return self.predict_all(batch)[0]
+
+
+def flat_outputs(out) -> list:
+    """A model call's outputs as a list, in the model's order (one tensor, a list or tuple, or a dict)."""
+    return list(out) if isinstance(out, (list, tuple)) else (list(out.values()) if isinstance(out, dict) else [out])
 
 
 def sha256_of(path: str) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 from edgelite.runtime.errors import ConversionError
 
 from . import training
+from .loading import flat_outputs
 from .pruning import _all_layers
 from .tf import tensorflow
 
@@ -233,37 +234,39 @@ def _optimizer(flavor: str, learning_rate: float):
     return keras.optimizers.Adam(learning_rate)
 
 
-def _step_function(tf, model, kernels: list, optimizer, scales: list[float], per_tensor: bool):
+def _quantized_run(tf, kernels: list[Kernel], per_tensor: bool, body):
+    """``body()`` with every kernel rounded to int8, the float kernels put back after: the straight-through
+    estimator (gradients taken inside ``body`` land on the float weights)."""
+    masters = [tf.identity(k.variable) for k in kernels]
+    for k, m in zip(kernels, masters):
+        k.variable.assign(_fake_quant(tf, k, m, per_tensor))
+    result = body()
+    for k, m in zip(kernels, masters):
+        k.variable.assign(m)
+    return result
+
+
+def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[float], per_tensor: bool):
     variables = model.trainable_variables
 
     def loss_of(x, targets):
-        outs = model(x, training=False)
-        flat = outs if isinstance(outs, (list, tuple)) else (list(outs.values()) if isinstance(outs, dict) else [outs])
+        flat = flat_outputs(model(x, training=False))
         return tf.add_n([tf.reduce_mean(tf.square(tf.cast(o, tf.float32) - t)) / s
                          for o, t, s in zip(flat, targets, scales)])
 
     @tf.function
     def step(x, targets):
-        masters = [tf.identity(k.variable) for k in kernels]
-        for k, m in zip(kernels, masters):
-            k.variable.assign(_fake_quant(tf, k, m, per_tensor))
-        with tf.GradientTape() as tape:
-            loss = loss_of(x, targets)
-        grads = tape.gradient(loss, variables)
-        for k, m in zip(kernels, masters):
-            k.variable.assign(m)
+        def forward():
+            with tf.GradientTape() as tape:
+                loss = loss_of(x, targets)
+            return loss, tape.gradient(loss, variables)
+        loss, grads = _quantized_run(tf, kernels, per_tensor, forward)
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         return loss
 
     @tf.function
     def evaluate(x, targets):
-        masters = [tf.identity(k.variable) for k in kernels]
-        for k, m in zip(kernels, masters):
-            k.variable.assign(_fake_quant(tf, k, m, per_tensor))
-        loss = loss_of(x, targets)
-        for k, m in zip(kernels, masters):
-            k.variable.assign(m)
-        return loss
+        return _quantized_run(tf, kernels, per_tensor, lambda: loss_of(x, targets))
     return step, evaluate
 
 

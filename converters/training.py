@@ -17,6 +17,7 @@ import numpy as np
 from edgelite.runtime.errors import ConversionError
 from edgelite.runtime.metadata import InputSpec
 
+from .loading import flat_outputs
 from .tf import tensorflow
 
 # Measured pruning MTCNN's ONet to 50% on 80 LFW faces (box head SNR against the original model): fitting its
@@ -79,9 +80,7 @@ def teacher_outputs(model, x: np.ndarray, size: int = 32) -> tuple[list[np.ndarr
 
 
 def _outputs(model, x) -> list[np.ndarray]:
-    out = model(x, training=False)
-    flat = out if isinstance(out, (list, tuple)) else (list(out.values()) if isinstance(out, dict) else [out])
-    return [np.asarray(o) for o in flat]
+    return [np.asarray(o) for o in flat_outputs(model(x, training=False))]
 
 
 def objective(model, train: TrainSet, spec: InputSpec, n_classes: int | None) -> Objective:
