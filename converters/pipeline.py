@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edgelite.runtime.compatibility import Compatibility
 from edgelite.runtime.errors import ConversionError
 from edgelite.runtime.input_spec import InputSpec
@@ -54,6 +56,7 @@ class Converted:
     flex_ops: tuple[str, ...] = ()
     sparse_encoding: dict | None = None
     compatibility: Compatibility | None = None
+    calibration: np.ndarray | None = None       # the float batch it was calibrated on (the ladder's rungs reuse it)
     session: recovery.Calibrated | None = None  # the calibration the ladder's int8 rungs re-quantize
 
 
@@ -153,7 +156,7 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
         rep.warn(f"the model uses TensorFlow (Flex) ops {', '.join(flex)}: the edgelite runtime cannot load it "
                  "without the Flex delegate, so it was not verified or test-loaded here")
     compat = targets.placement(o.target_entry, model_bytes, source.model.name, rep)
-    return Converted(model_bytes, options, flex, encoding, compat, session)
+    return Converted(model_bytes, options, flex, encoding, compat, batch, session)
 
 
 def check(source: Source, converted: Converted, data: Data, task: str, o: ConvertOptions,
@@ -206,7 +209,7 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
              rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
     rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
-    batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
+    batch = converted.calibration
     inputs = ladder.Inputs(  # images decoded, and the shared calibration made, only if a rung needs them
         batch, lambda: calibration.more_calibration(o, source.spec, rep),
         lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget_of(o)),

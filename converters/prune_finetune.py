@@ -19,13 +19,19 @@ def _schedule(options: pruning.PruneOptions, steps: int) -> pruning.PolynomialDe
     return pruning.PolynomialDecay(options.target, end_step=end, frequency=max(1, end // 10))
 
 
+def _compile(model, optimizers, tune: training.FineTune, goal: training.Objective | None):
+    """Adam at the objective's learning rate and its loss (Keras 3's or tf_keras's ``optimizers`` module)."""
+    rate = goal.learning_rate(tune) if goal else training.LEARNING_RATES["labels"]
+    model.compile(optimizer=optimizers.Adam(rate), loss=goal.loss if goal else training.loss_for(model),
+                  loss_weights=goal.loss_weights if goal else None)
+    return model
+
+
 def _clone_keras3(model, tune: training.FineTune, goal: training.Objective | None):
     import keras
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    clone.compile(optimizer=keras.optimizers.Adam(goal.learning_rate(tune) if goal else training.LEARNING_RATES["labels"]),
-                  loss=goal.loss if goal else training.loss_for(clone), loss_weights=goal.loss_weights if goal else None)
-    return clone
+    return _compile(clone, keras.optimizers, tune, goal)
 
 
 def _prune_keras3(loaded, options, tune, data, goal, steps, strategy, advance):
@@ -46,10 +52,8 @@ def _prune_tf_keras(loaded, options, tune, data, goal, steps, strategy, advance)
     import tf_keras
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        wrapped = pruning.tfmot_wrap(loaded.model, options, _schedule(options, steps))
-        wrapped.compile(optimizer=tf_keras.optimizers.Adam(goal.learning_rate(tune) if goal else training.LEARNING_RATES["labels"]),
-                        loss=goal.loss if goal else training.loss_for(wrapped),
-                        loss_weights=goal.loss_weights if goal else None)
+        wrapped = _compile(pruning.tfmot_wrap(loaded.model, options, _schedule(options, steps)), tf_keras.optimizers,
+                           tune, goal)
     if data is None:
         raise ConversionError("one-shot pruning (no --train-data) is supported for Keras 3 models; tfmot prunes "
                               "tf_keras models during training, so give --train-data DIR")
@@ -92,7 +96,7 @@ def prune(loaded: LoadedModel, options: pruning.PruneOptions, tune: training.Fin
         reporter.warn("pruning in one shot without --train-data: accuracy will suffer; the verification figures "
                       "show by how much")
     else:
-        goal = training.objective(loaded.model, train, spec, loaded.n_classes)
+        goal = training.objective(loaded, train, spec)
         if goal.distilled and tune.augment:
             reporter.warn("--augment is off while fine-tuning against the float model's outputs (the targets "
                           "belong to the images as they are)")

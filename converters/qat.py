@@ -287,7 +287,7 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
     size = max(1, options.batch_size)
     training.seed_everything(seed)
     try:
-        targets, scales = training.teacher_outputs(model, pixels, size)
+        targets, scales = training.teacher_outputs(loaded, pixels, size)
         ranges: dict = {}
         with _hooked(tf, model, _recorder(tf, ranges)):
             for i in range(0, len(pixels), size):

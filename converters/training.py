@@ -17,7 +17,6 @@ import numpy as np
 from edgelite.runtime.errors import ConversionError
 from edgelite.runtime.metadata import InputSpec
 
-from .loading import flat_outputs
 from .tf import tensorflow
 
 # Measured pruning MTCNN's ONet to 50% on 80 LFW faces (box head SNR against the original model): fitting its
@@ -72,22 +71,18 @@ def labelled(train: TrainSet, n_classes: int | None) -> bool:
     return True
 
 
-def teacher_outputs(model, x: np.ndarray, size: int = 32) -> tuple[list[np.ndarray], list[float]]:
+def teacher_outputs(loaded, x: np.ndarray, size: int = 32) -> tuple[list[np.ndarray], list[float]]:
     """The float model's outputs on ``x`` (normalized as it takes them), and each output's variance."""
-    chunks = [_outputs(model, x[i:i + size]) for i in range(0, len(x), size)]
+    chunks = [loaded.predict_all(x[i:i + size]) for i in range(0, len(x), size)]
     targets = [np.concatenate([c[k] for c in chunks]).astype(np.float32) for k in range(len(chunks[0]))]
     return targets, [max(float(t.var()), 1e-12) for t in targets]
 
 
-def _outputs(model, x) -> list[np.ndarray]:
-    return [np.asarray(o) for o in flat_outputs(model(x, training=False))]
-
-
-def objective(model, train: TrainSet, spec: InputSpec, n_classes: int | None) -> Objective:
-    if labelled(train, n_classes):
-        return Objective(train.labels, loss_for(model))
+def objective(loaded, train: TrainSet, spec: InputSpec) -> Objective:
+    if labelled(train, loaded.n_classes):
+        return Objective(train.labels, loss_for(loaded.model))
     from .images import float_batch
-    targets, variances = teacher_outputs(model, float_batch(train.pixels, spec))
+    targets, variances = teacher_outputs(loaded, float_batch(train.pixels, spec))
     single = len(targets) == 1
     return Objective(targets[0] if single else tuple(targets), "mse" if single else ["mse"] * len(targets),
                      None if single else [1.0 / v for v in variances], distilled=True)

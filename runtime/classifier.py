@@ -129,9 +129,9 @@ class Classifier:
         return self.model.path
 
     # -- inference -------------------------------------------------------------------------------
-    def preprocess(self, image) -> np.ndarray:
-        """One image as the [1, H, W, C] input tensor."""
-        return self._preprocess(image)
+    def preprocess(self, image, stages: dict | None = None) -> np.ndarray:
+        """One image as the [1, H, W, C] input tensor; ``stages`` collects decode/resize/quantize milliseconds."""
+        return self._preprocess(image, stages=stages)
 
     def run(self, array: np.ndarray) -> np.ndarray:
         """Runs a ready input tensor; returns a copy of the raw output tensor."""

@@ -143,7 +143,7 @@ def _profile_tensors(model: Model, warmup: int, schedule: _Schedule) -> tuple[fl
 def _stages_of(task) -> tuple[Callable, Callable, str]:
     """(prepare(image, stages) -> (size, tensor), finish(raw, size), the post-processing stage's name)."""
     if isinstance(task, Classifier):
-        return (lambda image, stages: ((0, 0), task._preprocess(image, stages=stages)),
+        return (lambda image, stages: ((0, 0), task.preprocess(image, stages)),
                 lambda raw, size: task.top_classes(raw[0], 5), "postprocess")
     return task.prepare, task.finish, task.post_stage
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+QUALITY = {"classify": "top-1", "embed": "neighbour agreement", "detect": "matched detections",
+           "raw": "worst output SNR dB"}  # what each task's variants are ranked by
+
 
 def quality(row) -> float:
     """The row's task figure; a raw model's identical outputs (no finite SNR) rank above every other."""
@@ -13,8 +16,8 @@ def quality(row) -> float:
 
 
 def ranked(rows) -> list:
-    """Measured rows that have a task figure to compare."""
-    return [r for r in rows if r.measured and (r.quality is not None or (r.task == "raw" and r.error is None))]
+    """Measured rows that have a task figure to compare (a raw model's None is an infinite SNR)."""
+    return [r for r in rows if r.measured and (r.quality is not None or r.task == "raw")]
 
 
 def _dominates(a, b) -> bool:
@@ -86,7 +89,6 @@ def _relative(key: str, value: float, budget: float) -> float:
 
 
 def describe_quality(row) -> str:
-    from .sweep import QUALITY
     name = QUALITY.get(row.task or "classify", "top-1")
     if row.task == "raw":
         return f"{name} " + ("identical" if row.quality is None else f"{row.quality:.1f}")
@@ -124,7 +126,6 @@ def chart(rows, path) -> None:
                 for t in threads]
     ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.8)
     ax.set_xlabel("median latency (ms, measured)")
-    from .sweep import QUALITY
     task = measured[0].task if measured else "classify"
     ax.set_ylabel(f"{QUALITY.get(task or 'classify', 'top-1')} on eval data" + ("" if task == "raw" else " (%)"))
     ax.set_title("edgelite sweep: outlined = Pareto-optimal; marker area = file size")

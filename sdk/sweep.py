@@ -30,9 +30,6 @@ NEEDS_TRAIN_DATA = ("prune50-int8", "prune75-int8")
 NO_RECOVERY = 1e9  # a sweep measures each variant as named; recovery would turn int8 into a mix
 
 
-QUALITY = {"classify": "top-1", "embed": "neighbour agreement", "detect": "matched detections",
-           "raw": "worst output SNR dB"}  # what a sweep ranks each task's variants by
-
 
 @dataclass
 class Row:
@@ -45,7 +42,7 @@ class Row:
     drop_points: float | None = None
     agreement: float | None = None
     task: str | None = None
-    quality: float | None = None      # the task's own figure (QUALITY): a fraction, or dB for raw outputs
+    quality: float | None = None      # the task's own figure (pareto.QUALITY): a fraction, or dB for raw outputs
     snr_db: float | None = None       # the worst output's SNR, as convert's --min-output-snr budget holds it
     median_ms: float | None = None
     p90_ms: float | None = None
@@ -166,7 +163,7 @@ def _variant_names(variants, train_data) -> list[str]:
 
 def _check_task(model, eval_data, options: dict) -> None:
     """A classifier is ranked by top-1 on labelled images, so the model and the class folders must agree;
-    any other task by its own metric (``QUALITY``) on any images."""
+    any other task by its own metric (``pareto.QUALITY``) on any images."""
     from edgelite.converters.loading import load_model
     from edgelite.runtime.classifier import read_labels
     labels, task = options.get("labels"), options.get("task")
