@@ -76,9 +76,15 @@ def recommend(rows, budgets: dict) -> dict:
                                        "several, or change the model"}
     _, key, value, r = min(options, key=lambda o: o[0])
     unit = {"max_accuracy_drop": " points", "min_output_snr": " dB", "max_latency_ms": " ms", "max_size_kb": " KB"}[key]
-    return {"choice": None, "relax": {key: round(value + 0.005, 2)},
-            "why": f"no variant fits every budget; relaxing --{key.replace('_', '-')} to {value:.2f}{unit} "
+    relaxed = _relaxed(key, value)
+    return {"choice": None, "relax": {key: relaxed},
+            "why": f"no variant fits every budget; relaxing --{key.replace('_', '-')} to {relaxed:.2f}{unit} "
                    f"would admit {_name(r)}"}
+
+
+def _relaxed(key: str, value: float) -> float:
+    """The budget, to two decimals, that admits ``value``: rounded down for the SNR minimum, up for a maximum."""
+    return math.floor(value * 100) / 100 if key == "min_output_snr" else math.ceil(value * 100) / 100
 
 
 def _relative(key: str, value: float, budget: float) -> float:
