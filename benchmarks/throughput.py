@@ -14,8 +14,6 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
-
 from runtime import build_mobilenet, raw_interpreter
 
 
@@ -46,23 +44,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--images", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating passes of each (the medians are compared)")
     args = parser.parse_args()
     from edgelite.runtime.classifier import Classifier, classify_many
     _, int8 = build_mobilenet()
     step, _ = raw_interpreter(int8)
     for _ in range(10):
         step()
-    t0 = time.perf_counter()
-    for _ in range(args.images):
-        step()
-    raw_rate = args.images / (time.perf_counter() - t0)
     folder = pathlib.Path(tempfile.mkdtemp())
     paths = photos(folder, args.images)
     clf = Classifier(int8, threads=1, trust=True)
     list(classify_many(clf, paths[:8], 1))  # warm up
-    t0 = time.perf_counter()
-    done = list(classify_many(clf, paths, 1))
-    folder_rate = len(done) / (time.perf_counter() - t0)
+
+    def raw_pass() -> float:
+        t0 = time.perf_counter()
+        for _ in range(args.images):
+            step()
+        return args.images / (time.perf_counter() - t0)
+
+    def folder_pass() -> float:
+        t0 = time.perf_counter()
+        done = list(classify_many(clf, paths, 1))
+        return len(done) / (time.perf_counter() - t0)
+    # Alternating passes, medians: a process competing for the CPU in one pass skews both sides alike.
+    rates: dict[str, list[float]] = {"raw": [], "folder": []}
+    for _ in range(args.rounds):
+        rates["raw"].append(raw_pass())
+        rates["folder"].append(folder_pass())
+    raw_rate, folder_rate = statistics.median(rates["raw"]), statistics.median(rates["folder"])
     singles = [clf.classify(p, 1).timings_ms for p in paths[:60]]
     total = statistics.median(sum(t.values()) for t in singles)
     invoke = statistics.median(t["invoke"] for t in singles)
@@ -73,7 +82,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"folder of {args.images} 640x480 JPEGs, 1 inference thread: {folder_rate:.1f} images/s against "
+    print(f"folder of {args.images} 640x480 JPEGs, 1 inference thread, median of {args.rounds} alternating passes: {folder_rate:.1f} images/s against "
           f"{raw_rate:.1f}/s for the interpreter alone on ready tensors ({result['folder_over_raw']:.2f}x; goal >= 0.9)")
     print(f"one JPEG end to end: {total:.2f} ms against {invoke:.2f} ms invoke ({result['single_over_invoke']:.2f}x; "
           "goal <= 1.20)")

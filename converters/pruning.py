@@ -9,11 +9,14 @@ layers behind (nothing to strip). Both paths take the same options and give the 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgelite.runtime.errors import ConversionError
+
+from .tf import tensorflow
 
 PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D")
 
@@ -150,10 +153,27 @@ def keras_callback(masks: KerasMasks):
 
 
 # -- tf_keras through tfmot ---------------------------------------------------------------------------
+def _tfmot():
+    """tfmot, without the side effect of importing it: its compat module sets TF_USE_LEGACY_KERAS=1 for the
+    whole process, and TensorFlow's lazy ``tf.keras`` resolves on first use, so every ``tf.keras`` after it
+    (the user's code, a package's model such as mtcnn's) would become tf_keras. ``tf.keras`` is resolved
+    first under the caller's own setting, and the variable is put back; tfmot keeps tf_keras either way."""
+    tf, before = tensorflow(), os.environ.get("TF_USE_LEGACY_KERAS")
+    getattr(tf.keras, "version", None)
+    try:
+        import tensorflow_model_optimization as tfmot
+    finally:
+        if before is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = before
+    return tfmot
+
+
 def tfmot_wrap(model, options: PruneOptions, schedule: PolynomialDecay):
     """tfmot's prune_low_magnitude on the prunable layers only (same policy as the Keras 3 path)."""
-    import tensorflow_model_optimization as tfmot
     import tf_keras
+    tfmot = _tfmot()
     chosen = {id(layer) for layer in prunable_layers(model, options.policy)}
     kwargs = {"pruning_schedule": tfmot.sparsity.keras.PolynomialDecay(
         schedule.initial_sparsity, options.target, schedule.begin_step, max(schedule.end_step, 1),
@@ -167,13 +187,11 @@ def tfmot_wrap(model, options: PruneOptions, schedule: PolynomialDecay):
 
 
 def tfmot_strip(model):
-    import tensorflow_model_optimization as tfmot
-    return tfmot.sparsity.keras.strip_pruning(model)
+    return _tfmot().sparsity.keras.strip_pruning(model)
 
 
 def tfmot_callbacks() -> list:
-    import tensorflow_model_optimization as tfmot
-    return [tfmot.sparsity.keras.UpdatePruningStep()]
+    return [_tfmot().sparsity.keras.UpdatePruningStep()]
 
 
 # -- reports ---------------------------------------------------------------------------------------

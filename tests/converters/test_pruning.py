@@ -1,6 +1,7 @@
 """Pruning on real digit scans, for Keras 3 (edgelite's masks) and tf_keras (tfmot)."""
 import gzip
 import json
+import os
 import subprocess
 import sys
 
@@ -178,6 +179,26 @@ def test_ctrl_c_during_fine_tuning_leaves_nothing(tmp_path, digits_keras, digit_
         edgelite.convert(digits_keras, output=out, calibration=train, prune=0.5, train_data=train,
                          reporter=Interrupting())
     assert out.read_bytes() == b"previous good model" and sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_pruning_a_tf_keras_model_leaves_the_process_keras_as_it_was(tmp_path, digit_folders):
+    """tfmot sets TF_USE_LEGACY_KERAS=1 for the whole process when imported, which turns every later
+    ``tf.keras`` (a user's model code, mtcnn's networks) into tf_keras; pruning must not leak that."""
+    train, _ = digit_folders
+    code = f"""
+import os, tf_keras
+import edgelite
+model = tf_keras.Sequential([tf_keras.layers.Rescaling(1 / 255.0, input_shape=(32, 32, 3)),
+                             tf_keras.layers.Conv2D(4, 3), tf_keras.layers.Flatten(), tf_keras.layers.Dense(10)])
+edgelite.convert(model, output={str(tmp_path / 't.tflite')!r}, calibration={str(train)!r}, calibration_count=10,
+                 prune=0.5, train_data={str(train)!r}, epochs=1, verification=False)
+import tensorflow as tf
+print(os.environ.get("TF_USE_LEGACY_KERAS"), getattr(tf.keras, "version", lambda: "2 (tf_keras)")()[0])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-2:] == ["None", "3"]
 
 
 def test_mirrored_strategy_on_two_cpu_devices(tmp_path, digits_keras, digit_folders):

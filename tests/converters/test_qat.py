@@ -56,7 +56,30 @@ def test_qat_fine_tunes_a_tf_keras_model_with_a_separable_convolution_and_puts_e
     before = [w.copy() for w in model.get_weights()]
     with qat.fine_tuned(load_model(model), x, qat.QatOptions(epochs=2), 0) as report:
         changed = any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-    assert changed and report.kernels == 4  # conv, depthwise + pointwise, dense
+    assert report.loss_after <= report.loss_before and 0 <= report.kept_epoch <= 2
+    assert changed == (report.kept_epoch > 0)  # the best epoch's weights, or the float ones when none beat them
+    assert report.kernels == 4  # conv, depthwise + pointwise, dense
     assert report.activations == 4  # conv (relu), inside the separable, relu, pooled; linear outputs fuse forward
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert all("call" not in layer.__dict__ for layer in model.layers)
+
+
+def test_the_simulated_error_names_where_int8_error_comes_from_and_leaves_the_model_as_it_was():
+    import keras
+
+    from edgelite.converters import qat
+    from edgelite.converters.loading import load_model
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="c"),
+                              keras.layers.SeparableConv2D(4, 3, name="s"), keras.layers.ReLU(name="r"),
+                              keras.layers.GlobalAveragePooling2D(name="g"), keras.layers.Dense(3, name="d")])
+    x = np.random.default_rng(0).uniform(-1, 1, (24, 16, 16, 3)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    error = qat.simulated_error(load_model(model), x, worst=3)
+    assert all(np.isfinite(v) and 0 < v < 1 for v in (error.both, error.weights, error.activations))
+    assert len(error.worst_activations) == 3
+    assert {name for name, _ in error.worst_activations} <= {"c", "s (mid)", "r", "g"}
+    shares = [share for _, share in error.worst_activations]
+    assert shares == sorted(shares, reverse=True) and shares[0] <= error.activations * 1.5
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert all("call" not in layer.__dict__ for layer in model.layers)

@@ -1,0 +1,89 @@
+"""Why QAT recovers little on fer's mini-XCEPTION: where its int8 error comes from, and whether the fine-tune's
+gain on the faces it trained on reaches faces it did not see (needs the full .venv and the models extra).
+
+One fold of benchmarks/qat.py (160 LFW faces to calibrate and train on, 40 held out):
+- the simulated int8 error (edgelite.converters.qat.simulated_error, the QAT rung's own simulation) with
+  weights and activations rounded, weights alone, activations alone, and the costliest activation tensors;
+- the converted full-int8 model's SNR against the float model on the training faces and on the held-out
+  faces, after plain PTQ and after the QAT rung's fine-tune.
+
+    .venv/bin/python benchmarks/qat_error.py [--json] [--per-tensor]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import shutil
+import tempfile
+
+from common import fer_model, save_lfw_faces
+
+
+def db(share: float) -> float:
+    """An error share of the outputs' variance as decibels of signal over error."""
+    return -10 * math.log10(max(share, 1e-20))
+
+
+def snr_db(reference, converted) -> float:
+    import numpy as np
+    return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum((reference - converted) ** 2), 1e-20)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--per-tensor", action="store_true")
+    args = parser.parse_args()
+    from edgelite.converters import images, qat, quantization, verify
+    from edgelite.converters.loading import load_model
+    from edgelite.converters.reporting import Reporter
+    from edgelite.runtime.input_spec import InputSpec
+    work = pathlib.Path(tempfile.mkdtemp())
+    try:
+        train_dir, held_dir = work / "train", work / "held"
+        train_dir.mkdir()
+        held_dir.mkdir()
+        save_lfw_faces(lambda rank, index: held_dir if rank % 5 == 0 else train_dir)
+        loaded = load_model(fer_model())
+        spec = InputSpec(64, 64, 1, "grayscale", mean=(127.5,), std=(127.5,))
+        reporter = Reporter()
+        train, _ = images.load(images.scan(train_dir, "train"), spec, reporter, "train")
+        held, _ = images.load(images.scan(held_dir, "held"), spec, reporter, "held")
+        pixels = images.float_batch(train, spec)
+        error = qat.simulated_error(loaded, pixels, args.per_tensor)
+        options = quantization.QuantizeOptions("int8", "float32", args.per_tensor)
+        calibration = pixels[:50]
+
+        def measured(model_bytes: bytes) -> dict[str, float]:
+            return {name: snr_db(verify.float_outputs(loaded, x, spec)[0],
+                                 verify.tflite_outputs(model_bytes, x, spec, reporter)[0][0])
+                    for name, x in (("train", train), ("held_out", held))}
+        ptq = measured(quantization.convert(loaded, options, calibration))
+        with qat.fine_tuned(loaded, pixels, qat.QatOptions(per_tensor=args.per_tensor), seed=0) as report:
+            tuned = measured(quantization.convert(loaded, options, calibration))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {"simulated_error": error.to_dict(), "ptq_snr_db": ptq, "qat_snr_db": tuned,
+              "qat_loss": {"before": report.loss_before, "after": report.loss_after}}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    granularity = "per tensor" if args.per_tensor else "per channel"
+    print(f"fer mini-XCEPTION, weights {granularity}; {len(train)} LFW faces to calibrate and train on, {len(held)} held out")
+    print("simulated int8 error on the training faces (share of the outputs' variance, as SNR dB):")
+    print(f"  weights and activations {error.both:.5f} ({db(error.both):.1f} dB)")
+    print(f"  weights alone           {error.weights:.5f} ({db(error.weights):.1f} dB)")
+    print(f"  activations alone       {error.activations:.5f} ({db(error.activations):.1f} dB)")
+    for name, share in error.worst_activations:
+        print(f"    {name:<30} alone {share:.5f}")
+    print(f"QAT loss (simulated, training faces) {report.loss_before:.5f} -> {report.loss_after:.5f} "
+          f"({db(report.loss_before):.1f} -> {db(report.loss_after):.1f} dB)")
+    print("converted full int8, SNR against the float model (dB):")
+    for name in ("train", "held_out"):
+        print(f"  {name:<9} PTQ {ptq[name]:.1f}  QAT {tuned[name]:.1f}  ({tuned[name] - ptq[name]:+.1f})")
+
+
+if __name__ == "__main__":
+    main()
