@@ -215,6 +215,15 @@ def _recorder(tf, ranges: dict):
     return hook
 
 
+def _ranges(tf, model, pixels: np.ndarray, size: int) -> dict:
+    """Each int8 tensor's float range over ``pixels``, keyed as the hooks see it."""
+    ranges: dict = {}
+    with _hooked(tf, model, _recorder(tf, ranges)):
+        for i in range(0, len(pixels), size):
+            model(pixels[i:i + size], training=False)
+    return ranges
+
+
 def _quantizer(tf, ranges: dict):
     """A hook fake-quantizing each tensor to 8 bits over its recorded range (widened to hold zero)."""
     def hook(key, t):
@@ -297,30 +306,36 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
     training.seed_everything(seed)
     try:
         targets, scales = training.teacher_outputs(loaded, pixels, size)
-        ranges: dict = {}
-        with _hooked(tf, model, _recorder(tf, ranges)):
-            for i in range(0, len(pixels), size):
-                model(pixels[i:i + size], training=False)
+        ranges = _ranges(tf, model, pixels, size)
         with _hooked(tf, model, _quantizer(tf, ranges)):
             step, evaluate = _step_function(tf, model, kernels, _optimizer(loaded.flavor, options.learning_rate),
                                             scales, options.per_tensor)
-            before = best = _mean_loss(evaluate, pixels, targets, size)
-            kept, best_epoch = [np.array(v) for v in model.weights], 0
-            rng = np.random.default_rng(seed)
-            for epoch in range(1, options.epochs + 1):
-                for idx in _batches(len(pixels), size, rng):
-                    step(pixels[idx], [t[idx] for t in targets])
-                loss = _mean_loss(evaluate, pixels, targets, size)
-                if loss < best:
-                    best, best_epoch, kept = loss, epoch, [np.array(v) for v in model.weights]
-                advance(1)
-            for variable, value in zip(model.weights, kept):
-                variable.assign(value)
+            before, best, best_epoch = _train(model, step, evaluate, pixels, targets, options, seed, advance)
         yield QatReport(len(pixels), options.epochs, len(kernels), len(ranges), before, best,
                         time.perf_counter() - started, best_epoch)
     finally:
         for variable, value in zip(model.weights, original):
             variable.assign(value)
+
+
+def _train(model, step, evaluate, pixels: np.ndarray, targets: list[np.ndarray], options: QatOptions, seed: int,
+           advance) -> tuple[float, float, int]:
+    """The epochs; leaves the weights of the epoch with the lowest simulated loss (0: the starting weights).
+    Returns the starting loss, the kept loss and the kept epoch."""
+    size = max(1, options.batch_size)
+    before = best = _mean_loss(evaluate, pixels, targets, size)
+    kept, best_epoch = [np.array(v) for v in model.weights], 0
+    rng = np.random.default_rng(seed)
+    for epoch in range(1, options.epochs + 1):
+        for idx in _batches(len(pixels), size, rng):
+            step(pixels[idx], [t[idx] for t in targets])
+        loss = _mean_loss(evaluate, pixels, targets, size)
+        if loss < best:
+            best, best_epoch, kept = loss, epoch, [np.array(v) for v in model.weights]
+        advance(1)
+    for variable, value in zip(model.weights, kept):
+        variable.assign(value)
+    return before, best, best_epoch
 
 
 def _mean_loss(evaluate, pixels: np.ndarray, targets: list[np.ndarray], size: int) -> float:
@@ -352,10 +367,7 @@ def simulated_error(loaded, pixels: np.ndarray, per_tensor: bool = False, worst:
     model = loaded.model
     kernels = kernel_variables(model)
     targets, scales = training.teacher_outputs(loaded, pixels, size)
-    ranges: dict = {}
-    with _hooked(tf, model, _recorder(tf, ranges)):
-        for i in range(0, len(pixels), size):
-            model(pixels[i:i + size], training=False)
+    ranges = _ranges(tf, model, pixels, size)
     loss_of, quantize = _loss(tf, model, scales), _quantizer(tf, ranges)
 
     def mean_loss() -> float:
