@@ -19,7 +19,7 @@ from . import sandbox
 from .backend import Backend, find_backend
 from .errors import DelegateError, InputError, ModelError
 from .native_log import captured_native_stderr, summarize
-from .tflite_file import ModelFile, parse, read_file
+from .tflite_file import ModelFile, ReadModel, parse, read_file
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Model:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
         started = time.perf_counter()
-        self.data, self.file = _read(source)
+        self.data, self.file = read_source(source)
         self.path = self.file.path
         self.backend = backend if isinstance(backend, Backend) else find_backend(backend)
         self._trusted = trust if trust is not None else (
@@ -256,7 +256,10 @@ def _allocation_guard(interpreter, path: str) -> None:
                          f"{MAX_ALLOCATED_BYTES} (EDGELITE_MAX_ALLOCATED_BYTES)")
 
 
-def _read(source) -> tuple[bytes, ModelFile]:
+def read_source(source) -> tuple[bytes, ModelFile]:
+    """The bytes and validated outline of a path, bytes, or a ReadModel."""
+    if isinstance(source, ReadModel):
+        return source.data, source.file
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:

@@ -19,7 +19,7 @@ from .errors import InputError, ModelError
 from .files import DEFAULT_MODEL_LIMIT, read_regular
 from .input_spec import InputSpec
 from .metadata import derive_input_spec, read_metadata
-from .model import Model
+from .model import Model, read_source
 from .postprocess import dequantize
 from .preprocess import (
     InputQuantization,
@@ -30,6 +30,7 @@ from .preprocess import (
     describe,
     open_image,
 )
+from .tflite_file import ModelFile, ReadModel
 
 TASKS = ("classify", "detect", "embed", "raw")
 RECORD_TASKS = {"image-classification": "classify", "object-detection": "detect", "image-embedding": "embed",
@@ -293,10 +294,8 @@ def _read_labels(path) -> tuple[str, ...]:
     return read_labels(path)
 
 
-def _outline(path) -> tuple[list[tuple[int, ...]], int, str | None]:
+def _outline(file: ModelFile) -> tuple[list[tuple[int, ...]], int, str | None]:
     """Output shapes, input count and the record's task, read from the file (no interpreter needed)."""
-    from .tflite_file import read_file
-    _, file = read_file(path)
     record = read_metadata(file).parsed
     graph = file.main
     task = record.task if record else ("object-detection" if "TFLite_Detection_PostProcess" in file.custom_ops
@@ -330,11 +329,13 @@ def load(path, delegate: str = "auto", threads: int | None = None, *, task: str 
     from .classifier import Classifier
     if task is not None and task not in TASKS:
         raise InputError(f"task {task!r} is not one of {', '.join(TASKS)}")
-    chosen = task or ("detect" if decoder is not None else None)
+    chosen, source = task or ("detect" if decoder is not None else None), path
     if chosen is None:
-        chosen = infer_task(*_outline(path))
+        data, file = read_source(path)
+        source = path if isinstance(path, (bytes, bytearray, memoryview)) else ReadModel(data, file)
+        chosen = infer_task(*_outline(file))
     kinds = {"classify": Classifier, "detect": Detector, "embed": Embedder, "raw": RawModel}
     extra = {"decoder": decoder} if chosen == "detect" else {}
-    loaded = kinds[chosen](path, delegate=delegate, threads=threads, **extra, **options)
+    loaded = kinds[chosen](source, delegate=delegate, threads=threads, **extra, **options)
     loaded.assumed_task = None if task is not None or decoder is not None else chosen
     return loaded

@@ -121,6 +121,15 @@ class ModelFile:
         return tuple(sorted({op.custom_code for sg in self.subgraphs for op in sg.operators if op.custom_code}))
 
 
+@dataclass(frozen=True)
+class ReadModel:
+    """A model file already read and validated by ``read_file``, handed to ``Model`` so that nothing reads it
+    twice (``tasks.load`` looks inside before choosing the task object). Trusted no more than its path."""
+
+    data: bytes
+    file: ModelFile
+
+
 class _Reader:
     """Bounds-checked little-endian reads from the file's bytes."""
 

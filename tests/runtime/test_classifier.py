@@ -106,3 +106,19 @@ def test_batch_classification_and_bad_images(clf, digit_png, tmp_path):
     assert outcomes[digit_png].top.label == "7"
     assert isinstance(outcomes[bad], InputError) and "bad.png" in str(outcomes[bad])
     assert [r.top.label for r in clf.classify_batch([digit_png, digit_png])] == ["7", "7"]
+
+
+def test_load_reads_the_model_file_once_even_when_it_infers_the_task(monkeypatch, digit_png):
+    """``load`` looks inside the file to choose the task object, then hands what it read to the model."""
+    from edgelite.runtime import files
+    reads = []
+    real = files.read_regular
+
+    def counting(path, *args, **kwargs):
+        reads.append(str(path))
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(files, "read_regular", counting)
+    model = edgelite.load(str(DIGITS_INT8), trust=True)
+    assert type(model).__name__ == "Classifier"  # the record says classify
+    assert reads == [str(DIGITS_INT8)]
+    assert model.classify(str(digit_png)).top.label == "7"
