@@ -1,4 +1,5 @@
-"""Atomic output: the model appears complete under its name, or not at all.
+"""Atomic output: a file edgelite writes (a model, a sweep's report, a drawn picture) appears complete under
+its name, or not at all, and only a new file or an existing regular file is ever replaced.
 
 Bytes go to an unnamed file in the target folder (Linux ``O_TMPFILE``), are flushed to disk,
 given a temporary name and renamed over the target in one step (``os.replace``). A failed,
@@ -33,7 +34,7 @@ def check_writable(path: str | os.PathLike) -> pathlib.Path:
     if target.is_symlink():
         raise ConversionError(f"{target}: is a symlink (to {os.readlink(target)}); give the real path to replace it")
     if target.is_dir():
-        raise ConversionError(f"{target}: is a directory; give an output file name ending in .tflite")
+        raise ConversionError(f"{target}: is a directory; give a file name")
     if target.exists() and not stat.S_ISREG(target.stat().st_mode):
         raise ConversionError(f"{target}: is not a regular file (a device, FIFO or socket); edgelite replaces "
                               "regular files only")

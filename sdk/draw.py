@@ -1,18 +1,21 @@
 """Pictures of what a detector found: the image with its boxes, labels and keypoints drawn (pillow)."""
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 
 from PIL import ImageDraw
 
+from edgelite.converters.writing import atomic_write
 from edgelite.runtime.preprocess import _oriented, open_image
 
 COLORS = ("#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#ff9500")
 
 
 def draw_detections(source, result, folder) -> pathlib.Path:
-    """Writes ``folder/<image name>.png`` with every detection drawn; returns its path."""
+    """Writes ``folder/<image name>.png`` with every detection drawn; returns its path. Written atomically and
+    never through a symlink or over anything but a regular file (the folder is the user's)."""
     image = _oriented(open_image(source)).convert("RGB")
     canvas = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 200))
@@ -26,6 +29,6 @@ def draw_detections(source, result, folder) -> pathlib.Path:
             canvas.ellipse((x - r, y - r, x + r, y + r), fill=color)
     out = pathlib.Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / (pathlib.Path(os.fspath(source)).stem + ".png")
-    image.save(target)
-    return target
+    png = io.BytesIO()
+    image.save(png, "PNG")
+    return atomic_write(out / (pathlib.Path(os.fspath(source)).stem + ".png"), png.getvalue())

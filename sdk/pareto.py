@@ -106,9 +106,11 @@ def _axis(row) -> float:
     return row.quality if row.task == "raw" else 100 * row.quality
 
 
-def chart(rows, path) -> None:
-    """Latency against top-1: colour = variant, shape = thread count, marker area = file size;
+def chart(rows) -> bytes:
+    """The PNG of latency against top-1: colour = variant, shape = thread count, marker area = file size;
     Pareto-optimal points outlined in black and named."""
+    import io
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -137,5 +139,8 @@ def chart(rows, path) -> None:
     ax.set_title("edgelite sweep: outlined = Pareto-optimal; marker area = file size")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    plt.close(fig)
+    return png.getvalue()
     plt.close(fig)

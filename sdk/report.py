@@ -5,6 +5,7 @@ JSON output needs nothing from here: results carry their own ``to_dict``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import pathlib
 from collections.abc import Sequence
@@ -318,16 +319,21 @@ def markdown(report) -> str:
 
 
 def write_all(report, folder: pathlib.Path) -> dict:
+    """report.json, report.csv, report.md and pareto.png in ``folder``, each written atomically (never through a
+    symlink or over anything but a regular file)."""
+    from edgelite.converters.writing import atomic_write
+
     from .pareto import chart
     files = {"json": folder / "report.json", "csv": folder / "report.csv", "md": folder / "report.md",
              "png": folder / "pareto.png"}
-    files["json"].write_text(json.dumps(report.to_dict() | {"files": {k: str(v) for k, v in files.items()}},
-                                        indent=2, default=str))
-    with open(files["csv"], "w", newline="") as fh:
-        writer = csv.DictWriter(fh, [f.name for f in fields(report.rows[0])] if report.rows else ["variant"])
-        writer.writeheader()
-        for r in report.rows:
-            writer.writerow(asdict(r))
-    files["md"].write_text(markdown(report))
-    chart(report.rows, files["png"])
+    rows = io.StringIO(newline="")
+    writer = csv.DictWriter(rows, [f.name for f in fields(report.rows[0])] if report.rows else ["variant"])
+    writer.writeheader()
+    for r in report.rows:
+        writer.writerow(asdict(r))
+    contents = {"json": json.dumps(report.to_dict() | {"files": {k: str(v) for k, v in files.items()}}, indent=2,
+                                   default=str).encode(),
+                "csv": rows.getvalue().encode(), "md": markdown(report).encode(), "png": chart(report.rows)}
+    for kind, data in contents.items():
+        atomic_write(files[kind], data)
     return {k: str(v) for k, v in files.items()}

@@ -78,6 +78,7 @@ def _build(name: str, model, folder: pathlib.Path, common: dict, reporter) -> tu
     """Converts one variant, or reuses it when the same source and options built it before."""
     from edgelite.converters import convert
     from edgelite.converters.loading import sha256_of
+    from edgelite.converters.writing import atomic_write
     options = {**common, **VARIANTS[name]}
     source = sha256_of(os.fspath(model)) if isinstance(model, (str, os.PathLike)) and os.path.exists(model) else None
     key = hashlib.sha256(json.dumps({"source": source, "options": options}, sort_keys=True,
@@ -88,7 +89,7 @@ def _build(name: str, model, folder: pathlib.Path, common: dict, reporter) -> tu
         if saved.get("key") == key:
             return saved["result"], True
     result = convert(model, output=out, reporter=reporter, **options).to_dict()
-    meta.write_text(json.dumps({"key": key, "result": result}, default=str))
+    atomic_write(meta, json.dumps({"key": key, "result": result}, default=str).encode())
     return result, False
 
 

@@ -181,6 +181,22 @@ def test_cli_predict_detects_draws_and_prints_json(tmp_path, face_model, photos_
     assert text.exit_code == 0 and "regressors: [1, 896, 16]" in text.stdout  # raw outputs by name, no decoder
 
 
+def test_draw_never_writes_through_a_symlink_in_its_folder(tmp_path, face_model, photos_with_and_without_faces):
+    """--draw writes into a folder the user names; a symlink planted there is refused, its target untouched."""
+    from click.testing import CliRunner
+
+    from edgelite.cli import main
+    astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
+    victim, drawn = tmp_path / "victim.txt", tmp_path / "drawn"
+    victim.write_text("keep me")
+    drawn.mkdir()
+    (drawn / "astronaut.png").symlink_to(victim)
+    result = CliRunner().invoke(main, ["predict", str(face_model), str(astronaut), "--decoder", str(DECODER),
+                                       "--draw", str(drawn)])
+    assert result.exit_code == 1 and "is a symlink" in result.output and "Traceback" not in result.output
+    assert victim.read_text() == "keep me" and (drawn / "astronaut.png").is_symlink()
+
+
 def test_profile_breaks_a_detector_and_a_raw_model_down_by_stage(face_model, photos_with_and_without_faces):
     from click.testing import CliRunner
 

@@ -23,3 +23,24 @@ def test_the_budget_suggested_for_relaxing_admits_the_variant(key, budget, figur
     relaxed = recommendation["relax"][key]
     assert not pareto._violations(row, {key: relaxed}), recommendation
     assert f"to {relaxed:.2f}" in recommendation["why"]
+
+
+@pytest.mark.tensorflow  # the sweep and its chart (matplotlib) are the convert extra's
+def test_the_report_is_written_whole_and_never_through_a_symlink(tmp_path):
+    from edgelite.runtime.errors import ConversionError
+    from edgelite.report import write_all
+    from edgelite.sweep import SweepReport
+    rows = [_row(), _row(variant="fp16", file_bytes=2000, median_ms=2.0, quality=40.0, snr_db=40.0)]
+    pareto.mark(rows)
+    report = SweepReport(rows, pareto.recommend(rows, {}), {}, "model.keras", str(tmp_path))
+    files = write_all(report, tmp_path)
+    assert set(files) == {"json", "csv", "md", "png"}
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "report.csv").read_text().splitlines()[0].startswith("variant,")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "report.md").unlink()
+    (tmp_path / "report.md").symlink_to(victim)
+    with pytest.raises(ConversionError, match="is a symlink"):
+        write_all(report, tmp_path)
+    assert victim.read_text() == "keep me"
