@@ -17,7 +17,7 @@ import click
 from edgelite.converters.options import DEFAULTS
 
 from . import __version__
-from .draw import draw_detections
+from .draw import draw_detections, picture_names
 from .options import DELEGATE, INPUT_SHAPE, use
 from .report import (
     check_text,
@@ -274,7 +274,8 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
     else:
         header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
                   "delegate": clf.delegate.to_dict()}
-        after = (lambda image, result: draw_detections(image, result, draw)) if draw else None
+        names = picture_names(images)
+        after = (lambda image, result: draw_detections(image, result, draw, names[image])) if draw else None
         _report_each(clf.run_many(list(images)), task_text, header, as_json, jsonl, after)
 
 

@@ -13,17 +13,31 @@ from edgelite.runtime.preprocess import _oriented, open_image
 COLORS = ("#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#ff9500")
 
 
-def draw_detections(source, result, folder) -> pathlib.Path:
-    """Writes ``folder/<image name>.png`` with every detection drawn; returns its path. Written atomically and
-    never through a symlink or over anything but a regular file (the folder is the user's)."""
+def picture_names(sources) -> dict[str, str]:
+    """Each image's picture name: its file name's stem, with -2, -3... for a stem seen before in the run
+    (a/photo.jpg and b/photo.jpg must not overwrite each other's picture)."""
+    names: dict[str, str] = {}
+    for source in map(os.fspath, sources):
+        stem = pathlib.Path(source).stem
+        name, n = stem, 2
+        while source not in names and name in names.values():
+            name, n = f"{stem}-{n}", n + 1
+        names.setdefault(source, name)
+    return names
+
+
+def draw_detections(source, result, folder, name: str | None = None) -> pathlib.Path:
+    """Writes ``folder/<name>.png`` (default: the image's stem) with every detection drawn; returns its path.
+    Written atomically and never through a symlink or over anything but a regular file (the folder is the
+    user's)."""
     image = _oriented(open_image(source)).convert("RGB")
     canvas = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 200))
     for d in result.detections:
         color = COLORS[d.label_id % len(COLORS)]
         canvas.rectangle(d.box, outline=color, width=width)
-        name = d.label if d.label is not None else str(d.label_id)
-        canvas.text((d.box[0] + width, max(0, d.box[1] - 12)), f"{name} {d.score:.2f}", fill=color)
+        label = d.label if d.label is not None else str(d.label_id)
+        canvas.text((d.box[0] + width, max(0, d.box[1] - 12)), f"{label} {d.score:.2f}", fill=color)
         for x, y in d.keypoints:
             r = width + 1
             canvas.ellipse((x - r, y - r, x + r, y + r), fill=color)
@@ -31,4 +45,4 @@ def draw_detections(source, result, folder) -> pathlib.Path:
     out.mkdir(parents=True, exist_ok=True)
     png = io.BytesIO()
     image.save(png, "PNG")
-    return atomic_write(out / (pathlib.Path(os.fspath(source)).stem + ".png"), png.getvalue())
+    return atomic_write(out / ((name or pathlib.Path(os.fspath(source)).stem) + ".png"), png.getvalue())

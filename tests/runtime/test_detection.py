@@ -197,6 +197,23 @@ def test_draw_never_writes_through_a_symlink_in_its_folder(tmp_path, face_model,
     assert victim.read_text() == "keep me" and (drawn / "astronaut.png").is_symlink()
 
 
+def test_draw_gives_images_with_the_same_name_pictures_of_their_own(tmp_path, face_model,
+                                                                     photos_with_and_without_faces):
+    from click.testing import CliRunner
+
+    from edgelite.cli import main
+    astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
+    other = tmp_path / "copy" / "astronaut.png"
+    other.parent.mkdir()
+    Image.open(astronaut).rotate(90).save(other)  # the same name, another picture
+    drawn = tmp_path / "drawn"
+    result = CliRunner().invoke(main, ["predict", str(face_model), str(astronaut), str(other), str(astronaut),
+                                       "--decoder", str(DECODER), "--draw", str(drawn)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in drawn.iterdir()) == ["astronaut-2.png", "astronaut.png"]
+    assert Image.open(drawn / "astronaut.png").tobytes() != Image.open(drawn / "astronaut-2.png").tobytes()
+
+
 def test_profile_breaks_a_detector_and_a_raw_model_down_by_stage(face_model, photos_with_and_without_faces):
     from click.testing import CliRunner
 
