@@ -249,7 +249,7 @@ def inspect(model, backend, as_json):
 @click.option("--exact", is_flag=True, help="Decode large JPEGs at full size (no reduced-scale fast path).")
 @use("task", "decoder")
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
-              help="Write each image with its boxes and keypoints drawn into this folder.")
+              help="Write each image with its boxes and keypoints drawn into this folder (detectors).")
 @click.option("--jsonl", is_flag=True, help="One JSON object per line, each printed as its image finishes.")
 @json_option
 def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact, task,
@@ -267,6 +267,10 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
         raise click.BadParameter("predict runs one thread count", param_hint="--threads")
     clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
                fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
+    task_name = "classify" if isinstance(clf, Classifier) else clf.task
+    if draw and task_name != "detect":
+        hint = "; give --decoder FILE to decode a detector's raw outputs" if task_name == "raw" else ""
+        raise click.UsageError(f"--draw draws a detector's boxes, and {model} runs as {task_name}{hint}")
     if isinstance(clf, Classifier):
         from edgelite.runtime.classifier import classify_many
         header: dict = {"model": clf.path, "delegate": clf.delegate.to_dict()}

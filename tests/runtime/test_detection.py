@@ -214,6 +214,19 @@ def test_draw_gives_images_with_the_same_name_pictures_of_their_own(tmp_path, fa
     assert Image.open(drawn / "astronaut.png").tobytes() != Image.open(drawn / "astronaut-2.png").tobytes()
 
 
+def test_draw_with_a_model_that_finds_no_boxes_is_a_usage_error(tmp_path, face_model,
+                                                                photos_with_and_without_faces):
+    from click.testing import CliRunner
+
+    from edgelite.cli import main
+    from tests.conftest import DIGITS_INT8
+    astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
+    for model, runs_as in ((face_model, "runs as raw; give --decoder FILE"), (DIGITS_INT8, "runs as classify")):
+        result = CliRunner().invoke(main, ["predict", str(model), str(astronaut), "--draw", str(tmp_path / "d")])
+        assert result.exit_code == 2 and runs_as in result.output, result.output
+    assert not (tmp_path / "d").exists()
+
+
 def test_profile_breaks_a_detector_and_a_raw_model_down_by_stage(face_model, photos_with_and_without_faces):
     from click.testing import CliRunner
 
