@@ -26,11 +26,6 @@ def db(share: float) -> float:
     return -10 * math.log10(max(share, 1e-20))
 
 
-def snr_db(reference, converted) -> float:
-    import numpy as np
-    return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum((reference - converted) ** 2), 1e-20)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
@@ -56,10 +51,12 @@ def main() -> None:
         options = quantization.QuantizeOptions("int8", "float32", args.per_tensor)
         calibration = pixels[:50]
 
+        faces = {"train": train, "held_out": held}
+        floats = {name: verify.float_outputs(loaded, x, spec)[0] for name, x in faces.items()}  # the original model
+
         def measured(model_bytes: bytes) -> dict[str, float]:
-            return {name: snr_db(verify.float_outputs(loaded, x, spec)[0],
-                                 verify.tflite_outputs(model_bytes, x, spec, reporter)[0][0])
-                    for name, x in (("train", train), ("held_out", held))}
+            return {name: verify.fidelity(floats[name], verify.tflite_outputs(model_bytes, x, spec, reporter)[0][0])
+                    ["snr_db"] for name, x in faces.items()}
         ptq = measured(quantization.convert(loaded, options, calibration))
         with qat.fine_tuned(loaded, pixels, qat.QatOptions(per_tensor=args.per_tensor), seed=0) as report:
             tuned = measured(quantization.convert(loaded, options, calibration))

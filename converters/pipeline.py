@@ -209,13 +209,12 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
              rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
     rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
-    batch = converted.calibration
+    batch, budget = converted.calibration, budget_of(o)
     inputs = ladder.Inputs(  # images decoded, and the shared calibration made, only if a rung needs them
         batch, lambda: calibration.more_calibration(o, source.spec, rep),
-        lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget_of(o)),
+        lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget),
         functools.cache(lambda: converted.session or (recovery.Calibrated(source.model, converted.quantize, batch)
                                                       if batch is not None else None)))
-    budget = budget_of(o)
     results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
     if best is None or budget.rank(best[1]) >= budget.rank(first):

@@ -143,4 +143,3 @@ def chart(rows) -> bytes:
     fig.savefig(png, format="png")
     plt.close(fig)
     return png.getvalue()
-    plt.close(fig)

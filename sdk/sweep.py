@@ -30,7 +30,6 @@ NEEDS_TRAIN_DATA = ("prune50-int8", "prune75-int8")
 NO_RECOVERY = 1e9  # a sweep measures each variant as named; recovery would turn int8 into a mix
 
 
-
 @dataclass
 class Row:
     variant: str
