@@ -116,14 +116,10 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(ConvertOptions) if f.d
 
 def _decoder_sections(source) -> dict:
     """The decoder as validated JSON sections (read and checked by the runtime's own parser)."""
-    from edgelite.runtime import detection
+    from edgelite.runtime import decoders
     from edgelite.runtime.errors import InputError
-    from edgelite.runtime.files import read_regular
     try:
-        if isinstance(source, dict):
-            return detection.parse_decoder(source, "decoder").sections
-        raw = read_regular(source, "a decoder file", 1 << 20, InputError)
-        return detection.parse_decoder(raw, os.fspath(source)).sections
+        return decoders.read(source).sections
     except InputError as exc:
         raise ConversionError(str(exc)) from None
 

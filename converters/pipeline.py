@@ -242,10 +242,10 @@ def task_of(loaded: LoadedModel, o: ConvertOptions) -> str:
     """The task asked for, else inferred: one [batch, classes] output is a classifier, anything else raw."""
     if o.task is not None:
         if o.task == "detect":
-            from edgelite.runtime import detection
-            decoder = detection.parse_decoder(o.decoder, "decoder")
+            from edgelite.runtime import decoders
+            decoder = decoders.parse(o.decoder, "decoder")
             try:
-                detection.check_fit(decoder, [tuple(d or 1 for d in s) for s in loaded.output_shapes], "--decoder")
+                decoders.check_fit(decoder, [tuple(d or 1 for d in s) for s in loaded.output_shapes], "--decoder")
             except Exception as exc:  # noqa: BLE001 - InputError from the runtime: the decoder does not fit
                 raise ConversionError(str(exc)) from None
         if o.task == "classify" and loaded.n_classes is None:

@@ -313,8 +313,9 @@ def _classification(reference: np.ndarray, converted: np.ndarray, step: float, l
 
 def detection_agreement(reference: list[np.ndarray], converted: list[np.ndarray], sections: dict) -> dict:
     """Detections decoded from both models, image by image, matched greedily at IoU >= 0.5."""
+    from edgelite.runtime import decoders
     from edgelite.runtime import detection as det
-    decoder = det.parse_decoder(sections, "decoder")
+    decoder = decoders.parse(sections, "decoder")
     anchors = det.ssd_anchors(decoder) if decoder.kind == "ssd" else None
     total = matched = 0
     ious, score_diffs = [], []

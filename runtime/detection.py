@@ -2,96 +2,22 @@
 
 The decoder is described with MediaPipe's own option names (snake_case, as in its ``.proto`` files),
 so a user copies them from MediaPipe's graph configs into one JSON file:
-``{"ssd_anchors": {...}, "tensors_to_detections": {...}, "non_max_suppression": {...}}``.
+``{"ssd_anchors": {...}, "tensors_to_detections": {...}, "non_max_suppression": {...}}``; ``decoders``
+checks it (every field's range, the anchor count against the model's outputs) before this module runs.
 The arithmetic follows MediaPipe's calculators (``ssd_anchors_calculator.cc``,
 ``tensors_to_detections_calculator.cc``, ``non_max_suppression_calculator.cc``), vectorised with numpy.
 YOLO-style heads (``[1, N, 4 + classes]`` or transposed, centre xywh) use ``{"yolo": {...}}``.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from .decoders import Decoder
 
-SSD_ANCHORS = {"num_layers": int, "min_scale": float, "max_scale": float, "input_size_height": int,
-               "input_size_width": int, "anchor_offset_x": float, "anchor_offset_y": float, "strides": list,
-               "aspect_ratios": list, "reduce_boxes_in_lowest_layer": bool, "interpolated_scale_aspect_ratio": float,
-               "fixed_anchor_size": bool, "feature_map_height": list, "feature_map_width": list}
-TENSORS_TO_DETECTIONS = {"num_classes": int, "num_boxes": int, "num_coords": int, "box_coord_offset": int,
-                         "keypoint_coord_offset": int, "num_keypoints": int, "num_values_per_keypoint": int,
-                         "sigmoid_score": bool, "score_clipping_thresh": float, "reverse_output_order": bool,
-                         "x_scale": float, "y_scale": float, "h_scale": float, "w_scale": float,
-                         "apply_exponential_on_box_size": bool, "min_score_thresh": float, "max_results": int,
-                         "box_format": str}
-NON_MAX_SUPPRESSION = {"min_suppression_threshold": float, "overlap_type": str, "algorithm": str,
-                       "max_num_detections": int, "min_score_threshold": float}
-IMAGE_TO_TENSOR = {"keep_aspect_ratio": bool, "output_tensor_float_range": dict, "border_mode": str}
-YOLO = {"confidence_threshold": float, "iou_threshold": float, "max_detections": int, "normalized": bool}
-SECTIONS = {"ssd_anchors": SSD_ANCHORS, "tensors_to_detections": TENSORS_TO_DETECTIONS,
-            "non_max_suppression": NON_MAX_SUPPRESSION, "image_to_tensor": IMAGE_TO_TENSOR, "yolo": YOLO}
-
-
-@dataclass(frozen=True)
-class Decoder:
-    """A validated decoder description: MediaPipe's SSD sections, or a YOLO section."""
-
-    sections: dict
-
-    @property
-    def kind(self) -> str:
-        return "yolo" if "yolo" in self.sections else "ssd"
-
-    def option(self, section: str, key: str, default):
-        return self.sections.get(section, {}).get(key, default)
-
-    def to_dict(self) -> dict:
-        return self.sections
-
-
-def parse_decoder(data, where: str) -> Decoder:
-    """A Decoder from a JSON object (or its text); unknown sections or keys and wrong types name the key."""
-    if isinstance(data, (str, bytes)):
-        try:
-            data = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise InputError(f"{where}: not JSON ({exc})") from None
-    if not isinstance(data, dict) or not data:
-        raise InputError(f"{where}: a decoder is a JSON object with sections {', '.join(SECTIONS)}")
-    for section, values in data.items():
-        known = SECTIONS.get(section)
-        if known is None:
-            raise InputError(f"{where}: unknown section {section!r}; give {', '.join(SECTIONS)}")
-        if not isinstance(values, dict):
-            raise InputError(f"{where}: {section} must be an object")
-        for key, value in values.items():
-            _check_value(where, section, key, value, known)
-    if "yolo" not in data and ("ssd_anchors" not in data or "tensors_to_detections" not in data):
-        raise InputError(f"{where}: an SSD decoder needs ssd_anchors and tensors_to_detections (or give yolo)")
-    return Decoder(data)
-
-
-def _check_value(where: str, section: str, key: str, value, known: dict) -> None:
-    kind = known.get(key)
-    if kind is None:
-        raise InputError(f"{where}: {section}.{key} is not one of MediaPipe's option names "
-                         f"({', '.join(sorted(known))})")
-    if kind is dict:
-        ok = isinstance(value, dict) and set(value) == {"min", "max"} and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()) \
-            and value["max"] > value["min"]
-        if not ok:
-            raise InputError(f"{where}: {section}.{key} must be {{\"min\": number, \"max\": number}} with max > min")
-        return
-    ok = (isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-          if kind is list else isinstance(value, bool) if kind is bool else isinstance(value, str) if kind is str
-          else isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-          and (kind is float or float(value).is_integer()))
-    if not ok:
-        raise InputError(f"{where}: {section}.{key} must be {kind.__name__}, got {value!r}")
+MAX_CANDIDATES = 10_000  # the highest-scoring candidates NMS considers: its loop is quadratic in them
 
 
 # -- SSD anchors (MediaPipe's SsdAnchorsCalculator, non-multiscale) ------------------------------------
@@ -164,8 +90,8 @@ def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
         w, h = np.exp(w / o("w_scale", 1.0)) * aw, np.exp(h / o("h_scale", 1.0)) * ah
     else:
         w, h = w / o("w_scale", 1.0) * aw, h / o("h_scale", 1.0) * ah
-    k, start = o("num_keypoints", 0), o("keypoint_coord_offset", 4)
-    kp = boxes[:, start:start + 2 * k].reshape(len(boxes), k, 2)
+    k, start, per = o("num_keypoints", 0), o("keypoint_coord_offset", 4), o("num_values_per_keypoint", 2)
+    kp = boxes[:, start:start + per * k].reshape(len(boxes), k, per)[..., :2]
     kx, ky = (kp[..., 0], kp[..., 1]) if xywh else (kp[..., 1], kp[..., 0])
     keypoints = np.stack([kx / o("x_scale", 1.0) * aw[:, None] + ax[:, None],
                           ky / o("y_scale", 1.0) * ah[:, None] + ay[:, None]], -1)
@@ -183,12 +109,16 @@ def _best_class(scores: np.ndarray, o) -> tuple[np.ndarray, np.ndarray]:
     return scores.max(1), scores.argmax(1)
 
 
-def decode_yolo(output: np.ndarray, decoder: Decoder) -> RawDetections:
-    """``[1, N, 4 + C]`` (or ``[1, 4 + C, N]``) with centre x, y, width, height then class scores."""
+def decode_yolo(output: np.ndarray, decoder: Decoder, input_size: tuple[int, int] = (1, 1)) -> RawDetections:
+    """``[1, N, 4 + C]`` (or ``[1, 4 + C, N]``) with centre x, y, width, height then class scores; with
+    ``"normalized": false`` the coordinates are pixels of the ``input_size`` (width, height) tensor."""
     rows = output.reshape(output.shape[-2], output.shape[-1]).astype(np.float32)
     if rows.shape[0] < rows.shape[1]:
         rows = rows.T
     xc, yc, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    if not decoder.option("yolo", "normalized", True):
+        width, height = np.float32(input_size[0]), np.float32(input_size[1])
+        xc, w, yc, h = xc / width, w / width, yc / height, h / height
     scores = rows[:, 4:]
     boxes = np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], -1)
     return RawDetections(boxes, scores.max(1), scores.argmax(1), np.zeros((len(rows), 0, 2), np.float32))
@@ -208,7 +138,7 @@ def suppress(found: RawDetections, threshold: float, weighted: bool, limit: int 
              min_score: float = -np.inf) -> RawDetections:
     """Greedy NMS by score; WEIGHTED averages each cluster's boxes and keypoints by score (MediaPipe's default
     for face and palm detectors) and keeps the top score."""
-    order = np.argsort(-found.scores, kind="stable")
+    order = np.argsort(-found.scores, kind="stable")[:MAX_CANDIDATES]
     keep_boxes: list = []
     keep_kp: list = []
     keep_scores: list = []
@@ -236,22 +166,30 @@ def suppress(found: RawDetections, threshold: float, weighted: bool, limit: int 
                          np.array(keep_classes, np.int64), points)
 
 
-def detections(outputs: list[np.ndarray], decoder: Decoder, anchors: np.ndarray | None) -> RawDetections:
+def detections(outputs: list[np.ndarray], decoder: Decoder, anchors: np.ndarray | None,
+               input_size: tuple[int, int] = (1, 1)) -> RawDetections:
     """Raw model outputs -> thresholded, suppressed detections in the input tensor's normalized space."""
     if decoder.kind == "yolo":
-        found = decode_yolo(outputs[0], decoder)
-        keep = found.scores >= decoder.option("yolo", "confidence_threshold", 0.25)
-        found = RawDetections(found.boxes[keep], found.scores[keep], found.classes[keep], found.keypoints[keep])
+        found = _kept(decode_yolo(outputs[0], decoder, input_size),
+                      decoder.option("yolo", "confidence_threshold", 0.25))
         return suppress(found, decoder.option("yolo", "iou_threshold", 0.45), False,
                         decoder.option("yolo", "max_detections", 100))
     boxes, scores = _ssd_outputs(outputs, decoder)
     found = decode_ssd(boxes, scores, anchors if anchors is not None else ssd_anchors(decoder), decoder)
-    keep = (found.scores >= decoder.option("tensors_to_detections", "min_score_thresh", -np.inf)) & \
-        (found.boxes[:, 2] >= found.boxes[:, 0]) & (found.boxes[:, 3] >= found.boxes[:, 1])
-    found = RawDetections(found.boxes[keep], found.scores[keep], found.classes[keep], found.keypoints[keep])
+    found = _kept(found, decoder.option("tensors_to_detections", "min_score_thresh", -np.inf),
+                  decoder.option("tensors_to_detections", "max_results", -1))
     n = decoder.sections.get("non_max_suppression", {})
     return suppress(found, n.get("min_suppression_threshold", 0.3), n.get("algorithm", "DEFAULT") == "WEIGHTED",
                     n.get("max_num_detections", -1), n.get("min_score_threshold", -np.inf))
+
+
+def _kept(found: RawDetections, min_score: float, max_results: int = -1) -> RawDetections:
+    """The candidates at or above ``min_score`` with a well-formed box; at most ``max_results`` of them, in anchor
+    order, as MediaPipe's TensorsToDetectionsCalculator stops after that many."""
+    keep = np.flatnonzero((found.scores >= min_score) & (found.boxes[:, 2] >= found.boxes[:, 0]) &
+                          (found.boxes[:, 3] >= found.boxes[:, 1]))
+    keep = keep[:max_results] if max_results > 0 else keep
+    return RawDetections(found.boxes[keep], found.scores[keep], found.classes[keep], found.keypoints[keep])
 
 
 def _ssd_outputs(outputs: list[np.ndarray], decoder: Decoder) -> tuple[np.ndarray, np.ndarray]:
@@ -260,22 +198,3 @@ def _ssd_outputs(outputs: list[np.ndarray], decoder: Decoder) -> tuple[np.ndarra
     by_size = {o.shape[-1]: o for o in outputs}
     classes = decoder.option("tensors_to_detections", "num_classes", 1)
     return by_size[coords], by_size[classes]
-
-
-def check_fit(decoder: Decoder, output_shapes: list[tuple[int, ...]], where: str) -> None:
-    """A decoder that does not fit the model's outputs is one line naming the key and what the model has."""
-    if decoder.kind == "yolo":
-        if len(output_shapes) != 1 or len(output_shapes[0]) != 3:
-            raise InputError(f"{where}: yolo decodes one [1, N, 4 + classes] output; the model has "
-                             f"{[list(s) for s in output_shapes]}")
-        return
-    t = lambda key, default: decoder.option("tensors_to_detections", key, default)  # noqa: E731
-    lasts = [s[-1] for s in output_shapes if s]
-    for key, value in (("num_coords", t("num_coords", 4)), ("num_classes", t("num_classes", 1))):
-        if value not in lasts:
-            raise InputError(f"{where}: tensors_to_detections.{key} is {value}, but the model's outputs are "
-                             f"{[list(s) for s in output_shapes]}")
-    boxes = t("num_boxes", None)
-    if boxes is not None and not all(s[-2] == boxes for s in output_shapes if len(s) >= 2):
-        raise InputError(f"{where}: tensors_to_detections.num_boxes is {boxes}, but the model's outputs are "
-                         f"{[list(s) for s in output_shapes]}")

@@ -82,7 +82,7 @@ class Model:
         self._trusted = trust if trust is not None else (
             isinstance(source, (bytes, bytearray, memoryview)) or sandbox.trusted_by_default())
         if not self._trusted and dl.EDGETPU_CUSTOM_OP not in self.file.custom_ops:
-            sandbox.check(self.path, self.data, self.backend.name)  # a file from outside: first load in a child
+            sandbox.check(self.path, self.data, self.backend.name, sandbox.cpu_budget(self.file))  # first load in a child
         self.threads = threads
         request = dl.DelegateRequest.parse(delegate)
         self._interpreter, self.delegate = self._build(request, fallback)
@@ -110,7 +110,7 @@ class Model:
         if twin:
             self.data, self.file = read_file(twin)
             if not self._trusted:  # the Edge TPU runs the compiled model; the CPU runs the twin's kernels
-                sandbox.check(self.file.path, self.data, self.backend.name)
+                sandbox.check(self.file.path, self.data, self.backend.name, sandbox.cpu_budget(self.file))
             self.path = self.file.path
             built = self._first_working(dl.cpu_attempts(f"fallback: no Edge TPU, ran the CPU twin {twin}"),
                                         failures, request)

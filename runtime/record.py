@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
+from . import decoders
 from .errors import ModelError
 from .input_spec import InputSpec
 
@@ -82,7 +83,7 @@ class Record:
             labels=check.labels(data.get("labels")),
             output=check.optional_choice("output", data.get("output"), ("probabilities", "logits")),
             outputs=check.outputs(data.get("outputs", [])),
-            decoder=check.optional_object("decoder", data.get("decoder")),
+            decoder=check.decoder(data.get("decoder")),
             schema_version=check.schema_version(data.get("schema_version", 1)),
             **{name: check.optional_report(name, data.get(name)) for name in REPORTS},
         )  # keys this version does not know are ignored: newer converters may add reports
@@ -141,6 +142,14 @@ class _Checker:
             self.fail(name, f"is a {type(value).__name__}, not a JSON object")
         if value is not None and _depth(value, MAX_DEPTH) > MAX_DEPTH:
             self.fail(name, f"is nested more than {MAX_DEPTH} levels deep")
+        return value
+
+    def decoder(self, value: Any) -> dict | None:
+        """A detector's decoder drives array shapes and loops on the device: every field is checked here, by the
+        same rules as a ``--decoder`` file (``decoders.parse``)."""
+        value = self.optional_object("decoder", value)
+        if value is not None:
+            decoders.parse(value, f"{self.where}: the embedded edgelite record field 'decoder'", ModelError)
         return value
 
     def optional_report(self, name: str, value: Any) -> Any:

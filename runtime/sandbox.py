@@ -13,24 +13,36 @@ are trusted. ``EDGELITE_TRUST=1`` or ``--trust`` trusts everything.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 
 from .errors import ModelError
+from .tflite_file import OP_CONV_2D, OP_DEPTHWISE_CONV_2D, OP_FULLY_CONNECTED, ModelFile
 
 CACHE_ENV = "EDGELITE_CACHE"
 MEMORY_ENV = "EDGELITE_SANDBOX_MEMORY_BYTES"
 DEFAULT_MEMORY = 4 << 30      # address space of the child: TensorFlow's interpreter alone maps about 2 GiB
-CPU_SECONDS = 60
+CPU_SECONDS = 60              # the ceiling, for the largest models and for importing the interpreter
+BASE_SECONDS = 5.0            # allocation, delegate set-up and one invoke of a tiny model, with room to spare
+OPS_PER_SECOND = 1e8          # a pessimistic rate (reference kernels on a slow board): budgets err long
 WALL_SECONDS = 120
+# The child imports the interpreter first (its cost is not the model's), then caps its own CPU time at what it
+# has used plus the model's budget, so a loop that never ends is stopped after seconds, not a minute.
 CHILD = """
-import sys
+import resource, sys
 import numpy as np
+from edgelite.runtime.backend import find_backend
 from edgelite.runtime.errors import EdgeliteError
 from edgelite.runtime.model import Model
 try:
+    find_backend(sys.argv[2])
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    limit = int(used.ru_utime + used.ru_stime + float(sys.argv[3])) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 2))
     model = Model(sys.stdin.buffer.read(), backend=sys.argv[2], trust=True)
     model.run(*[np.zeros(t.shape, t.dtype) for t in model.inputs])
 except EdgeliteError as exc:
@@ -60,20 +72,50 @@ def _limits():  # runs in the child, before exec
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 5))
 
 
-def check(path: str, data: bytes, backend: str) -> None:
+def work(file: ModelFile) -> int:
+    """What one invoke can cost, in multiply-adds and element moves, from the graph alone: every operator
+    reads its inputs and writes its outputs; a convolution or fully connected layer does one multiply-add per
+    output element per filter weight feeding it. Loops (WHILE) count once: their trip count is not in the graph,
+    which is exactly what the CPU-time limit is for."""
+    total = 0
+    for graph in file.subgraphs:
+        elements = [math.prod(max(d, 1) for d in t.shape) for t in graph.tensors]
+        for op in graph.operators:
+            written = sum(elements[t] for t in op.outputs if t >= 0)
+            total += written + sum(elements[t] for t in op.inputs if t >= 0)
+            if op.builtin_code in (OP_CONV_2D, OP_FULLY_CONNECTED, OP_DEPTHWISE_CONV_2D) and len(op.inputs) > 1 \
+                    and op.inputs[1] >= 0:
+                shape = graph.tensors[op.inputs[1]].shape or (1,)
+                per_output = elements[op.inputs[1]] // max(shape[-1] if op.builtin_code == OP_DEPTHWISE_CONV_2D
+                                                           else shape[0], 1)
+                total += written * per_output
+    return total
+
+
+def cpu_budget(file: ModelFile) -> float:
+    """CPU seconds the first load may take: a base for set-up, plus the graph's work at a pessimistic rate;
+    a model of a few hundred bytes gets seconds, the largest ``CPU_SECONDS``."""
+    return min(float(CPU_SECONDS), BASE_SECONDS + work(file) / OPS_PER_SECOND + file.size / 5e7)
+
+
+def check(path: str, data: bytes, backend: str, budget: float = CPU_SECONDS) -> None:
     """Returns when ``path`` loaded, allocated and ran once in a limited child (or did before); a ModelError
-    naming what happened otherwise."""
+    naming what happened otherwise. ``budget`` caps the CPU seconds of the load itself (``cpu_budget``)."""
     verdict = _verdicts() / _key(data, backend)
     if verdict.exists():
         return
     try:
-        done = subprocess.run([sys.executable, "-c", CHILD, path, backend], input=data, capture_output=True,
-                              timeout=WALL_SECONDS, preexec_fn=_limits, check=False)  # the bytes we will load
+        done = subprocess.run([sys.executable, "-c", CHILD, path, backend, f"{budget:.3f}"], input=data,
+                              capture_output=True, timeout=WALL_SECONDS, preexec_fn=_limits, check=False)
     except subprocess.TimeoutExpired:
         raise ModelError(f"{path}: loading it did not finish within {WALL_SECONDS} s in a sandboxed process; "
                          "refusing to load it here") from None
     if done.returncode == 3:  # the child's own one-line refusal
         raise ModelError(done.stderr.decode(errors="replace").strip().splitlines()[-1])
+    if done.returncode == -signal.SIGXCPU:
+        raise ModelError(f"{path}: its first run in a sandboxed process used up its CPU-time limit of {budget:.0f} s "
+                         "(set from the work its operators can do: a loop that never ends?); refusing to load it "
+                         "here")
     if done.returncode != 0:
         what = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
         raise ModelError(f"{path}: loading it crashed a sandboxed process ({what}: a kernel fault or more than "

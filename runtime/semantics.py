@@ -30,6 +30,8 @@ DETECTION_FIELDS = {  # name -> (low, high): what the kernel reads from its opti
     "nms_score_threshold": (-1e9, 1e9), "nms_iou_threshold": (0.0, 1.0), "y_scale": (1e-6, 1e6),
     "x_scale": (1e-6, 1e6), "h_scale": (1e-6, 1e6), "w_scale": (1e-6, 1e6),
 }
+DETECTION_OPTIONAL = {"detections_per_class": (1, 10_000)}  # read only when present (regular NMS)
+MAX_DETECTION_ROWS = 100_000  # the kernel sizes its outputs max_detections x max_classes_per_detection
 
 
 # Ops whose kernels take an absent (-1) input only at these positions (a bias); any other absent input of
@@ -149,6 +151,14 @@ def check_detection_options(op_index: int, options: bytes, input_shapes: list[tu
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
                 not low <= value <= high:
             fail(f"{where} option {key} is {value!r}, not a number in {low}..{high}")
+    for key, (low, high) in DETECTION_OPTIONAL.items():
+        value = fields.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            fail(f"{where} option {key} is {value!r}, not a number in {low}..{high}")
+    rows = int(fields["max_detections"]) * int(fields["max_classes_per_detection"])
+    if rows > MAX_DETECTION_ROWS:
+        fail(f"{where} options ask for {rows} output rows (max_detections x max_classes_per_detection), over "
+             f"{MAX_DETECTION_ROWS}")
     if len(input_shapes) != 3:
         fail(f"{where} takes boxes, scores and anchors; it has {len(input_shapes)} inputs")
     boxes, scores, anchors = input_shapes

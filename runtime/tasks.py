@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from . import decoders
 from . import detection as det
 from .errors import InputError, ModelError
-from .files import DEFAULT_MODEL_LIMIT, read_regular
 from .input_spec import InputSpec
 from .metadata import derive_input_spec, read_metadata
 from .model import Model, read_source
@@ -197,11 +197,15 @@ class Detector(_Task):
         if source is None:
             raise InputError(f"{self.model.path}: detection needs a decoder: give --decoder FILE (MediaPipe's option "
                              "names) or convert the model with one")
-        self.decoder = _decoder(source)
+        embedded = decoder is None
+        self.decoder = decoders.read(source, self.model.path if embedded else None)
         spec = self.decoder.sections.get("image_to_tensor")
         if spec is not None:
             self._use_spec(_spec_from_image_to_tensor(self.input_spec, spec))
-        det.check_fit(self.decoder, [o.shape for o in self.model.outputs], describe(decoder or self.model.path))
+        decoders.check_fit(self.decoder, [o.shape for o in self.model.outputs],
+                           f"{self.model.path}: the decoder in its edgelite record" if embedded else
+                           (describe(decoder) if isinstance(decoder, (str, os.PathLike)) else "decoder"),
+                           ModelError if embedded else InputError)
         self.anchors = det.ssd_anchors(self.decoder) if self.decoder.kind == "ssd" else None
 
     post_stage = "boxes+nms"
@@ -212,7 +216,7 @@ class Detector(_Task):
             found = _postprocessed(values, self.postprocess)
         else:
             assert self.decoder is not None  # noqa: S101 - __init__ sets one or the other
-            found = det.detections(values, self.decoder, self.anchors)
+            found = det.detections(values, self.decoder, self.anchors, (self.input_spec.width, self.input_spec.height))
         boxes, keypoints = _to_pixels(found, self.input_spec, size)
         return {"detections": tuple(
             Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s), int(c), self._label(int(c)),
@@ -245,15 +249,6 @@ def _postprocessed(values: list[np.ndarray], positions: tuple[int, int, int, int
     ymin, xmin, ymax, xmax = boxes[0, :n].T
     return det.RawDetections(np.stack([xmin, ymin, xmax, ymax], -1), scores[0, :n].astype(np.float32),
                              classes[0, :n].astype(np.int64), np.zeros((n, 0, 2), np.float32))
-
-
-def _decoder(source) -> det.Decoder:
-    if isinstance(source, det.Decoder):
-        return source
-    if isinstance(source, dict):
-        return det.parse_decoder({k: v for k, v in source.items()}, "decoder")
-    raw = read_regular(source, "a decoder file", DEFAULT_MODEL_LIMIT, InputError)
-    return det.parse_decoder(raw, describe(source))
 
 
 def _spec_from_image_to_tensor(spec: InputSpec, options: dict) -> InputSpec:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import edgelite
+from edgelite.runtime import decoders
 from edgelite.runtime import detection as det
 from edgelite.runtime.errors import InputError
 from edgelite.runtime.tasks import Detector, Embedder, RawModel
@@ -117,7 +118,7 @@ def test_embedder_vectors_are_unit_length_and_compare_by_cosine(digit_png):
     ("not json", "not JSON"),
     ('{"ssd_anchors": {"num_layerz": 4}, "tensors_to_detections": {}}', "ssd_anchors.num_layerz is not one of"),
     ('{"tensors_to_detections": {"num_boxes": 896}}', "needs ssd_anchors and tensors_to_detections"),
-    ('{"ssd_anchors": {"strides": "8"}, "tensors_to_detections": {}}', "ssd_anchors.strides must be list"),
+    ('{"ssd_anchors": {"strides": "8"}, "tensors_to_detections": {}}', "ssd_anchors.strides must be a list of 1 to 16 whole numbers"),
     ('{"colour": {}}', "unknown section 'colour'"),
 ])
 def test_bad_decoder_files_are_one_line_naming_file_and_key(tmp_path, content, fragment):
@@ -130,10 +131,10 @@ def test_bad_decoder_files_are_one_line_naming_file_and_key(tmp_path, content, f
 
 def test_a_decoder_that_does_not_fit_the_model_says_what_the_model_has(tmp_path, face_model):
     spec = json.loads(DECODER.read_text())
-    spec["tensors_to_detections"]["num_boxes"] = 2304
+    spec["tensors_to_detections"]["num_coords"] = 18
     path = tmp_path / "wrong.json"
     path.write_text(json.dumps(spec))
-    with pytest.raises(InputError, match=r"num_boxes is 2304, but the model's outputs are \[\[1, 896, 1.*\]\]"):
+    with pytest.raises(InputError, match=r"num_coords is 18, but the model's outputs are \[\[1, 896, 1.*\]\]"):
         Detector(face_model, decoder=path)
 
 
@@ -145,18 +146,22 @@ def test_detect_without_a_decoder_says_what_to_give():
 def test_yolo_head_decoding_and_nms():
     """A YOLO-style [1, 4 + C, N] head (transposed), centre xywh in input pixels: a stand-in tensor with two
     overlapping boxes of one class and one of another (no trained YOLO model is installable here)."""
-    decoder = det.parse_decoder({"yolo": {"confidence_threshold": 0.3, "iou_threshold": 0.5}}, "yolo")
+    decoder = decoders.parse({"yolo": {"confidence_threshold": 0.3, "iou_threshold": 0.5}}, "yolo")
     rows = np.array([[50, 50, 20, 20, 0.9, 0.1], [52, 51, 20, 20, 0.8, 0.1], [10, 10, 8, 8, 0.05, 0.7],
                      [90, 90, 5, 5, 0.1, 0.2]] + [[0, 0, 1, 1, 0.0, 0.0]] * 6, np.float32)
     found = det.detections([rows.T[None]], decoder, None)
     assert [int(c) for c in found.classes] == [0, 1] and found.scores.tolist() == pytest.approx([0.9, 0.7])
     assert found.boxes[0].tolist() == pytest.approx([40, 40, 60, 60])
+    pixels = decoders.parse({"yolo": {"confidence_threshold": 0.3, "normalized": False}}, "yolo")
+    found = det.detections([rows.T[None]], pixels, None, input_size=(100, 200))
+    assert found.boxes[0].tolist() == pytest.approx([0.4, 0.2, 0.6, 0.3])  # pixels of a 100x200 input, normalized
 
 
 def test_ssd_anchors_match_mediapipes_count_and_first_cells():
-    decoder = det.parse_decoder(json.loads(DECODER.read_text()), "decoder")
+    decoder = decoders.parse(json.loads(DECODER.read_text()), "decoder")
     anchors = det.ssd_anchors(decoder)
     assert anchors.shape == (896, 4)  # 16x16x2 + 8x8x6, as MediaPipe's graph says (num_boxes: 896)
+    assert decoders.anchor_count(decoder) == 896  # the arithmetic the validator uses before generating any
     assert anchors[0].tolist() == pytest.approx([0.5 / 16, 0.5 / 16, 1.0, 1.0])
     assert anchors[512].tolist() == pytest.approx([0.5 / 8, 0.5 / 8, 1.0, 1.0])
 

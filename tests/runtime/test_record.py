@@ -22,7 +22,10 @@ def golden_record() -> Record:
         task="object-detection", labels=("face",),
         outputs=(OutputInfo("boxes", (1, 896, 16), "float32", "boxes"),
                  OutputInfo("scores", (1, 896, 1), "float32", "scores")),
-        decoder={"ssd_anchors": {"num_layers": 4}, "tensors_to_detections": {"num_boxes": 896}},
+        decoder={"ssd_anchors": {"num_layers": 4, "strides": [8, 16, 16, 16], "input_size_height": 128,
+                                 "input_size_width": 128, "aspect_ratios": [1.0], "fixed_anchor_size": True},
+                 "tensors_to_detections": {"num_boxes": 896, "num_coords": 16, "num_keypoints": 6,
+                                           "keypoint_coord_offset": 4}},
         target="xnnpack", quantization={"mode": "int8", "io": "uint8", "per_channel": True, "float_layers": []},
         provenance={"source": "detector.keras", "edgelite": "0.1.0"})
 

@@ -68,3 +68,30 @@ def test_bytes_and_trusted_files_skip_the_sandbox(fresh_cache, monkeypatch):
     assert Model(DIGITS_INT8, trust=True).inputs
     monkeypatch.setenv("EDGELITE_TRUST", "1")                # what --trust sets
     assert Model(DIGITS_INT8).inputs
+
+
+@pytest.mark.parametrize("command", [["predict", "IMAGE"], ["profile", "--runs", "1"]])
+def test_a_while_loop_that_never_ends_is_refused_within_20_s_for_its_cpu_time(fresh_cache, command, digit_png):
+    """A real 736-byte model (built by tests/fixtures/build_hostile.py): WHILE x >= x. It passes every structural
+    check and spins forever; the first load's CPU budget comes from its operators' work (a few seconds), and
+    the refusal names the CPU-time limit, not a crash or a memory limit."""
+    import time
+    model = HOSTILE / "while_never_ends.tflite"
+    assert model.stat().st_size < 1000
+    args = [str(digit_png) if a == "IMAGE" else a for a in command]
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", args[0], str(model),
+                          *args[1:]], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 1 and elapsed < 20, (out.returncode, elapsed, out.stderr[-300:])
+    (line,) = out.stderr.strip().splitlines()
+    assert "used up its CPU-time limit of 5 s" in line and "a loop that never ends" in line, line
+
+
+def test_the_cpu_budget_grows_with_the_graphs_work_and_stops_at_the_ceiling():
+    from edgelite.runtime.tflite_file import read_file
+    tiny = sandbox.cpu_budget(read_file(HOSTILE / "while_never_ends.tflite")[1])
+    digits = read_file(DIGITS_INT8)[1]
+    assert tiny == pytest.approx(sandbox.BASE_SECONDS, abs=0.01)
+    assert sandbox.work(digits) > 10_000 and tiny < sandbox.cpu_budget(digits) < sandbox.CPU_SECONDS
+    assert sandbox.cpu_budget(digits) <= sandbox.CPU_SECONDS

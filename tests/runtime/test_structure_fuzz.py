@@ -148,3 +148,23 @@ def test_a_well_formed_detection_options_map_passes_the_check():
     assert failures == []
     check_detection_options(0, options, [(1, 1917, 4), (1, 100, 91), (1917, 4)], failures.append)
     assert failures and "do not fit 1917 anchors and 90 classes" in failures[0]
+
+
+def test_detection_options_that_size_huge_outputs_are_refused():
+    """Each field in range, but max_detections x max_classes_per_detection sizes the kernel's outputs."""
+    from flatbuffers import flexbuffers
+
+    from edgelite.runtime.semantics import MAX_DETECTION_ROWS, check_detection_options
+    fields = {"max_detections": 10_000, "max_classes_per_detection": 1_000, "num_classes": 90,
+              "nms_score_threshold": 0.3, "nms_iou_threshold": 0.6, "y_scale": 10.0, "x_scale": 10.0,
+              "h_scale": 5.0, "w_scale": 5.0}
+    failures: list = []
+    check_detection_options(0, bytes(flexbuffers.Dumps(fields)), [(1, 1917, 4), (1, 1917, 91), (1917, 4)],
+                            failures.append)
+    assert failures and f"10000000 output rows (max_detections x max_classes_per_detection), over " \
+                        f"{MAX_DETECTION_ROWS}" in failures[0]
+    failures.clear()
+    check_detection_options(0, bytes(flexbuffers.Dumps({**fields, "max_classes_per_detection": 1,
+                                                        "detections_per_class": 0})),
+                            [(1, 1917, 4), (1, 1917, 91), (1917, 4)], failures.append)
+    assert failures and "detections_per_class is 0" in failures[0]
