@@ -43,20 +43,29 @@ def corpus(tmp_path_factory):
     return folder
 
 
+CLI_WITH_PEAK = textwrap.dedent("""
+    import atexit, sys
+
+    def peak():  # VmHWM belongs to this process image alone; ru_maxrss would carry the parent's peak across exec
+        with open("/proc/self/status") as status:
+            kb = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+        with open(sys.argv[1], "w") as out:
+            out.write(kb)
+    atexit.register(peak)
+    from edgelite.cli import main
+    main(sys.argv[3:], prog_name="edgelite")
+""")
+
+
 def run_cli(*args) -> tuple[int, str, float, int]:
-    """The CLI in a child: exit code, stderr, seconds, and that child's own peak resident memory in bytes
-    (os.wait4 reports it for the one process, not the largest child this test session ever had)."""
-    import threading
+    """The CLI in a child: exit code, stderr, seconds, and that child's own peak resident memory in bytes."""
+    import tempfile
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", *map(str, args)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    timer = threading.Timer(60, child.kill)  # a hang fails the test instead of stalling the suite
-    timer.start()
-    err = child.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(child.pid, 0)
-    timer.cancel()
-    child.stderr.close()
-    return os.waitstatus_to_exitcode(status), err, time.monotonic() - started, usage.ru_maxrss * 1024
+    with tempfile.NamedTemporaryFile("r") as peak:
+        out = subprocess.run([sys.executable, "-c", CLI_WITH_PEAK, peak.name, "edgelite", *map(str, args)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+        kb = peak.read().strip()
+    return out.returncode, out.stderr, time.monotonic() - started, int(kb or 0) * 1024
 
 
 def assert_one_line(code: int, err: str, seconds: float, source, fragment: str) -> None:
