@@ -7,6 +7,7 @@ calibration images carry no labels and need none.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .reporting import Reporter
 HELD_OUT_SHARE = 0.2   # of the calibration images, kept out of calibration to verify on
 MIN_HELD_OUT = 10      # fewer cannot say anything: one flip would be 10 points
 MAX_HELD_OUT = 1000    # enough for a tight interval; verifying on more only costs time
+SMALL_SET_HELD_OUT = 20  # with few images hold out up to half, so one flip is at most 5 points, not 10
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,24 @@ class Data:
 
 def held_out_count(n: int) -> int:
     """How many of ``n`` calibration images are held out; 0 when too few for both purposes."""
-    held = min(MAX_HELD_OUT, max(MIN_HELD_OUT, round(HELD_OUT_SHARE * n)))
+    held = min(MAX_HELD_OUT, max(MIN_HELD_OUT, round(HELD_OUT_SHARE * n), min(n // 2, SMALL_SET_HELD_OUT)))
     return held if n - held >= 1 else 0
+
+
+def resolution(data: Data, task: str, budget: float) -> str | None:
+    """What the verification images can resolve, said before any work when one flip is coarser than the budget:
+    which evidence then decides, and what would resolve it."""
+    n = 0 if data.eval_pixels is None else len(data.eval_pixels)
+    if not n or task == "raw" or 100.0 / n <= budget:
+        return None
+    split = f"{n} held out of the calibration images" if data.eval_source != "eval-data" else f"{n} eval images"
+    counted = ("only flips of confident decisions count (a flip where the float model's top two are within the "
+               "outputs' measured noise is reported apart), and every output's SNR is judged at the lower end of "
+               "its interval" if task == "classify" and data.eval_labels is None else
+               "every output's SNR is judged at the lower end of its interval")
+    return (f"verifying on {split}: one image is {100.0 / n:.2f} points, coarser than the budget of {budget:.2f}; "
+            f"{counted}. For a finer verdict give --eval-data with at least {math.ceil(100.0 / budget)} images, or a "
+            "looser --max-accuracy-drop")
 
 
 def split(images: imgs.ImageSet, count: int, seed: int) -> tuple[imgs.ImageSet, imgs.ImageSet]:

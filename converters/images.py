@@ -37,7 +37,8 @@ class ImageSet:
 
 
 def scan(folder, what: str) -> ImageSet:
-    """Every image below ``folder``; class folders (its subfolders) give labels, sorted by name."""
+    """Every image below ``folder``; class folders (two or more subfolders, nothing loose) give labels, sorted by
+    name. One subfolder is no label set: a folder of unlabelled images is often kept in one."""
     root = pathlib.Path(folder)
     if not root.exists():
         raise ConversionError(f"{root}: {what} folder does not exist")
@@ -49,7 +50,7 @@ def scan(folder, what: str) -> ImageSet:
                               f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
     top = {p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1}
     loose = [p for p in paths if len(p.relative_to(root).parts) == 1]
-    if top and not loose:
+    if len(top) > 1 and not loose:
         names = sorted(top)
         return ImageSet(str(root), paths, [names.index(p.relative_to(root).parts[0]) for p in paths], names)
     return ImageSet(str(root), paths, None, None)

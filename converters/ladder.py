@@ -4,8 +4,10 @@ on the held-out images and measured, tried in order of cost until one is within 
 The order runs from what changes least (per-tensor weights, more calibration images) to what
 costs most on the device (float layers, 16-bit activations, float activations). A rung is on
 the ladder only when the target can run it (the Edge TPU keeps the full-int8 rungs) and when it
-keeps the I/O type the user asked for: rungs that make float inputs and outputs need
-``--io float32``, or the rung named in ``--ladder``. Nothing is rewritten silently.
+keeps the I/O type the user fixed: with ``--io`` given (or a target that runs no float I/O), rungs
+that make float inputs and outputs need ``--io float32`` or the rung named in ``--ladder``; without
+it, a CPU or GPU conversion may end on a float-I/O rung, and the result, the record and the table
+say so (``io_note``). Nothing is rewritten silently.
 """
 from __future__ import annotations
 
@@ -89,6 +91,7 @@ class LadderReport:
     not_tried: tuple[dict, ...] = ()
     chosen: str | None = None
     skipped: str | None = None  # why the ladder did not climb at all
+    io_note: str | None = None  # set when the kept rung changed the I/O type (no --io was given)
 
     @property
     def float_layers(self) -> tuple[str, ...]:
@@ -96,7 +99,14 @@ class LadderReport:
 
     def to_dict(self) -> dict:
         return {"rungs": [r.to_dict() for r in self.rungs], "not_tried": list(self.not_tried), "chosen": self.chosen,
-                "skipped": self.skipped, "float_layers": list(self.float_layers)}
+                "skipped": self.skipped, "float_layers": list(self.float_layers), "io_note": self.io_note}
+
+
+def io_note(first_io: str, kept_io: str) -> str | None:
+    """What the result says when the ladder moved to a float-I/O rung because no --io fixed the type."""
+    if first_io == kept_io:
+        return None
+    return f"I/O became {kept_io}: no full-integer rung held; pass --io {first_io} to forbid"
 
 
 def first_rung(options: QuantizeOptions) -> Rung:
@@ -119,7 +129,8 @@ class Inputs:
     session: Callable[[], Any] | None = None  # recovery.Calibrated on ``calibration``, built on first use
 
 
-def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, has_train: bool = False) -> str | None:
+def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, has_train: bool = False,
+            io_fixed: bool = True) -> str | None:
     """Why ``rung`` cannot be tried here, or None when it can."""
     if rung.qat and not has_train:
         return "needs --train-data DIR (images like the ones the model will see; no labels needed)"
@@ -127,14 +138,14 @@ def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, h
         return f"the {target.name} target does not run {rung.mode}"
     if rung.float_fallback and not target.runs_float_ops:
         return f"the {target.name} target runs no float ops"
-    if rung.float_io and options.io != "float32" and not named:
-        return f"makes float32 inputs and outputs, and --io {options.io} was asked for (give --io float32 or name it " \
-               "in --ladder)"
+    if rung.float_io and options.io != "float32" and not named and io_fixed:
+        return f"makes float32 inputs and outputs, and --io {options.io} was given (give --io float32, leave --io " \
+               "out, or name it in --ladder)"
     return None
 
 
 def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None,
-         has_train: bool = False) -> tuple[list[Rung], list[dict]]:
+         has_train: bool = False, io_fixed: bool = True) -> tuple[list[Rung], list[dict]]:
     """The rungs to try after the first, in order, and the ones left out with the reason."""
     if names is not None:
         unknown = [n for n in names if n not in NAMES]
@@ -148,7 +159,7 @@ def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None
             candidates = [r for r in candidates if r.per_tensor is not False]
     chosen, skipped = [], []
     for rung in candidates:
-        why = allowed(rung, target, options, names is not None, has_train)
+        why = allowed(rung, target, options, names is not None, has_train, io_fixed)
         (skipped.append({"name": rung.name, "why": why}) if why else chosen.append(rung))
     return chosen, skipped
 

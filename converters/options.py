@@ -77,6 +77,13 @@ class ConvertOptions:
     custom_objects: dict | None = None    # passed to Keras when loading a file
     recover: bool = True                  # climb the ladder when the first model is over budget
     ladder: tuple[str, ...] | None = None  # the rungs to try, in order (None: every rung that applies)
+    io_given: bool | None = None          # whether --io was given; None: read from ``io`` before it is resolved
+
+    @property
+    def io_fixed(self) -> bool:
+        """Whether the ladder must keep this I/O type: when the user gave --io, or the target runs no float I/O
+        (the Edge TPU). Otherwise a CPU or GPU target may end on a float-I/O rung, and says so."""
+        return bool(self.io_given) or "float32" not in self.target_entry.allowed_int8_io
 
     def __post_init__(self):
         for name in ("output", "calibration", "eval_data", "train_data", "compiler"):
@@ -90,6 +97,8 @@ class ConvertOptions:
             object.__setattr__(self, "ladder", tuple(n.strip() for n in self.ladder.split(",") if n.strip()))
         for check in (_check_choices, _check_numbers, _check_combinations, _check_paths):
             check(self)
+        if self.io_given is None:
+            object.__setattr__(self, "io_given", self.io is not None)
         entry = self.target_entry
         quantize = self.quantize or entry.default_quantize
         problem = entry.check(quantize, self.io)

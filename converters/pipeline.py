@@ -173,7 +173,8 @@ def check(source: Source, converted: Converted, data: Data, task: str, o: Conver
     pruned_top1 = floats.converted_top1(data.eval_labels) if source.pruning is not None else None
     pruned_snr = floats.pruned_snr_db() if source.pruning is not None and task == "raw" else None
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
-        floats, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task, o.decoder)
+        floats, model_bytes, source.spec, data.eval_pixels, data.eval_labels, data.eval_source, rep, task, o.decoder,
+        o.min_output_snr)
     t0 = time.perf_counter()
     first = measure(converted.model_bytes)
     for pitfall in first.pitfalls:
@@ -207,7 +208,8 @@ def _pruning_alone_over(first: verify.Verification, pruned_top1: float | None, p
 
 def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
              rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
-    rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None)
+    rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None,
+                                   o.io_fixed)
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
     batch, budget = converted.calibration, budget_of(o)
     inputs = ladder.Inputs(  # images decoded, and the shared calibration made, only if a rung needs them
@@ -220,17 +222,18 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
     if best is None or budget.rank(best[1]) >= budget.rank(first):
         return Checked(converted.model_bytes, converted.quantize, first, dataclasses.replace(report, chosen=rung.name))
     model_bytes, verified, options, layers, chosen = best
+    note = ladder.io_note(converted.quantize.io, options.io) if not o.ladder else None
     if budget.holds(verified):
         rep.warn(f"{rung.name} was over budget; kept rung {chosen} ({options.mode}, {options.io} I/O), the first "
-                 "within budget")
-    return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen), layers)
+                 "within budget" + (f". {note}" if note else ""))
+    return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen, io_note=note), layers)
 
 
 def _failing_outputs(first: verify.Verification, budget: verify.Budget) -> tuple[str, ...]:
     """The outputs under their SNR budget, when only some are and the task metric holds: recovery aims there."""
     if first.drop_points > budget.max_drop_points:
         return ()
-    failing = tuple(o.name for o in first.outputs if o.snr_db < budget.min_output_snr_db)
+    failing = tuple(o.name for o in first.outputs if first.budget_snr(o) < budget.min_output_snr_db)
     return failing if len(failing) < len(first.outputs) else ()
 
 
@@ -313,7 +316,11 @@ def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     clock = _Clock()
     source = load_source(model, o)
     assert o.quantize is not None  # noqa: S101 - resolved by ConvertOptions
+    task = task_of(source.original, o)
     data = calibration.gather(o, source.spec, o.quantize in quantization.CALIBRATED, rep)
+    resolution = calibration.resolution(data, task, o.max_accuracy_drop)
+    if resolution:
+        rep.warn(resolution)
     train = functools.cache(lambda: calibration.train_set(o, source.spec, data.eval_paths, rep))
     data = dataclasses.replace(data, train=train)
     t0 = time.perf_counter()
@@ -325,7 +332,6 @@ def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     converted = convert_source(source, data, o, rep)
     clock.lap("convert", t0)
     t0 = time.perf_counter()
-    task = task_of(source.original, o)
     checked = check(source, converted, data, task, o, rep)
     if checked.verification is not None:
         clock.lap("verify", t0)

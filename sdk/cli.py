@@ -188,7 +188,7 @@ def convert(model, output, as_json, **options):
     from edgelite.converters import convert as run_convert
     result = run_convert(model, output=output, reporter=_CliReporter(), **options)
     budget = options["max_accuracy_drop"]
-    _emit(as_json, result.to_dict(), convert_text(result, budget))
+    _emit(as_json, result.to_dict(), convert_text(result, budget, options["min_output_snr"]))
     if not result.within_budget and result.verification is not None:
         why = over_budget(result.verification, budget, options["min_output_snr"])
         click.echo(f"error: {model}: {why}; the model was kept as {result.output}", err=True)
@@ -373,7 +373,7 @@ def _profile_json(report) -> dict:
 # -- sweep -----------------------------------------------------------------------------------------
 @main.command()
 @click.argument("model", type=click.Path())
-@use("calibration", "eval_data", "train_data", calibration={"required": True}, eval_data={"required": True})
+@use("calibration", "eval_data", "train_data", calibration={"required": True})
 @click.option("--output", "-o", default="sweep", show_default=True, type=click.Path(), help="Report folder.")
 @click.option("--variants", default=None, metavar="A,B,...",
               help="fp32, fp16, dynamic, int8, int8-per-tensor, prune50-int8, prune75-int8 [default: all that "

@@ -74,8 +74,8 @@ def task_text(result) -> str:
     return "\n".join([head] + [f"  {name}: {list(v.shape)} {v.dtype}" for name, v in result.outputs.items()])
 
 
-def convert_text(r, budget: float) -> str:
-    """The conversion summary: what was written, what verification measured, each step's report."""
+def convert_text(r, budget: float, min_snr: float = 20.0) -> str:
+    """The conversion summary: what was written, what verification measured and decided, each step's report."""
     q = r.quantization
     size = fmt_bytes(r.output_size_bytes)
     if r.input_size_bytes:
@@ -83,6 +83,8 @@ def convert_text(r, budget: float) -> str:
     granularity = {True: "per-channel, ", False: "per-tensor, ", None: ""}[q["per_channel"]]
     lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, {granularity}target {r.target}",
              _verification_line(r.verification, budget, r.unverified)]
+    if r.verification is not None:
+        lines.append(verdict_line(r.verification, budget, min_snr, r.within_budget))
     if r.verification is not None and len(r.verification.outputs) > 1:
         lines.append(outputs_table(r.verification.outputs))
     for render, value in ((_pruning_line, r.pruning), (_sparsity_line, r.weight_sparsity),
@@ -100,7 +102,7 @@ def _verification_line(v, budget: float, unverified: str | None) -> str:
         return f"not verified ({unverified})" if unverified else "not verified"
     top1 = (f"float top-1 {100 * v.float_top1:.2f}%, tflite top-1 {100 * v.tflite_top1:.2f}%, "
             if v.float_top1 is not None else "")
-    snr = "identical outputs" if v.snr_db == float("inf") else f"SNR {v.snr_db:.1f} dB"
+    snr = "identical outputs" if v.snr_db == float("inf") else f"SNR {v.snr_db:.1f} dB" + _interval(v)
     ties = f", {100 * v.near_ties:.1f}% near ties" if v.near_ties else ""
     agreement = ""
     if v.agreement is not None and v.agreement_interval is not None:
@@ -112,13 +114,39 @@ def _verification_line(v, budget: float, unverified: str | None) -> str:
             f"{v.mean_abs_diff:.4f}, max |diff| {v.max_abs_diff:.4f}{ties}")
 
 
+def _interval(v) -> str:
+    worst = min(v.outputs, key=lambda o: o.snr_db, default=None)
+    if worst is None or worst.snr_interval_db is None or worst.snr_db == float("inf"):
+        return ""
+    low, high = worst.snr_interval_db
+    return f" (unseen images: {low:.1f}-{high:.1f})"
+
+
+def verdict_line(v, budget: float, min_snr: float, within: bool) -> str:
+    """The decision in the same words for every task: what was measured against which budget, and why."""
+    if not within:
+        return f"verdict: over budget: {over_budget(v, budget, min_snr)}"
+    worst = min(v.outputs, key=v.budget_snr, default=None)
+    snr = "" if worst is None else (f"; worst output {worst.name} judged at {v.budget_snr(worst):.1f} dB against "
+                                    f"{min_snr:.1f}" if v.budget_snr(worst) != float("inf") else "; outputs identical")
+    metric = "no task metric (raw outputs: the SNR decides)" if v.task == "raw" else \
+        f"drop {v.drop_points:.2f} of {budget:.2f} points"
+    return f"verdict: within budget: {metric}{snr}"
+
+
 def over_budget(v, budget: float, min_snr: float) -> str:
-    """Which budget a verified model missed, in one clause."""
+    """Which budget a verified model missed, in one clause: what was measured, the budget, and why."""
     if v.drop_points > budget:
-        return f"accuracy drop {v.drop_points:.2f} points is over the budget of {budget:.2f}"
+        return f"accuracy drop {v.drop_points:.2f} points ({v.drop_basis}) is over the budget of {budget:.2f}"
     worst = min(v.outputs, key=v.budget_snr)
-    against = " against the original model" if v.budget_snr(worst) != worst.snr_db else ""
-    return f"output {worst.name} keeps {v.budget_snr(worst):.1f} dB SNR{against}, under the budget of {min_snr:.1f} dB"
+    if v.task == "raw" and worst.original_snr_db is not None:
+        judged = " against the original model"
+    elif worst.snr_interval_db is not None and v.budget_snr(worst) < worst.snr_db:
+        judged = (f" at the lower end of where unseen images would put it, from {v.images} images (point estimate "
+                  f"{worst.snr_db:.1f})")
+    else:
+        judged = ""
+    return f"output {worst.name} keeps {v.budget_snr(worst):.1f} dB SNR{judged}, under the budget of {min_snr:.1f} dB"
 
 
 def _db(value: float) -> str:
@@ -162,6 +190,7 @@ def _recovery_line(ladder) -> str:
              table(["rung", "mode", "I/O", "drop pts", "agreement (95% CI)", "SNR dB", "size", "median ms", "s",
                     "budget"], rows)]
     lines += [f"not tried: {n['name']}: {n['why']}" for n in ladder.not_tried]
+    lines += [ladder.io_note] if ladder.io_note else []
     return "\n".join(lines)
 
 

@@ -138,12 +138,14 @@ def _rows_for(name: str, built: dict, reused: bool, threads_list, runs: int, war
 
 
 def check_eval_classes(eval_data, n_classes: int, labels) -> None:
-    """The eval folder's classes must match the model (count, and names when labels are given),
-    or every figure in the report would be nonsense."""
+    """Class folders must match the model (count, and names when labels are given), or every figure in the
+    report would be nonsense; images without class folders are ranked by agreement with the float model."""
     from edgelite.converters.images import scan
+    if eval_data is None:
+        return
     found = scan(eval_data, "eval-data").class_names
     if not found:
-        raise ConversionError(f"{eval_data}: eval-data needs one subfolder per class")
+        return
     if len(found) != n_classes:
         raise ConversionError(f"{eval_data}: {len(found)} class folders, but the model has {n_classes} outputs")
     if labels is not None and list(labels) != list(found):
@@ -175,10 +177,11 @@ def _check_task(model, eval_data, options: dict) -> None:
         check_eval_classes(eval_data, n_classes, labels)
 
 
-def sweep(model, *, calibration, eval_data, output_dir, variants=None, threads=(1,), train_data=None, epochs=3,
+def sweep(model, *, calibration, output_dir, eval_data=None, variants=None, threads=(1,), train_data=None, epochs=3,
           runs: int = 100, warmup: int = 10, remote=None, budgets: dict | None = None, reporter=None,
           progress=None, **convert_options) -> SweepReport:
-    """Builds, verifies and profiles the variants; writes the reports into ``output_dir``."""
+    """Builds, verifies and profiles the variants; writes the reports into ``output_dir``. Without ``eval_data``
+    each variant is verified on calibration images held out, as ``convert`` does."""
     from . import pareto
     from . import report as reports
     names = _variant_names(variants, train_data)

@@ -36,14 +36,31 @@ def test_ladder_climbs_to_the_first_rung_within_budget(tmp_path, fragile_model, 
     assert any("kept rung float-fallback" in w for w in result.warnings)
 
 
-def test_the_ladder_never_changes_the_io_type_the_user_left_at_int8(tmp_path, fragile_model, digit_folders):
+def test_without_io_a_cpu_target_may_end_on_a_float_io_rung_and_says_so(tmp_path, fragile_model, digit_folders):
+    """No --io: the ladder starts at int8 I/O and, when no full-integer rung holds, moves on to float-I/O rungs;
+    the result, the record and the table say the I/O changed and how to forbid it."""
     result = edgelite.convert(fragile_model, output=tmp_path / "r.tflite", calibration=digit_folders[0],
                               per_tensor=True, calibration_count=100)
-    assert not result.within_budget and result.quantization["io"] == "int8"
+    names = [r.name for r in result.recovery.rungs]
+    assert result.within_budget and result.quantization["io"] == "float32", names
+    assert names[:2] == ["int8-per-tensor", "int8-more-calibration"] and result.recovery.chosen == "float-fallback"
+    note = "I/O became float32: no full-integer rung held; pass --io int8 to forbid"
+    assert result.recovery.io_note == note
+    record = json.loads(read_file(result.output)[1].metadata["edgelite"])
+    assert record["recovery"]["io_note"] == note
+    from edgelite.report import convert_text
+    assert note in convert_text(result, 1.0) and "verdict: within budget" in convert_text(result, 1.0)
+
+
+def test_io_given_keeps_the_io_type_and_leaves_float_rungs_out(tmp_path, fragile_model, digit_folders):
+    result = edgelite.convert(fragile_model, output=tmp_path / "r.tflite", calibration=digit_folders[0],
+                              per_tensor=True, calibration_count=100, io="int8")
+    assert not result.within_budget and result.quantization["io"] == "int8" and result.recovery.io_note is None
     assert [r.name for r in result.recovery.rungs] == ["int8-per-tensor", "int8-more-calibration"]
     not_tried = {n["name"]: n["why"] for n in result.recovery.not_tried}
     assert set(not_tried) == {"float-fallback", "int16x8", "dynamic", "fp16", "qat"}
-    assert all("give --io float32 or name it in --ladder" in why for name, why in not_tried.items() if name != "qat")
+    assert all("--io int8 was given (give --io float32, leave --io out, or name it in --ladder)" in why
+               for name, why in not_tried.items() if name != "qat")
     assert not_tried["qat"].startswith("needs --train-data DIR")
 
 

@@ -113,3 +113,22 @@ def test_sweep_on_a_device_over_ssh(tmp_path, digits_keras, digit_folders, ssh_s
                              variants=["int8"], threads=[1], runs=5, warmup=1, remote=device)
     (row,) = report.rows
     assert row.measured and row.where == ssh_server["target"] and os.path.exists(tmp_path / "pareto.png")
+
+
+def test_sweep_without_eval_data_holds_out_calibration_images_and_unlabelled_images_mean_agreement(
+        tmp_path, digits_keras, digit_folders):
+    """No --eval-data: each variant is verified on the calibration images held out, as convert does; a folder of
+    images without class folders ranks by agreement with the float model instead of being refused."""
+    train, evaluation = digit_folders
+    held = sweep_mod.sweep(digits_keras, calibration=train, output_dir=tmp_path / "a", variants=["int8"], runs=5,
+                           warmup=1)
+    (row,) = held.rows
+    assert row.error is None and row.top1 is None and row.agreement >= 0.9
+    flat = tmp_path / "flat" / "only-one-subfolder"
+    flat.mkdir(parents=True)
+    for path in sorted(evaluation.rglob("*.png"))[:60]:
+        (flat / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
+    unlabelled = sweep_mod.sweep(digits_keras, calibration=train, eval_data=flat.parent, output_dir=tmp_path / "b",
+                                 variants=["int8"], runs=5, warmup=1)
+    (row,) = unlabelled.rows
+    assert row.error is None and row.top1 is None and row.agreement >= 0.9
