@@ -106,7 +106,7 @@ def preprocessing(int8_path: pathlib.Path, photo: pathlib.Path, rounds: int) -> 
     Image.fromarray(frame).save(jpeg, format="JPEG", quality=90)
     jpeg = jpeg.getvalue()
     x = clf.preprocess(frame)
-    med = alternate({"invoke": lambda: clf.run(x), "frame": lambda: clf.preprocess(frame),
+    med = alternate({"invoke": lambda: clf.run_tensor(x), "frame": lambda: clf.preprocess(frame),
                      "jpeg": lambda: clf.preprocess(jpeg), "plain": lambda: plain_pillow(jpeg)}, rounds, 10)
     return {"invoke_ms": med["invoke"] * 1e3, "frame_ms": med["frame"] * 1e3, "jpeg_ms": med["jpeg"] * 1e3,
             "plain_pillow_jpeg_ms": med["plain"] * 1e3, "frame_vs_invoke": med["frame"] / med["invoke"],
@@ -125,7 +125,7 @@ def fast_decode(fp32_path: pathlib.Path, int8_path: pathlib.Path, photos: list, 
 
     def plain_classify(raw):
         q = np.clip(np.rint(plain_pillow(raw) / info.scale + info.zero_point), 0, 255).astype(np.uint8)
-        return plain_model.top_classes(plain_model.run(q), 5)
+        return plain_model.top_classes(plain_model.run_tensor(q), 5)
     timings = {}
     for name, raw in data.items():
         med = alternate({"fast": lambda: fast.classify(raw), "plain": lambda: plain_classify(raw)}, rounds, 3)

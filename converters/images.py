@@ -11,12 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgelite.runtime.errors import ConversionError, InputError
+from edgelite.runtime.files import IMAGE_EXTENSIONS
 from edgelite.runtime.metadata import InputSpec
 from edgelite.runtime.preprocess import load_pixels
 
 from .reporting import Reporter
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 @dataclass

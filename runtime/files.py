@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Callable
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 MODEL_LIMIT_ENV = "EDGELITE_MAX_MODEL_BYTES"
 IMAGE_LIMIT_ENV = "EDGELITE_MAX_IMAGE_BYTES"
 DEFAULT_MODEL_LIMIT = 1 << 30   # 1 GiB: edge models are megabytes; a flatbuffer cannot pass 2 GiB at all
@@ -82,3 +83,22 @@ def _open_problem(exc: OSError) -> str:
     if exc.errno == errno.EISDIR:
         return "is a directory"
     return f"cannot open ({exc.strerror or exc})"
+
+
+def image_files(folder) -> list[str]:
+    """Every image file below ``folder``, recursively, in a stable (sorted) order; symlinks to files count, loops
+    do not hang (``os.walk`` does not follow directory links)."""
+    found = []
+    for root, dirs, files in os.walk(os.fspath(folder)):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in sorted(files) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
+
+
+def expand_images(paths) -> list[str]:
+    """Image arguments as files: a folder becomes its images (``image_files``); anything else is kept as given, so
+    a missing file is reported by whoever reads it."""
+    out: list[str] = []
+    for path in map(os.fspath, paths):
+        out += image_files(path) if os.path.isdir(path) else [path]
+    return out

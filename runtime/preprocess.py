@@ -79,7 +79,8 @@ def _draft(image: Image.Image, spec: InputSpec):
         image.draft("L" if spec.channels == 1 else "RGB", (side, side))
 
 
-def _oriented(image: Image.Image) -> Image.Image:
+def oriented(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (boxes are reported on the turned image)."""
     try:
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not stop classification
@@ -122,7 +123,7 @@ def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
         return blocks.sum(axis=(1, 3), dtype=np.float64).astype(np.float32) / (factor * factor)
 
 
-def _center_box(width: int, height: int, aspect: float) -> tuple[float, float, float, float]:
+def center_box(width: int, height: int, aspect: float) -> tuple[float, float, float, float]:
     """The largest centered region of the given aspect ratio (width / height)."""
     if width / height > aspect:
         w = height * aspect
@@ -137,7 +138,7 @@ def _resized(image: Image.Image, spec: InputSpec, fast: bool) -> Image.Image:
         return image
     gap = FAST_REDUCING_GAP if fast else None
     if spec.resize == "center-crop":
-        box = _center_box(image.width, image.height, spec.width / spec.height)
+        box = center_box(image.width, image.height, spec.width / spec.height)
         return image.resize(size, _RESAMPLE, box=box, reducing_gap=gap)
     if spec.resize == "letterbox":
         scale = min(spec.width / image.width, spec.height / image.height)
@@ -148,6 +149,11 @@ def _resized(image: Image.Image, spec: InputSpec, fast: bool) -> Image.Image:
                      ((spec.width - inner[0]) // 2, (spec.height - inner[1]) // 2))
         return canvas
     return image.resize(size, _RESAMPLE, reducing_gap=gap)
+
+
+def as_image(source) -> Image.Image:
+    """Any image source (path, bytes, PIL image, uint8 array) as a pillow image, EXIF-oriented."""
+    return _array_image(source, describe(source)) if isinstance(source, np.ndarray) else oriented(open_image(source))
 
 
 def _array_image(array: np.ndarray, name: str) -> Image.Image:
@@ -164,12 +170,14 @@ def _array_image(array: np.ndarray, name: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array), mode)
 
 
-def load_pixels(source, spec: InputSpec, fast: bool = True, stages: dict | None = None) -> np.ndarray:
+def load_pixels(source, spec: InputSpec, fast: bool = True, stages: dict | None = None,
+                name: str | None = None) -> np.ndarray:
     """Decoded, oriented, converted and resized pixels: uint8 [height, width, channels].
 
     With ``stages``, adds the milliseconds spent decoding and resizing (orientation and mode included) to
-    its "decode" and "resize" entries: the profiler's breakdown."""
-    name = describe(source)
+    its "decode" and "resize" entries: the profiler's breakdown. ``name`` is what errors call the image (default:
+    ``describe(source)``; a caller that opened the file itself passes its path)."""
+    name = name or describe(source)
     t0 = time.perf_counter()
     image = _array_image(source, name) if isinstance(source, np.ndarray) else open_image(source)
     try:
@@ -177,7 +185,7 @@ def load_pixels(source, spec: InputSpec, fast: bool = True, stages: dict | None 
             _draft(image, spec)
         image.load()
         t1 = time.perf_counter()
-        image = _resized(_to_mode(_oriented(image), spec.channels, (spec.width, spec.height)), spec, fast)
+        image = _resized(_to_mode(oriented(image), spec.channels, (spec.width, spec.height)), spec, fast)
         pixels = np.asarray(image, dtype=np.uint8)
         if stages is not None:
             stages["decode"] = stages.get("decode", 0.0) + (t1 - t0) * 1e3
@@ -272,10 +280,11 @@ class Preprocessor:
     def shape(self) -> tuple[int, int, int]:
         return (self.spec.height, self.spec.width, self.spec.channels)
 
-    def __call__(self, source, out: np.ndarray | None = None, stages: dict | None = None) -> np.ndarray:
-        """One image as a [1, H, W, C] tensor (written into ``out`` when given); ``stages`` as for load_pixels,
-        plus "quantize" (normalization fused with the input's quantization)."""
-        pixels = load_pixels(source, self.spec, self.fast, stages)
+    def __call__(self, source, out: np.ndarray | None = None, stages: dict | None = None,
+                 name: str | None = None) -> np.ndarray:
+        """One image as a [1, H, W, C] tensor (written into ``out`` when given); ``stages`` and ``name`` as for
+        load_pixels, plus "quantize" (normalization fused with the input's quantization)."""
+        pixels = load_pixels(source, self.spec, self.fast, stages, name)
         t0 = time.perf_counter()
         if out is None:
             out = np.empty((1, *self.shape), self.normalize.dtype)

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .classifier import Classifier
 from .errors import EdgeliteError, InputError
 from .memory import current_rss, peak_rss
 from .model import Model
@@ -142,9 +141,6 @@ def _profile_tensors(model: Model, warmup: int, schedule: _Schedule) -> tuple[fl
 
 def _stages_of(task) -> tuple[Callable, Callable, str]:
     """(prepare(image, stages) -> (size, tensor), finish(raw, size), the post-processing stage's name)."""
-    if isinstance(task, Classifier):
-        return (lambda image, stages: ((0, 0), task.preprocess(image, stages)),
-                lambda raw, size: task.top_classes(raw[0], 5), "postprocess")
     return task.prepare, task.finish, task.post_stage
 
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from . import decoders
 from . import detection as det
@@ -20,16 +19,8 @@ from .errors import InputError, ModelError
 from .input_spec import InputSpec
 from .metadata import derive_input_spec, read_metadata
 from .model import Model, read_source
-from .postprocess import dequantize
-from .preprocess import (
-    InputQuantization,
-    Preprocessor,
-    _array_image,
-    _center_box,
-    _oriented,
-    describe,
-    open_image,
-)
+from .postprocess import Class, dequantize
+from .preprocess import InputQuantization, Preprocessor, as_image, center_box, describe
 from .tflite_file import ModelFile, ReadModel
 
 TASKS = ("classify", "detect", "embed", "raw")
@@ -56,7 +47,8 @@ class Detection:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """What a task object returns for one image."""
+    """What a task object returns for one image: one shape for every task (classes, detections, an embedding
+    or named outputs), so a folder, a stream or a cluster handles them all alike."""
 
     source: str
     task: str
@@ -65,9 +57,17 @@ class TaskResult:
     detections: tuple[Detection, ...] = ()
     embedding: np.ndarray | None = None
     outputs: dict | None = None
+    classes: tuple[Class, ...] = ()
+
+    @property
+    def top(self) -> Class | None:
+        """A classifier's best class (None for other tasks)."""
+        return self.classes[0] if self.classes else None
 
     def to_dict(self) -> dict:
         data = {"source": self.source, "task": self.task, "delegate": self.delegate, "timings_ms": self.timings_ms}
+        if self.task == "classify":
+            data["classes"] = [c.to_dict() for c in self.classes]
         if self.task == "detect":
             data["detections"] = [d.to_dict() for d in self.detections]
         if self.embedding is not None:
@@ -77,18 +77,22 @@ class TaskResult:
         return data
 
 
-class _Task:
-    """A model, its input spec and preprocessing; subclasses decide what the outputs mean."""
+class Task:
+    """A model, its input spec and preprocessing; subclasses decide what the outputs mean (``finish``)."""
 
     task = "raw"
 
     def __init__(self, path, *, fast: bool = True, labels=None, **options):
         self.model = Model(path, **{k: v for k, v in options.items() if k in MODEL_OPTIONS})
+        self._check_io()
         self.metadata = read_metadata(self.model.file)
         self.fast = fast
         self._use_spec(self._spec({k: options.get(k) for k in SPEC_OPTIONS}))
         self.labels = tuple(labels) if labels is not None and not isinstance(labels, (str, os.PathLike)) else \
-            (_read_labels(labels) if labels is not None else self.metadata.labels)
+            (read_labels(labels) if labels is not None else self.metadata.labels)
+
+    def _check_io(self) -> None:
+        """Refuses a model this task cannot feed or read (a subclass's rules), before anything else."""
 
     def _use_spec(self, spec: InputSpec) -> None:
         """Preprocessing for ``spec``, onto this model's input tensor (its type and quantization)."""
@@ -103,9 +107,14 @@ class _Task:
         tensor = self.model.file.main.tensors[self.model.inputs[0].index]
         spec = self.metadata.input or derive_input_spec(tensor)
         try:
-            return spec.replace(**overrides)
+            spec = spec.replace(**overrides)
         except (TypeError, ValueError) as exc:
             raise InputError(f"invalid preprocessing override: {exc}") from None
+        shape = tuple(self.model.inputs[0].shape[1:])
+        if len(shape) == 3 and (spec.height, spec.width, spec.channels) != shape:
+            raise ModelError(f"{self.model.path}: the embedded spec says {spec.height}x{spec.width}x{spec.channels} "
+                             f"but the input tensor is {'x'.join(map(str, shape))}")
+        return spec
 
     @property
     def delegate(self):
@@ -119,9 +128,8 @@ class _Task:
 
     def prepare(self, image, stages: dict | None = None) -> tuple[tuple[int, int], np.ndarray]:
         """The image's size once EXIF-oriented (boxes map back onto it) and its input tensor."""
-        pil = _array_image(image, describe(image)) if isinstance(image, np.ndarray) else \
-            _oriented(image if isinstance(image, Image.Image) else open_image(image))
-        return pil.size, self._preprocess(pil, stages=stages)
+        pil = as_image(image)
+        return pil.size, self._preprocess(pil, stages=stages, name=describe(image))
 
     def dequantized(self, raw: list[np.ndarray]) -> list[np.ndarray]:
         return [dequantize(r, o.scale, o.zero_point) if o.quantized else r.astype(np.float32)
@@ -157,11 +165,11 @@ class _Task:
                          lambda image, prepared, ms: self.run_prepared(image, prepared, ms, **options), workers)
 
 
-class RawModel(_Task):
+class RawModel(Task):
     """Any image model: every output by name, dequantized."""
 
 
-class Embedder(_Task):
+class Embedder(Task):
     """An embedding model: one vector per image, L2-normalised unless ``normalize=False``."""
 
     task = "embed"
@@ -182,7 +190,7 @@ class Embedder(_Task):
         return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-class Detector(_Task):
+class Detector(Task):
     """Boxes, scores, labels and keypoints in pixels of the original image, decoded as the decoder says."""
 
     task = "detect"
@@ -275,7 +283,7 @@ def _to_pixels(found: det.RawDetections, spec: InputSpec, size: tuple[int, int])
         xs = (xs * spec.width - (spec.width - inner_w) // 2) * width / inner_w
         ys = (ys * spec.height - (spec.height - inner_h) // 2) * height / inner_h
     elif spec.resize == "center-crop":
-        left, top, right, bottom = _center_box(width, height, spec.width / spec.height)
+        left, top, right, bottom = center_box(width, height, spec.width / spec.height)
         xs, ys = left + xs * (right - left), top + ys * (bottom - top)
     else:
         xs, ys = xs * width, ys * height
@@ -284,9 +292,15 @@ def _to_pixels(found: det.RawDetections, spec: InputSpec, size: tuple[int, int])
     return boxes, keypoints
 
 
-def _read_labels(path) -> tuple[str, ...]:
-    from .classifier import read_labels
-    return read_labels(path)
+def read_labels(path) -> tuple[str, ...]:
+    """One label per line; blank lines ignored."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return tuple(line.strip() for line in fh if line.strip())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read labels ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: labels file is not UTF-8 text") from None
 
 
 def _outline(file: ModelFile) -> tuple[list[tuple[int, ...]], int, str | None]:

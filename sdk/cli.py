@@ -25,7 +25,6 @@ from .report import (
     doctor_text,
     inspect_text,
     over_budget,
-    prediction_line,
     profile_table,
     stages_table,
     task_text,
@@ -261,26 +260,24 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
       edgelite predict examples/models/digits_int8.tflite examples/images/*.png --top-k 3
       edgelite predict face.tflite photo.jpg --decoder examples/decoders/face_detection_short_range.json
     """
-    from edgelite.runtime.classifier import Classifier
+    from edgelite.runtime.files import expand_images
     from edgelite.runtime.tasks import load
     if threads and len(threads) > 1:
         raise click.BadParameter("predict runs one thread count", param_hint="--threads")
+    images = expand_images(images)
+    if not images:
+        raise click.UsageError("no images found in the folders given (looked below them for image files)")
     clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
                fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
-    task_name = "classify" if isinstance(clf, Classifier) else clf.task
-    if draw and task_name != "detect":
-        hint = "; give --decoder FILE to decode a detector's raw outputs" if task_name == "raw" else ""
-        raise click.UsageError(f"--draw draws a detector's boxes, and {model} runs as {task_name}{hint}")
-    if isinstance(clf, Classifier):
-        from edgelite.runtime.classifier import classify_many
-        header: dict = {"model": clf.path, "delegate": clf.delegate.to_dict()}
-        _report_each(classify_many(clf, list(images), top_k), prediction_line, header, as_json, jsonl)
-    else:
-        header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
-                  "delegate": clf.delegate.to_dict()}
-        names = picture_names(images)
-        after = (lambda image, result: draw_detections(image, result, draw, names[image])) if draw else None
-        _report_each(clf.run_many(list(images)), task_text, header, as_json, jsonl, after)
+    if draw and clf.task != "detect":
+        hint = "; give --decoder FILE to decode a detector's raw outputs" if clf.task == "raw" else ""
+        raise click.UsageError(f"--draw draws a detector's boxes, and {model} runs as {clf.task}{hint}")
+    header = {"model": clf.path, "task": clf.task, "assumed_task": getattr(clf, "assumed_task", None),
+              "delegate": clf.delegate.to_dict()}
+    names = picture_names(images)
+    after = (lambda image, result: draw_detections(image, result, draw, names[image])) if draw else None
+    options = {"top_k": top_k} if clf.task == "classify" else {}
+    _report_each(clf.run_many(images, **options), task_text, header, as_json, jsonl, after)
 
 
 def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, after=None) -> None:

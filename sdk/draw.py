@@ -8,7 +8,7 @@ import pathlib
 from PIL import ImageDraw
 
 from edgelite.converters.writing import atomic_write
-from edgelite.runtime.preprocess import _oriented, open_image
+from edgelite.runtime.preprocess import as_image
 
 COLORS = ("#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#ff9500")
 
@@ -30,7 +30,7 @@ def draw_detections(source, result, folder, name: str | None = None) -> pathlib.
     """Writes ``folder/<name>.png`` (default: the image's stem) with every detection drawn; returns its path.
     Written atomically and never through a symlink or over anything but a regular file (the folder is the
     user's)."""
-    image = _oriented(open_image(source)).convert("RGB")
+    image = as_image(source).convert("RGB")
     canvas = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 200))
     for d in result.detections:

@@ -61,7 +61,9 @@ def stages_table(results) -> str:
 
 # -- convert -----------------------------------------------------------------------------------
 def task_text(result) -> str:
-    """One block per image for detections, embeddings and raw outputs."""
+    """One line per image for classes, one block for detections, embeddings and raw outputs."""
+    if result.task == "classify":
+        return prediction_line(result)
     head = f"{result.source}: [{result.delegate}, {fmt_ms(sum(result.timings_ms.values()))} ms]"
     if result.task == "detect":
         lines = [f"{head} {len(result.detections)} detection(s)"]

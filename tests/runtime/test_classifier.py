@@ -44,7 +44,7 @@ def test_every_kind_of_source_gives_the_same_answer(clf, digit_png):
 
 
 def test_run_and_scores(clf, digit_png):
-    raw = clf.run(clf.preprocess(digit_png))
+    raw = clf.run_tensor(clf.preprocess(digit_png))
     assert raw.dtype == np.uint8
     scores = clf.scores(raw)
     assert scores.dtype == np.float32 and abs(float(scores.sum()) - 1.0) < 0.02
