@@ -7,8 +7,8 @@
 # shared packages through a .pth file and holds an editable install of this checkout.
 #
 #   .venv          full workstation environment: edgelite[dev] (runtime, converters, tests)
-#   .venv-runtime  device-like environment: edgelite[litert,test], no TensorFlow at all
-#   .venv-tflite   older-device environment: edgelite[tflite,test], tflite-runtime with numpy<2
+#   .venv-runtime  device-like environment: edgelite[litert,test,video], no TensorFlow at all
+#   .venv-tflite   older-device environment: edgelite[tflite,test,video], tflite-runtime with numpy<2
 #   (shared only)  edgelite[metadata]: mediapipe 0.10.21 (numpy<2), run by the converters to write
 #                  the standard TFLite metadata; .venv/edgelite-metadata-python names it
 set -euo pipefail
@@ -117,8 +117,8 @@ build_envs() {
     local full runtime tflite metadata
     full="$(shared_env full "dev")"
     metadata="$(shared_env metadata "metadata")"
-    runtime="$(shared_env runtime "litert,test")"
-    tflite="$(shared_env tflite "tflite,test")"
+    runtime="$(shared_env runtime "litert,test,video")"
+    tflite="$(shared_env tflite "tflite,test,video")"
     local_env "$ROOT/.venv" "$full"
     # The converters find MediaPipe's metadata writers through this file (or EDGELITE_METADATA_PYTHON).
     printf '%s\n' "$metadata/bin/python" > "$ROOT/.venv/edgelite-metadata-python"

@@ -367,6 +367,73 @@ def _profile_json(report) -> dict:
     return data
 
 
+# -- stream ----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("model", type=click.Path())
+@click.argument("source")
+@use("threads")
+@runtime_options
+@use("labels", "task", "decoder")
+@click.option("--realtime", is_flag=True, help="Replay a file at its own frame rate as a camera would produce it "
+              "(live mode: newest frame wins, older ones are dropped and counted).")
+@click.option("--speed", type=click.FloatRange(min=0.01, max=1000), default=1.0, show_default=True,
+              help="With --realtime: replay at this multiple of the file's frame rate.")
+@click.option("--every-frame", "every_frame", is_flag=True,
+              help="Process every frame even from a live source (latency then grows when the model is slower).")
+@click.option("--frames", type=click.IntRange(min=1), default=None, help="Stop after this many processed frames.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
+              help="Stop after this many seconds.")
+@click.option("--jsonl", is_flag=True, help="One JSON object per processed frame, then a summary line.")
+@click.option("--draw", type=click.Path(dir_okay=False), default=None, metavar="OUT.mp4",
+              help="Write the annotated video to this file.")
+@click.option("--serve", default=None, metavar="HOST:PORT", help="Serve a live page (video and figures); "
+              "127.0.0.1 unless told otherwise, and any other address needs --token.")
+@click.option("--token", default=None, envvar="EDGELITE_LIVE_TOKEN", help="The token the live page requires.")
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=600), default=10.0, show_default=True, metavar="S",
+              help="Seconds a camera or network source may take to open, then to deliver each packet.")
+@json_option
+def stream(model, source, threads, delegate, fallback, backend, labels, task, decoder, realtime, speed, every_frame,
+           frames, duration, jsonl, draw, serve, token, timeout, as_json):
+    """Run a model on live video: a file, a folder of images, a camera, a network stream or the Pi camera.
+
+    SOURCE is a video file (mp4, mkv, avi, mjpeg), a folder or glob of images, /dev/videoN or a camera
+    index, an rtsp://, http:// (MJPEG and more) or tcp:// URL, or picamera2. Cameras, streams and
+    --realtime files run live (newest frame first, bounded latency); files and folders run every frame.
+
+    \b
+    Example:
+      edgelite stream face.tflite street.mp4 --decoder face.json --realtime --serve 127.0.0.1:8080
+      edgelite stream model.tflite /dev/video0 --jsonl --duration 60
+    """
+    from edgelite.runtime import sources
+    from edgelite.runtime.stream import Stream
+    from edgelite.runtime.tasks import load
+
+    from .live_page import UsageError as PageUsage
+    from .live_page import parse_address
+    from .watch import Outputs, summary_text, watch
+    if threads and len(threads) > 1:
+        raise click.BadParameter("stream runs one thread count", param_hint="--threads")
+    try:
+        if serve:
+            parse_address(serve, token)
+        clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
+                   fallback=fallback, labels=labels, task=task, decoder=decoder)
+        opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
+                                     size=None if (draw or serve) else (clf.input_spec.width, clf.input_spec.height))
+    except (sources.UsageError, PageUsage) as exc:
+        raise click.UsageError(str(exc)) from None
+    run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)
+    summary = watch(run, Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token))
+    if jsonl:
+        click.echo(json.dumps({"summary": summary.to_dict()}))
+    else:
+        _emit(as_json, {"summary": summary.to_dict()}, summary_text(summary))
+    if summary.error:
+        click.echo(f"error: {summary.error}", err=True)
+        sys.exit(1)
+
+
 # -- sweep -----------------------------------------------------------------------------------------
 @main.command()
 @click.argument("model", type=click.Path())

@@ -5,12 +5,9 @@ import io
 import os
 import pathlib
 
-from PIL import ImageDraw
-
 from edgelite.converters.writing import atomic_write
+from edgelite.runtime.annotate import annotate
 from edgelite.runtime.preprocess import as_image
-
-COLORS = ("#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#ff9500")
 
 
 def picture_names(sources) -> dict[str, str]:
@@ -30,17 +27,7 @@ def draw_detections(source, result, folder, name: str | None = None) -> pathlib.
     """Writes ``folder/<name>.png`` (default: the image's stem) with every detection drawn; returns its path.
     Written atomically and never through a symlink or over anything but a regular file (the folder is the
     user's)."""
-    image = as_image(source).convert("RGB")
-    canvas = ImageDraw.Draw(image)
-    width = max(2, round(min(image.size) / 200))
-    for d in result.detections:
-        color = COLORS[d.label_id % len(COLORS)]
-        canvas.rectangle(d.box, outline=color, width=width)
-        label = d.label if d.label is not None else str(d.label_id)
-        canvas.text((d.box[0] + width, max(0, d.box[1] - 12)), f"{label} {d.score:.2f}", fill=color)
-        for x, y in d.keypoints:
-            r = width + 1
-            canvas.ellipse((x - r, y - r, x + r, y + r), fill=color)
+    image = annotate(as_image(source), result)
     out = pathlib.Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     png = io.BytesIO()

@@ -1,0 +1,276 @@
+"""Where frames come from: video files, V4L2/USB cameras, network streams, the Raspberry Pi camera and image
+folders, each read by a library made for it (PyAV for everything FFmpeg reads, picamera2 for the Pi camera,
+pillow for images), and each handed on as the same ``Frame``.
+
+PyAV over OpenCV's headless build: both wrap FFmpeg, and on the same 640x480 file PyAV decoded at the same
+speed (``benchmarks/stream.py`` prints both), but PyAV also scales in the decoder's own swscale pass straight
+to a size near the model's input (OpenCV hands back full frames), gives every frame its container timestamp,
+takes open and read timeouts for network sources, reads from a file object (so a file is opened and checked
+by ``files.py``'s rules first), and ships its FFmpeg in the wheel for x86-64 and aarch64, with no system
+libraries to install on a Pi.
+
+A source says whether it is ``live`` (frames arrive whether or not anyone reads them: cameras, network
+streams, and files replayed with ``realtime``) or not (files and folders: every frame, at the reader's pace).
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .files import expand_images
+from .preprocess import as_image, describe
+
+NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "tcp://", "udp://", "rtmp://")
+CAMERA = re.compile(r"^(/dev/video\d+|\d+)$")
+PICAMERA = re.compile(r"^picamera2(:\d+)?$")
+OPEN_TIMEOUT = 10.0  # seconds a network source or camera may take to answer, then to send each packet
+
+
+class UsageError(InputError):
+    """A source edgelite cannot read at all (an unsupported URL scheme): exit 2, not 1."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its 0-based index in the source, the source's timestamp, when it became available
+    (``time.perf_counter()``; capture-to-result latency starts there), and its RGB pixels."""
+
+    index: int
+    time_ms: float | None
+    captured: float
+    image: np.ndarray
+    decode_ms: float
+
+
+def open_source(spec: str, *, realtime: float | None = None, size: tuple[int, int] | None = None,
+                timeout: float = OPEN_TIMEOUT):
+    """The source ``spec`` names: a folder or glob of images, a video file, ``/dev/videoN`` or a camera index,
+    a network URL, or ``picamera2[:N]``. ``realtime`` replays a file at that multiple of its own frame rate, as
+    a camera would produce it; ``size`` (width, height) asks the decoder for frames near the model's input."""
+    text = os.fspath(spec)
+    if PICAMERA.match(text):
+        return PiCameraSource(int(text.split(":")[1]) if ":" in text else 0, size)
+    if "://" in text:
+        if not text.startswith(NETWORK):
+            raise UsageError(f"{describe(text)}: unsupported URL scheme; edgelite reads "
+                             f"{', '.join(s[:-3] for s in NETWORK)}")
+        return VideoSource(text, live=True, size=size, timeout=timeout)
+    if CAMERA.match(text):
+        device = text if text.startswith("/dev/") else f"/dev/video{text}"
+        return VideoSource(device, live=True, size=size, timeout=timeout, fmt="v4l2")
+    if os.path.isdir(text) or any(c in text for c in "*?["):
+        return ImageSource(text)
+    return VideoSource(text, live=realtime is not None, size=size, timeout=timeout, speed=realtime, file=True)
+
+
+def video_module():
+    try:
+        import av
+    except ImportError:
+        raise InputError("reading video needs PyAV: pip install 'edgelite[video]'") from None
+    return av
+
+
+def _regular_file(path: str):
+    """The file opened for reading, checked as every user file is (regular, not a FIFO or device)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(f"{describe(path)}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{describe(path)}: cannot open ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"{describe(path)}: not a regular file; edgelite reads video from regular files, "
+                         "cameras (/dev/videoN) and URLs")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def near_size(width: int, height: int, target: tuple[int, int] | None) -> tuple[int, int]:
+    """The smallest size with the frame's aspect that still covers ``target`` (never larger than the frame):
+    what the decoder is asked to scale to, as the JPEG path asks libjpeg for a reduced DCT scale."""
+    if target is None:
+        return width, height
+    scale = min(1.0, max(target[0] / width, target[1] / height))
+    even = lambda n, limit: min(limit, n + (n & 1))  # noqa: E731 - chroma planes want even sizes, never below target
+    return even(max(1, round(width * scale)), width), even(max(1, round(height * scale)), height)
+
+
+class VideoSource:
+    """Anything FFmpeg reads, through PyAV: files, cameras (V4L2), RTSP, HTTP (MJPEG and more), TCP."""
+
+    def __init__(self, url: str, *, live: bool, size=None, timeout: float = OPEN_TIMEOUT, fmt: str | None = None,
+                 speed: float | None = None, file: bool = False):
+        av = video_module()
+        self.name, self.live, self.size, self.speed, self.skipped = describe(url), live, size, speed, 0
+        self.timeout = timeout
+        self._handle = _regular_file(url) if file else None
+        try:
+            self._container = av.open(self._handle or url, format=fmt, timeout=(timeout, timeout),
+                                      options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {})
+        except av.error.ExitError:
+            raise InputError(f"{self.name}: no answer within {timeout:g} s") from None
+        except av.error.InvalidDataError:
+            self.close()
+            raise InputError(f"{self.name}: not a video FFmpeg can read") from None
+        except FileNotFoundError:
+            self.close()
+            raise InputError(f"{self.name}: no such camera or file") from None
+        except (av.error.FFmpegError, OSError) as exc:
+            self.close()
+            raise InputError(f"{self.name}: cannot open as video ({_why(exc)})") from None
+        if not self._container.streams.video:
+            self.close()
+            raise InputError(f"{self.name}: holds no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO" if not live else "SLICE"  # frame threads add a frame of latency per core
+        rate = self._stream.average_rate
+        self.fps = float(rate) if rate else None
+
+    def frames(self) -> Iterator[Frame]:
+        """Every frame in order; a packet that will not decode is skipped and counted (``skipped``); a source
+        that fails mid-run raises InputError naming it."""
+        av = video_module()
+        index, started, packets = 0, time.perf_counter(), self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.ExitError:
+                raise InputError(f"{self.name}: no data for {self.timeout:g} s") from None
+            except (av.error.FFmpegError, OSError) as exc:
+                raise InputError(f"{self.name}: stopped delivering frames ({_why(exc)})") from None
+            t0 = time.perf_counter()
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError:
+                self.skipped += 1
+                continue
+            for frame in decoded:
+                yield self._frame(frame, index, started, t0)
+                index += 1
+                t0 = time.perf_counter()
+
+    def _frame(self, frame, index: int, started: float, t0: float) -> Frame:
+        """The frame scaled near the model's size as RGB; ``t0`` is when its decoding began."""
+        width, height = near_size(frame.width, frame.height, self.size)
+        pixels = frame.to_ndarray(format="rgb24", width=width, height=height)
+        t_ms = None if frame.time is None else frame.time * 1e3
+        decoded = time.perf_counter()
+        captured = decoded
+        if self.speed and t_ms is not None:  # replayed as a camera: the frame exists at its own time, not before,
+            captured = started + t_ms / 1e3 / self.speed  # and a reader that falls behind adds to its latency
+            if captured > decoded:
+                time.sleep(captured - decoded)
+        return Frame(index, t_ms, captured, pixels, (decoded - t0) * 1e3)
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _why(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(text.split())[:200] or type(exc).__name__
+
+
+class ImageSource:
+    """A folder (recursively, in a stable order) or a glob of images, read at the reader's pace."""
+
+    live = False
+    fps = None
+    skipped = 0
+
+    def __init__(self, spec: str):
+        import glob
+        self.name = describe(spec)
+        self.paths = expand_images([spec]) if os.path.isdir(spec) else expand_images(sorted(glob.glob(spec)))
+        if not self.paths:
+            raise InputError(f"{self.name}: no images found")
+
+    def frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            t0 = time.perf_counter()
+            try:
+                pixels = np.asarray(as_image(path).convert("RGB"))
+            except InputError:
+                self.skipped += 1
+                continue
+            now = time.perf_counter()
+            yield Frame(index, None, now, pixels, (now - t0) * 1e3)
+
+    def close(self) -> None:
+        """Nothing stays open between frames."""
+
+
+class PiCameraSource:
+    """The Raspberry Pi camera through picamera2 (not verified on hardware: no Pi here; built against its
+    documented API and tested with a stand-in module). Its low-resolution stream is configured at the
+    model's input size, so the camera's ISP does the resize; frames arrive as YUV420 and become RGB here."""
+
+    live = True
+    skipped = 0
+
+    def __init__(self, number: int, size: tuple[int, int] | None):
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise InputError("picamera2: not installed (on Raspberry Pi OS: sudo apt install python3-picamera2)") \
+                from None
+        self.name = f"picamera2:{number}"
+        try:
+            self._camera = Picamera2(number)
+        except (IndexError, RuntimeError, OSError) as exc:
+            raise InputError(f"{self.name}: no such camera ({_why(exc)})") from None
+        width, height = size or (640, 480)
+        self.lores = (width + (width & 1), height + (height & 1))  # YUV420 needs even sizes
+        config = self._camera.create_video_configuration(main={"size": (640, 480)},
+                                                         lores={"size": self.lores, "format": "YUV420"})
+        self._camera.configure(config)
+        self.fps = None
+        self._camera.start()
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            t0 = time.perf_counter()
+            try:
+                request = self._camera.capture_request()
+            except (RuntimeError, OSError, TimeoutError) as exc:
+                raise InputError(f"{self.name}: stopped delivering frames ({_why(exc)})") from None
+            try:
+                yuv = request.make_array("lores")
+                stamp = request.get_metadata().get("SensorTimestamp")
+            finally:
+                request.release()
+            yield Frame(index, stamp / 1e6 if stamp else None, time.perf_counter(), yuv420_to_rgb(yuv, self.lores),
+                        (time.perf_counter() - t0) * 1e3)
+            index += 1
+
+    def close(self) -> None:
+        self._camera.stop()
+        self._camera.close()
+
+
+def yuv420_to_rgb(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """I420 as picamera2 returns it ([height * 3 / 2, width] bytes) to RGB, BT.601 full range."""
+    width, height = size
+    y = planes[:height, :width].astype(np.float32)
+    chroma = planes[height:].reshape(-1)
+    quarter = (width // 2) * (height // 2)
+    u = chroma[:quarter].reshape(height // 2, width // 2).repeat(2, 0).repeat(2, 1).astype(np.float32) - 128
+    v = chroma[quarter:2 * quarter].reshape(height // 2, width // 2).repeat(2, 0).repeat(2, 1).astype(np.float32) - 128
+    rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], -1)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,91 @@
+"""The ``stream`` command's loop: each result to a JSON line, an annotated video and the live page, a status line
+on a terminal, and the summary at the end (also after Ctrl-C, which ends the run cleanly)."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import click
+
+from edgelite.runtime.annotate import annotate
+from edgelite.runtime.stream import FrameResult, Stream, StreamSummary
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where results go besides the summary."""
+
+    jsonl: bool = False
+    draw: str | None = None        # an annotated video file
+    serve: str | None = None       # HOST:PORT of the live page
+    token: str | None = None
+
+
+def live_figures(stream: Stream) -> dict:
+    """The summary so far, as the live page and the status line show it."""
+    data = stream.summary().to_dict()
+    return {k: data[k] for k in ("source", "mode", "frames_read", "processed", "dropped", "skipped", "fps",
+                                 "latency_ms", "stages_ms")}
+
+
+def status_line(figures: dict) -> str:
+    latency = figures["latency_ms"]
+    return (f"{figures['fps']:.1f} fps, latency p50 {latency['p50']} ms p95 {latency['p95']} ms, "
+            f"{figures['processed']} processed, {figures['dropped']} dropped")
+
+
+def summary_text(s: StreamSummary) -> str:
+    lat = s.latency_ms
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in s.stages_ms.items())
+    return (f"{s.source} ({s.mode}): {s.frames_read} frames read, {s.processed} processed, {s.dropped} dropped, "
+            f"{s.skipped} skipped; {s.fps:.1f} fps over {s.seconds:.1f} s; latency p50 {lat['p50']} ms, p95 "
+            f"{lat['p95']} ms, p99 {lat['p99']} ms; stages (median ms): {stages}; ended: {s.ended}"
+            + (f"; callback errors {s.callback_errors} (first: {s.first_callback_error})" if s.callback_errors else ""))
+
+
+def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
+    """Runs the stream to its end (or Ctrl-C), sending every result where ``outputs`` say."""
+    from .live_page import LivePage
+    page = LivePage(outputs.serve, outputs.token, stream.source.name) if outputs.serve else None
+    video = None
+    if outputs.draw:
+        from .video_out import AnnotatedVideo
+        video = AnnotatedVideo(outputs.draw, stream.source.fps)
+    if page is not None:
+        click.echo(f"live page: {page.address}", err=True)
+    terminal, last = sys.stderr.isatty() and not outputs.jsonl, 0.0
+    previous = signal.signal(signal.SIGTERM, lambda *_: stream.stop())  # systemd's stop: the same clean end
+    try:
+        for result in stream:
+            _emit(result, stream, outputs, video, page)
+            if terminal and time.monotonic() - last > 0.5:
+                last = time.monotonic()
+                click.echo("\r" + status_line(live_figures(stream)), err=True, nl=False)
+    except KeyboardInterrupt:
+        stream.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stream.close()
+        if terminal:
+            click.echo("", err=True)
+        if video is not None:
+            video.close(keep=True)
+        if page is not None:
+            page.close()
+    return stream.summary()
+
+
+def _emit(result: FrameResult, stream: Stream, outputs: Outputs, video, page) -> None:
+    if outputs.jsonl:
+        click.echo(json.dumps(result.to_dict()))
+    if video is None and page is None:
+        return
+    figures = live_figures(stream)
+    picture = annotate(result.image, result.result, status_line(figures))
+    if video is not None:
+        video.write(picture)
+    if page is not None:
+        page.publish(picture, figures)
