@@ -142,7 +142,7 @@ def _check_choices(o: ConvertOptions):
             _fail(name, f"{value!r} is not one of {', '.join(allowed)}")
     if isinstance(o.strategy, str) and o.strategy not in STRATEGIES:
         _fail("strategy", f"{o.strategy!r} is not one of {', '.join(STRATEGIES)}")
-    from .ladder import NAMES
+    from .rungs import NAMES
     unknown = [n for n in (o.ladder or ()) if n not in NAMES]
     if unknown or o.ladder == ():
         _fail("ladder", f"{','.join(unknown) or '(empty)'}: name rungs from {', '.join(NAMES)}")

@@ -367,3 +367,15 @@ def _result(model, o: ConvertOptions, source: Source, converted: Converted, chec
         warnings=tuple(rep.warnings), pruning=source.pruning, weight_sparsity=embedded.weight_sparsity,
         compatibility=converted.compatibility, edgetpu=compiled, standard_metadata=embedded.standard_metadata,
         unverified=checked.unverified)
+
+
+def check_keras(model, target_name: str, **options) -> dict:
+    """`edgelite check` of a Keras model: converted for the target (unverified) in a scratch folder, then placed."""
+    import tempfile
+
+    from edgelite.runtime.compatibility import check_model
+    with tempfile.TemporaryDirectory(prefix="edgelite-check-") as work:
+        out = f"{work}/model.tflite"
+        convert(model, output=out, target=target_name, verification=False, **options)
+        report = check_model(out, target_name)
+    return {**report, "model": f"{model} (converted for {target_name})"}

@@ -40,17 +40,3 @@ def compile_written(entry: Target, path: pathlib.Path, with_report: Callable[[by
     report = edgetpu.CompileReport(True, report.compiler, report.version, str(output), report.log, report.operators)
     atomic_write(output, with_report(compiled, report.to_dict()))
     return report
-
-
-def check_keras(model, target_name: str, **options) -> dict:
-    """`edgelite check` of a Keras model: converted for the target (unverified) in a scratch folder, then placed."""
-    import tempfile
-
-    from edgelite.runtime.compatibility import check_model
-
-    from .pipeline import convert
-    with tempfile.TemporaryDirectory(prefix="edgelite-check-") as work:
-        out = f"{work}/model.tflite"
-        convert(model, output=out, target=target_name, verification=False, **options)
-        report = check_model(out, target_name)
-    return {**report, "model": f"{model} (converted for {target_name})"}

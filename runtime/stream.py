@@ -3,8 +3,9 @@
 Two modes, said plainly:
 - **live** (cameras, network streams, files replayed with ``realtime``): a reader thread decodes every frame
   into a one-frame slot, newest wins; the interpreter always takes the newest, and the frames it never saw are
-  counted as dropped (``dropped_before`` on the next result). However slow the model, latency stays one frame
-  of inference plus one of waiting: there is no queue to fall behind in.
+  counted as dropped (``dropped_before`` on the next result). However slow the model, a result's latency is
+  one frame's work plus the age of the newest frame when the interpreter came free (at most one frame
+  interval): there is no queue to fall behind in.
 - **every frame** (files and image folders by default): nothing is dropped; the reader decodes and
   preprocesses a few frames ahead into a bounded queue on another core while the interpreter runs.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from .errors import EdgeliteError, InputError
 from .sources import Frame, open_source
+from .tasks import rescaled
 
 EVERY_FRAME_AHEAD = 4      # frames decoded and preprocessed ahead in every-frame mode
 PERCENTILES = (50, 95, 99)
@@ -119,7 +121,7 @@ class Stream:
                  frames: int | None = None, duration: float | None = None, full_size: bool = False):
         spec = task.input_spec
         self.task = task
-        self.source = open_source(source, realtime=realtime, size=None if full_size else (spec.width, spec.height)) \
+        self.source = open_source(source, realtime=realtime, size=None if full_size else spec) \
             if isinstance(source, str) else source
         self.live = self.source.live if live is None else live
         self.limit_frames, self.limit_seconds = frames, duration
@@ -146,7 +148,7 @@ class Stream:
                     break
                 self._read += 1
                 if self._slot is not None:
-                    self._slot.put((frame,))
+                    self._slot.put((frame,))  # live: only the frame the interpreter takes is preprocessed
                 else:
                     self._ahead(frame)
         except EdgeliteError as exc:
@@ -160,6 +162,9 @@ class Stream:
                 self._put(None)
 
     def _ahead(self, frame: Frame) -> None:
+        """Every-frame mode: preprocesses on this (the reader's) thread, a few frames ahead of the interpreter.
+        Live mode does not: a camera faster than the model would have the reader preprocess frames that are then
+        dropped, and fall behind the camera (tried: at 240 frames/s the reader took more than a core)."""
         stages: dict = {}
         t0 = time.perf_counter()
         try:
@@ -225,6 +230,9 @@ class Stream:
             for name, ms in ahead.items():
                 stages[name] = stages.get(name, 0.0) + ms
         result = self.task.run_prepared(frame.image, prepared, preprocess_ms)
+        if frame.source_size is not None:  # decoded smaller: results in the source's own pixels
+            height, width = frame.image.shape[:2]
+            result = rescaled(result, frame.source_size[0] / width, frame.source_size[1] / height)
         latency = (time.perf_counter() - frame.captured) * 1e3
         self._processed += 1
         self._latencies.append(latency)
@@ -302,7 +310,9 @@ def stream(model, source, *, live: bool | None = None, realtime: float | None = 
       live: newest frame wins (default for cameras, network streams and ``realtime`` files) or every frame.
       realtime: replay a file at this multiple of its own frame rate, as a camera would produce it.
       frames, duration: stop after this many processed frames or seconds.
-      full_size: decode frames at full size (for drawing) instead of near the model's input size.
+      full_size: keep ``FrameResult.image`` at the source's size (for drawing); by default the decoder scales
+        frames for the model's preprocessing when that shrinks them 4x or more, and results are mapped back to the source's
+        pixels either way.
     Returns:
       A Stream: iterate it for FrameResults; ``stop()`` ends it, ``summary()`` says what it did.
     Raises:

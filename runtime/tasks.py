@@ -6,6 +6,7 @@ Each task object owns a validated ``Model`` and a ``Preprocessor`` built from th
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -75,6 +76,17 @@ class TaskResult:
         if self.outputs is not None:
             data["outputs"] = {k: v.tolist() for k, v in self.outputs.items()}
         return data
+
+
+def rescaled(result: TaskResult, sx: float, sy: float) -> TaskResult:
+    """``result`` with its boxes and keypoints scaled by (sx, sy): from a frame the decoder scaled back to the
+    source's pixels."""
+    if not result.detections:
+        return result
+    scaled = tuple(dataclasses.replace(
+        d, box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy),
+        keypoints=tuple((x * sx, y * sy) for x, y in d.keypoints)) for d in result.detections)
+    return dataclasses.replace(result, detections=scaled)
 
 
 class Task:

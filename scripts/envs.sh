@@ -9,6 +9,7 @@
 #   .venv          full workstation environment: edgelite[dev] (runtime, converters, tests)
 #   .venv-runtime  device-like environment: edgelite[litert,test,video], no TensorFlow at all
 #   .venv-tflite   older-device environment: edgelite[tflite,test,video], tflite-runtime with numpy<2
+#   .venv-docs     edgelite[docs]: MkDocs, Material, mkdocs-click, mkdocstrings (scripts/docs.sh)
 #   (shared only)  edgelite[metadata]: mediapipe 0.10.21 (numpy<2), run by the converters to write
 #                  the standard TFLite metadata; .venv/edgelite-metadata-python names it
 set -euo pipefail
@@ -114,16 +115,18 @@ prune_envs() {
 
 build_envs() {
     check_python
-    local full runtime tflite metadata
+    local full runtime tflite metadata docs
     full="$(shared_env full "dev")"
     metadata="$(shared_env metadata "metadata")"
     runtime="$(shared_env runtime "litert,test,video")"
     tflite="$(shared_env tflite "tflite,test,video")"
+    docs="$(shared_env docs "docs")"
     local_env "$ROOT/.venv" "$full"
     # The converters find MediaPipe's metadata writers through this file (or EDGELITE_METADATA_PYTHON).
     printf '%s\n' "$metadata/bin/python" > "$ROOT/.venv/edgelite-metadata-python"
     grep -qxF "$ROOT/.venv" "$metadata/.users" 2>/dev/null || printf '%s\n' "$ROOT/.venv" >> "$metadata/.users"
     local_env "$ROOT/.venv-runtime" "$runtime"
     local_env "$ROOT/.venv-tflite" "$tflite"
+    local_env "$ROOT/.venv-docs" "$docs"
     prune_envs
 }

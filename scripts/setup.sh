@@ -3,5 +3,5 @@
 source "$(dirname "$0")/envs.sh"
 build_envs
 cd "$ROOT"
-log "environments ready: .venv (full, TensorFlow), .venv-runtime (ai-edge-litert, no TensorFlow), .venv-tflite (tflite-runtime, numpy<2)"
+log "environments ready: .venv (full, TensorFlow), .venv-runtime (ai-edge-litert, no TensorFlow), .venv-tflite (tflite-runtime, numpy<2), .venv-docs (the documentation site)"
 exec bash examples/quickstart.sh

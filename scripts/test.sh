@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): builds the environments if needed, then runs
-#   0. the project's lint (ruff) and type check (mypy) on runtime/, converters/, sdk/,
+#   0. the project's lint (ruff) and type check (mypy) on runtime/, converters/, sdk/, and the
+#      documentation site built with mkdocs --strict (scripts/docs.sh),
 #   1. the whole suite in .venv (TensorFlow present),
 #   2. the runtime, CLI and install tests again in .venv-runtime, where TensorFlow is not installed,
 #   3. the same once more in .venv-tflite on tflite-runtime with numpy<2 (older Pi OS / Coral images).
@@ -39,6 +40,7 @@ step() {  # step NAME COMMAND...: runs it, keeps its exit code and the last line
 
 step "lint (ruff)" .venv/bin/python -m ruff check runtime converters sdk
 step "type check (mypy)" bash scripts/typecheck.sh
+step "documentation site (mkdocs --strict)" bash scripts/docs.sh
 step "full suite (TensorFlow)" .venv/bin/python -m pytest "$@"
 step "runtime suite without TensorFlow (ai-edge-litert)" .venv-runtime/bin/python -m pytest tests/runtime tests/sdk tests/install "$@"
 step "runtime suite on tflite-runtime with numpy<2" \

@@ -1,4 +1,4 @@
-"""edgelite: ship Keras image classifiers to edge devices as one self-describing .tflite file.
+"""edgelite: ship Keras vision models to edge devices as one self-describing .tflite file.
 
 The top-level names are resolved lazily so that ``import edgelite`` (and importing
 ``edgelite.runtime`` through it) never loads TensorFlow; only the converters do.
@@ -7,6 +7,7 @@ The top-level names are resolved lazily so that ``import edgelite`` (and importi
     edgelite.convert("model.keras", output="model.tflite", calibration="images/")
     clf = edgelite.load("model.tflite")          # no TensorFlow needed
     clf.classify("cat.jpg", top_k=5)
+    for r in edgelite.stream(clf, "/dev/video0"): ...   # live video, newest frame first
     edgelite.profile("model.tflite", runs=200).to_json()
 """
 from __future__ import annotations
@@ -18,6 +19,9 @@ _LAZY = {
     "convert": "edgelite.converters",
     "load": "edgelite.runtime",
     "profile": "edgelite.runtime",
+    "stream": "edgelite.runtime",
+    "Stream": "edgelite.runtime",
+    "TaskResult": "edgelite.runtime",
     "Classifier": "edgelite.runtime",
     "Detector": "edgelite.runtime",
     "Embedder": "edgelite.runtime",

@@ -70,6 +70,12 @@ def trust_option(func):
                         help="Skip the sandboxed first load of model files (for models you made yourself).")(func)
 
 
+def backend_option(func):
+    """--backend: which TFLite implementation runs the model (declared once, for every command that loads one)."""
+    return click.option("--backend", default=None, metavar="NAME", envvar="EDGELITE_BACKEND",
+                        help="ai_edge_litert, tflite_runtime or tensorflow (default: first installed).")(func)
+
+
 def runtime_options(func):
     """Options every command that loads a model shares."""
     options = [
@@ -78,8 +84,7 @@ def runtime_options(func):
                      help="auto, cpu, xnnpack, gpu, edgetpu[:usb:0|:pci:0] or external:PATH."),
         click.option("--fallback", is_flag=True, help="If the delegate cannot load, fall back to XNNPACK/CPU "
                                                       "(the reason is recorded) instead of failing."),
-        click.option("--backend", default=None, metavar="NAME", envvar="EDGELITE_BACKEND",
-                     help="ai_edge_litert, tflite_runtime or tensorflow (default: first installed)."),
+        backend_option,
     ]
     return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
 
@@ -111,7 +116,7 @@ def _emit(as_json: bool, payload, human: str):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgelite")
 def main():
-    """Convert, inspect, run and profile TFLite image classifiers for edge devices.
+    """Convert, inspect, run (still images and live video) and profile TFLite vision models on edge devices.
 
     \b
     Example:
@@ -213,7 +218,7 @@ def check(model, target, calibration, input_range, as_json):
     if model.endswith(".tflite"):
         report = check_model(model, target)
     else:
-        from edgelite.converters.targets import check_keras
+        from edgelite.converters.pipeline import check_keras
         report = check_keras(model, target, calibration=calibration, input_range=input_range)
     _emit(as_json, report, check_text(report))
 
@@ -221,8 +226,7 @@ def check(model, target, calibration, input_range, as_json):
 # -- inspect ---------------------------------------------------------------------------------------
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=True))
-@click.option("--backend", default=None, metavar="NAME", envvar="EDGELITE_BACKEND",
-              help="ai_edge_litert, tflite_runtime or tensorflow (default: first installed).")
+@backend_option
 @trust_option
 @json_option
 def inspect(model, backend, as_json):
@@ -420,7 +424,7 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
         clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
                    fallback=fallback, labels=labels, task=task, decoder=decoder)
         opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
-                                     size=None if (draw or serve) else (clf.input_spec.width, clf.input_spec.height))
+                                     size=None if (draw or serve) else clf.input_spec)
     except (sources.UsageError, PageUsage) as exc:
         raise click.UsageError(str(exc)) from None
     run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)

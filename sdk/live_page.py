@@ -118,44 +118,49 @@ class LivePage:
         self._thread.join(timeout=5)
 
 
-def _handler(page: LivePage):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's protocol
-            parts = urlsplit(self.path)
-            if parts.path not in ("/", "/stream.mjpg", "/stats.json"):
-                return self._send(404, "text/plain", b"not found\n")
-            if not page.allowed(parts.query, self.headers):
-                return self._send(403, "text/plain", b"a valid token is required\n")
-            if parts.path == "/":
-                return self._send(200, "text/html; charset=utf-8", PAGE.replace("SOURCE", page.title).encode())
-            if parts.path == "/stats.json":
-                return self._send(200, "application/json", json.dumps(page.stats()).encode())
-            return self._mjpeg()
+def _handler(page: LivePage) -> type:
+    """The request handler class bound to ``page`` (http.server instantiates one per request)."""
+    return type("LivePageHandler", (_Handler,), {"page": page})
 
-        def _send(self, code: int, kind: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
 
-        def _mjpeg(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            seen = -1
-            try:
-                while not page.closing:
-                    jpeg, seen = page.next_frame(seen)
-                    if jpeg is None:
-                        continue
-                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                                     str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the viewer left
+class _Handler(BaseHTTPRequestHandler):
+    page: LivePage
 
-        def log_message(self, format, *args):  # noqa: A002 - http.server's signature
-            """Quiet: the page is a view, not a log."""
-    return Handler
+    def do_GET(self):  # noqa: N802 - http.server's protocol
+        parts = urlsplit(self.path)
+        if parts.path not in ("/", "/stream.mjpg", "/stats.json"):
+            return self._send(404, "text/plain", b"not found\n")
+        if not self.page.allowed(parts.query, self.headers):
+            return self._send(403, "text/plain", b"a valid token is required\n")
+        if parts.path == "/":
+            return self._send(200, "text/html; charset=utf-8", PAGE.replace("SOURCE", self.page.title).encode())
+        if parts.path == "/stats.json":
+            return self._send(200, "application/json", json.dumps(self.page.stats()).encode())
+        return self._mjpeg()
+
+    def _send(self, code: int, kind: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _mjpeg(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        seen = -1
+        try:
+            while not self.page.closing:
+                jpeg, seen = self.page.next_frame(seen)
+                if jpeg is None:
+                    continue
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                 str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the viewer left
+
+    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
+        """Quiet: the page is a view, not a log."""

@@ -113,22 +113,14 @@ FUZZ_CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import edgelite
-    from edgelite.runtime import EdgeliteError
     from edgelite.runtime.tasks import Detector
+    from tests.outcomes import outcome
     folder, names = sys.argv[1], sys.argv[2:]
     image = np.full((64, 48, 3), 90, np.uint8)
     for name in names:
-        outcome = []
-        for step in (lambda: Detector(f"{folder}/standin.tflite", decoder=f"{folder}/{name}.json").run(image),
-                     lambda: edgelite.load(f"{folder}/{name}.tflite").run(image)):
-            try:
-                step()
-                outcome.append("ok")
-            except EdgeliteError as exc:
-                outcome.append("one line" if "\\n" not in str(exc) else "multi-line: " + str(exc)[:200])
-            except Exception as exc:
-                outcome.append(f"traceback: {type(exc).__name__}: {exc}"[:200])
-        print(json.dumps([name, outcome]), flush=True)
+        steps = (lambda: Detector(f"{folder}/standin.tflite", decoder=f"{folder}/{name}.json").run(image),
+                 lambda: edgelite.load(f"{folder}/{name}.tflite").run(image))
+        print(json.dumps([name, [outcome(step) for step in steps]]), flush=True)
 """)
 
 

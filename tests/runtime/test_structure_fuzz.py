@@ -18,7 +18,8 @@ CHILD = textwrap.dedent("""
     import json, sys, zipfile
     import numpy as np
     import edgelite
-    from edgelite.runtime import EdgeliteError, Model
+    from edgelite.runtime import Model
+    from tests.outcomes import outcome
     from edgelite.runtime.inspection import inspect_model
     from edgelite.runtime.profiler import profile_one
     source, start = sys.argv[1], int(sys.argv[2])
@@ -38,18 +39,10 @@ CHILD = textwrap.dedent("""
         path = os.path.join(work, "m.tflite")
         open(path, "wb").write(data)
         print(i, flush=True, file=sys.stderr)
-        outcome = []
-        for step in (lambda: inspect_model(path), lambda: Model(path).run(*[np.zeros(t.shape, t.dtype)
-                     for t in Model(path).inputs]), lambda: profile_one(path, runs=1, warmup=0),
-                     lambda: edgelite.load(path).classify(np.zeros((12, 12, 3), np.uint8))):
-            try:
-                step()
-                outcome.append("ok")
-            except EdgeliteError as exc:
-                outcome.append("one line" if "\\n" not in str(exc) else "multi-line: " + str(exc)[:200])
-            except Exception as exc:
-                outcome.append(f"traceback: {type(exc).__name__}: {exc}"[:200])
-        print(json.dumps([i, outcome]), flush=True)
+        steps = (lambda: inspect_model(path), lambda: Model(path).run(*[np.zeros(t.shape, t.dtype)
+                 for t in Model(path).inputs]), lambda: profile_one(path, runs=1, warmup=0),
+                 lambda: edgelite.load(path).classify(np.zeros((12, 12, 3), np.uint8)))
+        print(json.dumps([i, [outcome(step) for step in steps]]), flush=True)
 """)
 
 

@@ -41,3 +41,36 @@ def test_the_runtime_imports_neither_converters_nor_sdk_and_converters_not_sdk()
         for path in (ROOT / package).glob("*.py"):
             text = path.read_text()
             assert not any(f in text for f in forbidden), path
+
+
+def import_graph(package: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports, at module level or inside a function."""
+    folder = ROOT / package
+    names = {p.stem for p in folder.glob("*.py")}
+    graph = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"edgelite.{package}."):
+                deps.add(node.module.split(".")[2])
+        graph[path.stem] = deps & names
+    return graph
+
+
+def test_the_converters_have_no_import_cycles():
+    """options used to import ladder (for the rung names) and targets pipeline (for convert): a module that
+    imports its importer is two modules pretending to be one."""
+    graph = import_graph("converters")
+    cycles = []
+
+    def visit(node, path):
+        for dep in graph[node]:
+            if dep in path:
+                cycles.append(path[path.index(dep):] + [dep])
+            else:
+                visit(dep, path + [dep])
+    for start in graph:
+        visit(start, [start])
+    assert not cycles, cycles[:3]

@@ -8,7 +8,7 @@ import pytest
 from edgelite.cli import main
 from tests.conftest import ROOT
 
-DOCS = [ROOT / "README.md", ROOT / "docs" / "coral.md", ROOT / "docs" / "raspberry-pi.md"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def edgelite_command_lines():
@@ -55,3 +55,27 @@ def test_documented_wheel_name_is_this_version():
     for doc in DOCS:
         for version in re.findall(r"edgelite-([0-9][^-]*)-py3-none-any\.whl", doc.read_text()):
             assert version == edgelite.__version__, f"{doc.name}: wheel edgelite-{version}"
+
+
+def test_the_readme_is_a_front_door_not_a_manual():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150
+
+
+def test_every_page_the_site_names_exists_and_every_page_is_named():
+    nav = (ROOT / "mkdocs.yml").read_text().split("nav:")[1]
+    named = set(re.findall(r":\s*([\w./-]+\.md)", nav))
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")}
+    assert named == pages, (named ^ pages)
+
+
+def test_the_layout_in_the_docs_matches_the_tree():
+    """Every module of the three packages is named in docs/contributing.md's layout, and every module it
+    names exists."""
+    text = (ROOT / "docs" / "contributing.md").read_text()
+    layout = text.split("## Layout")[1].split("```")[1]
+    blocks = re.split(r"^(runtime|converters|sdk)/ ", layout, flags=re.M)
+    for package, block in zip(blocks[1::2], blocks[2::2]):
+        named = set(re.findall(r"([a-z_]+\.py)", block.split("\n" + "examples/")[0]))
+        actual = {p.name for p in (ROOT / package).glob("*.py")} - {"__init__.py"}
+        assert named <= actual | {"__init__.py"}, (package, named - actual)
+        assert actual <= named, (package, actual - named)

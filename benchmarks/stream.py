@@ -1,0 +1,428 @@
+"""Live video, side by side in one run (needs the full .venv: TensorFlow builds MobileNetV2 once, cached; PyAV
+and OpenCV's headless build from the video and bench extras; MediaPipe from the metadata environment).
+
+1. Decoders on the same 640x480 file: PyAV and OpenCV at full size, PyAV scaled near the model's input.
+2. Live mode against the naive loop (read a frame, infer, repeat: a FIFO that never drops) on the same file
+   replayed faster than the model can take it: latency percentiles, and the median latency of the last quarter
+   of the run against the first (a backlog shows as growth).
+3. Every-frame mode on the 640x480 file through int8 MobileNetV2, one inference thread, against the bare
+   interpreter on ready tensors.
+4. MediaPipe's own LIVE_STREAM mode with its face detector against edgelite with the same model and decoder,
+   same file, same pacing: frames processed and latency.
+5. With --soak S: resident memory of a live run of S seconds, sampled each second (growth after the first
+   minute).
+
+    .venv/bin/python benchmarks/stream.py [--seconds 60] [--soak 600] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+from common import CACHE
+from runtime import build_mobilenet, raw_interpreter
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FACE_DECODER = ROOT / "examples" / "decoders" / "face_detection_short_range.json"
+
+
+def make_video(path: pathlib.Path, seconds: float, fps: int = 30, size=(640, 480)) -> pathlib.Path:
+    """Real photos (scikit-image) drifting across the frame, written with PyAV, cached."""
+    if path.exists():
+        return path
+    import av
+    import skimage.data
+    from PIL import Image
+    photos = [Image.fromarray(p).convert("RGB").resize((260, 260)) for p in
+              (skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(int(seconds * fps)):
+            canvas = Image.new("RGB", size, (40, 40, 48))
+            for k, photo in enumerate(photos):
+                canvas.paste(photo, ((37 * i // 10 + 200 * k) % (size[0] - 100), (60 + 90 * k + 3 * i) % (size[1] - 200)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def decoders(video: pathlib.Path, spec) -> dict:
+    import av
+    import cv2
+    from edgelite.runtime.input_spec import InputSpec
+    from edgelite.runtime.sources import decode_size
+    out = {}
+    t0 = time.perf_counter()
+    with av.open(str(video)) as c:
+        n = sum(1 for f in c.decode(video=0) if f.to_ndarray(format="rgb24") is not None)
+    out["pyav_full_fps"] = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        w, h = decode_size(s.width, s.height, InputSpec(128, 128, resize="letterbox"))
+        n = sum(1 for f in c.decode(video=0) if f.to_ndarray(format="rgb24", width=w, height=h,
+                                                              interpolation="AREA") is not None)
+    out["pyav_scaled_for_a_128x128_letterbox_fps"] = n / (time.perf_counter() - t0)
+    t0, n = time.perf_counter(), 0
+    capture = cv2.VideoCapture(str(video))
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        n += 1
+    capture.release()
+    out["opencv_full_fps"] = n / (time.perf_counter() - t0)
+    return out
+
+
+def one_frame_ms(task, video: pathlib.Path) -> dict:
+    """Median milliseconds of one frame end to end, after 30 frames of warm-up: decode (at the size live mode
+    asks for), preprocess, invoke and the task's post-processing."""
+    from edgelite.runtime.sources import open_source
+    source = open_source(str(video), size=task.input_spec)
+    decode, prepare, invoke = [], [], []
+    for i, frame in enumerate(source.frames()):
+        t0 = time.perf_counter()
+        prepared = task.prepare(frame.image)
+        t1 = time.perf_counter()
+        task.run_prepared(frame.image, prepared, 0.0)
+        t2 = time.perf_counter()
+        if i >= 30:
+            decode.append(frame.decode_ms)
+            prepare.append((t1 - t0) * 1e3)
+            invoke.append((t2 - t1) * 1e3)
+        if i >= 130:
+            break
+    source.close()
+    parts = {"decode": float(np.median(decode)), "preprocess": float(np.median(prepare)),
+             "invoke_and_post": float(np.median(invoke))}
+    return {**parts, "total": sum(parts.values())}
+
+
+class SyntheticCamera:
+    """A camera at ``fps`` made of real decoded frames held in memory: each frame exists at its own time
+    (``captured``) whether or not anyone reads it, and costs nothing to produce, so any backlog is the loop's."""
+
+    live, skipped, name = True, 0, "synthetic camera"
+
+    def __init__(self, frames: list, fps: float, seconds: float):
+        self.images, self.fps, self.seconds = frames, fps, seconds
+
+    def frames(self):
+        from edgelite.runtime.sources import Frame
+        started = time.perf_counter()
+        for index in range(int(self.fps * self.seconds)):
+            wait = started + index / self.fps - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            yield Frame(index, index * 1000 / self.fps, started + index / self.fps,
+                        self.images[index % len(self.images)], 0.0)
+
+    def close(self):
+        """Nothing to release."""
+
+
+def decoded_frames(video: pathlib.Path, count: int = 90) -> list:
+    import av
+    with av.open(str(video)) as c:
+        return [f.to_ndarray(format="rgb24") for _, f in zip(range(count), c.decode(video=0))]
+
+
+def quarters(latencies: list[float]) -> tuple[float, float]:
+    q = max(1, len(latencies) // 4)
+    return float(np.median(latencies[:q])), float(np.median(latencies[-q:]))
+
+
+def edgelite_live(task, video, speed: float, seconds: float) -> dict:
+    """edgelite's live mode on ``video`` (a file replayed at ``speed``, or a SyntheticCamera)."""
+    from edgelite.runtime.stream import Stream
+    run = Stream(task, video if isinstance(video, SyntheticCamera) else str(video), realtime=speed, duration=seconds)
+    latencies = [r.latency_ms for r in run]
+    s = run.summary()
+    first, last = quarters(latencies)
+    return {"processed": s.processed, "dropped": s.dropped, "frames_read": s.frames_read, "fps": s.fps,
+            "latency_ms": s.latency_ms, "first_quarter_median_ms": first, "last_quarter_median_ms": last}
+
+
+def naive_fifo(task, camera: SyntheticCamera) -> dict:
+    """The loop most apps write against a camera whose frames queue up (a FIFO that never drops): take the
+    oldest frame, infer, repeat. When the model is slower than the camera, every frame waits longer."""
+    import collections
+    queue: collections.deque = collections.deque()
+    done = threading.Event()
+
+    def produce():
+        for frame in camera.frames():
+            queue.append(frame)
+        done.set()
+    threading.Thread(target=produce, daemon=True).start()
+    latencies, started = [], time.perf_counter()
+    while time.perf_counter() - started < camera.seconds:
+        if not queue:
+            if done.is_set():
+                break
+            time.sleep(0.0005)
+            continue
+        frame = queue.popleft()
+        task.run(frame.image)
+        latencies.append((time.perf_counter() - frame.captured) * 1e3)
+    first, last = quarters(latencies)
+    return {"processed": len(latencies), "left_in_queue": len(queue),
+            "latency_ms": {f"p{p}": float(np.percentile(latencies, p)) for p in (50, 95, 99)},
+            "first_quarter_median_ms": first, "last_quarter_median_ms": last}
+
+
+def naive_live(task, video: pathlib.Path, speed: float, seconds: float) -> dict:
+    """The loop most apps write: cv2.VideoCapture, read, infer, repeat. Frames exist at their own time (the file
+    is replayed as a camera at ``speed``); the loop takes them in order, so when it is slower, it falls behind."""
+    import cv2
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    started, latencies, index = time.perf_counter(), [], 0
+    while time.perf_counter() - started < seconds:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        due = started + index / fps / speed
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        task.run(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        latencies.append((time.perf_counter() - due) * 1e3)
+        index += 1
+    capture.release()
+    first, last = quarters(latencies)
+    return {"processed": len(latencies), "latency_ms": {f"p{p}": float(np.percentile(latencies, p)) for p in
+                                                         (50, 95, 99)},
+            "first_quarter_median_ms": first, "last_quarter_median_ms": last}
+
+
+def every_frame(task, video: pathlib.Path, model_path: pathlib.Path) -> dict:
+    from edgelite.runtime.stream import Stream
+    step, _ = raw_interpreter(model_path)
+    for _ in range(20):
+        step()
+    results = {"stream": [], "interpreter": []}
+    for _ in range(3):  # alternating passes, medians compared (a competing process lands on both sides)
+        run = Stream(task, str(video))
+        t0 = time.perf_counter()
+        n = sum(1 for _ in run)
+        results["stream"].append(n / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        results["interpreter"].append(n / (time.perf_counter() - t0))
+    stream_fps, bare_fps = float(np.median(results["stream"])), float(np.median(results["interpreter"]))
+    return {"frames": n, "stream_fps": stream_fps, "interpreter_fps": bare_fps, "ratio": stream_fps / bare_fps}
+
+
+MEDIAPIPE = """
+import json, sys, time, threading
+import cv2, mediapipe as mp
+from mediapipe.tasks.python import vision, BaseOptions
+model, video, speed = sys.argv[1], sys.argv[2], float(sys.argv[3])
+due, latencies, lock = {}, [], threading.Lock()
+def done(result, image, stamp):
+    with lock:
+        latencies.append((time.perf_counter() - due[stamp]) * 1e3)
+options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=model),
+                                     running_mode=vision.RunningMode.LIVE_STREAM, result_callback=done)
+capture = cv2.VideoCapture(video)
+fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+sent = 0
+with vision.FaceDetector.create_from_options(options) as detector:
+    started = time.perf_counter()
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        at = started + sent / fps / speed
+        wait = at - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        stamp = int(sent * 1000 / fps / speed) + 1
+        due[stamp] = at
+        detector.detect_async(mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)),
+                              stamp)
+        sent += 1
+    time.sleep(0.5)
+print(json.dumps({"sent": sent, "latencies": latencies}))
+"""
+
+
+def mediapipe_live(face_model: str, video: pathlib.Path, speed: float) -> dict | None:
+    python = (ROOT / ".venv" / "edgelite-metadata-python")
+    if not python.exists():
+        return None
+    try:
+        out = subprocess.run([python.read_text().strip(), "-c", MEDIAPIPE, face_model, str(video), str(speed)],
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return {"error": "did not finish within 120 s (detect_async blocked)"}
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    lat = data["latencies"]
+    return {"sent": data["sent"], "processed": len(lat),
+            "latency_ms": {f"p{p}": float(np.percentile(lat, p)) for p in (50, 95, 99)} if lat else None}
+
+
+def face_model_path() -> str | None:
+    python = ROOT / ".venv" / "edgelite-metadata-python"
+    if not python.exists():
+        return None
+    where = subprocess.run([python.read_text().strip(), "-c", "import mediapipe, os; print(os.path.dirname("
+                            "mediapipe.__file__))"], capture_output=True, text=True, timeout=120).stdout.strip()
+    return str(pathlib.Path(where) / "modules" / "face_detection" / "face_detection_short_range.tflite")
+
+
+def soak(task, video: pathlib.Path, seconds: float) -> dict:
+    """Resident memory of a live run, sampled every second; the file loops (a new Stream each pass)."""
+    import resource  # noqa: F401 - Linux: /proc/self/status is read for the current figure
+    from edgelite.runtime.stream import Stream
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+    samples, stop = [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            samples.append((time.monotonic(), rss_mb()))
+            time.sleep(1.0)
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.monotonic()
+    sampler.start()
+    while time.monotonic() - started < seconds:
+        for _ in Stream(task, str(video), realtime=1.0, duration=seconds - (time.monotonic() - started)):
+            pass
+    stop.set()
+    sampler.join()
+    after_minute = [m for t, m in samples if t - started >= 60] or [m for _, m in samples]
+    return {"seconds": seconds, "rss_mb_at_1_min": after_minute[0], "rss_mb_at_end": after_minute[-1],
+            "growth_mb": after_minute[-1] - after_minute[0], "max_mb": max(m for _, m in samples)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each live run")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of the memory run (0: skip)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--soak-only", action="store_true", help="only the memory run, added to --out's figures")
+    args = parser.parse_args()
+    import edgelite
+    _, int8 = build_mobilenet()
+    video = make_video(CACHE / "stream_640x480_30fps.mp4", 20.0)
+    mobilenet = edgelite.load(int8, threads=1, trust=True)
+    if args.soak_only:
+        path = pathlib.Path(args.out)
+        report = json.loads(path.read_text())
+        report["soak"] = {**soak(mobilenet, video, args.soak), "machine": machine()}
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(render(report))
+        return
+    report: dict = {"decoders_fps": decoders(video, mobilenet.input_spec)}
+    frame = one_frame_ms(mobilenet, video)
+    camera_fps = 960.0  # far faster than the model: the newest frame is at most ~1 ms old when it is taken
+    report["one_frame_ms"] = frame
+    report["source_fps"] = camera_fps
+    frames = decoded_frames(video)
+    report["live"] = {"edgelite": edgelite_live(mobilenet, SyntheticCamera(frames, camera_fps, args.seconds), 1.0,
+                                                args.seconds),
+                      "edgelite_240fps": edgelite_live(mobilenet, SyntheticCamera(frames, 240.0, 20.0), 1.0, 20.0),
+                      "naive_fifo": naive_fifo(mobilenet, SyntheticCamera(frames, camera_fps, args.seconds)),
+                      "file_replayed": {"speed": 4.0,
+                                        "edgelite": edgelite_live(mobilenet, video, 4.0, 5.0),
+                                        "naive_opencv_loop": naive_live(mobilenet, video, 4.0, 5.0)}}
+    report["every_frame"] = every_frame(mobilenet, video, int8)
+    face = face_model_path()
+    if face:
+        detector = edgelite.load(face, decoder=str(FACE_DECODER), threads=1, trust=True)
+        report["mediapipe_live_stream"] = [
+            {"speed": rate, "source_fps": 30 * rate, "mediapipe": mediapipe_live(face, video, rate),
+             "edgelite": edgelite_live(detector, video, rate, 20.0 / rate)} for rate in (1.0, 8.0)]
+    if args.soak:
+        report["soak"] = soak(mobilenet, video, args.soak)
+    report["machine"] = machine()
+    add_goals(report)
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2) if args.json else render(report))
+
+
+def add_goals(report: dict) -> dict:
+    """The goals as ratios of the figures measured, and whether each holds."""
+    live, frame = report["live"]["edgelite"], report["one_frame_ms"]["total"]
+    report["goals"] = {
+        "live_p95_over_one_frame": live["latency_ms"]["p95"] / frame,
+        "live_p95_within_1_5x": live["latency_ms"]["p95"] / frame <= 1.5,
+        "live_last_over_first_quarter": live["last_quarter_median_ms"] / live["first_quarter_median_ms"],
+        "live_no_backlog": live["last_quarter_median_ms"] / live["first_quarter_median_ms"] <= 1.10,
+        "every_frame_at_least_0_9x": report["every_frame"]["ratio"] >= 0.9,
+        "mediapipe_lower_p95": all(r["edgelite"]["latency_ms"]["p95"] < (r["mediapipe"].get("latency_ms") or {})
+                                   .get("p95", float("inf")) for r in report.get("mediapipe_live_stream", [])),
+    }
+    return report
+
+
+def machine() -> dict:
+    """Where the figures were measured (they move several times between machines)."""
+    import os
+    import platform
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
+    flags = open("/proc/cpuinfo").read()
+    return {"cpu": model, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
+            "date": time.strftime("%Y-%m-%d"), "python": platform.python_version()}
+
+
+def render(r: dict) -> str:
+    live, naive, f = r["live"]["edgelite"], r["live"]["naive_fifo"], r["one_frame_ms"]
+    replay = r["live"]["file_replayed"]
+    lines = ["decoders (frames/s): " + ", ".join(f"{k} {v:.0f}" for k, v in r["decoders_fps"].items()),
+             f"one frame: decode {f['decode']:.2f} + preprocess {f['preprocess']:.2f} + invoke {f['invoke_and_post']:.2f}"
+             f" = {f['total']:.2f} ms; source at {r['source_fps']:.0f} fps",
+             f"live, edgelite: {live['processed']} processed, {live['dropped']} dropped; latency p50 "
+             f"{live['latency_ms']['p50']:.1f} p95 {live['latency_ms']['p95']:.1f} ms = "
+             f"{live['latency_ms']['p95'] / f['total']:.2f}x one frame (goal <= 1.5x); first quarter median "
+             f"{live['first_quarter_median_ms']:.1f} ms, last {live['last_quarter_median_ms']:.1f} ms "
+             f"({live['last_quarter_median_ms'] / live['first_quarter_median_ms']:.2f}x, goal within 10%)",
+             f"live, naive FIFO loop: {naive['processed']} processed, {naive['left_in_queue']} left queued; latency "
+             f"p50 {naive['latency_ms']['p50']:.0f} p95 {naive['latency_ms']['p95']:.0f} ms; first quarter median "
+             f"{naive['first_quarter_median_ms']:.0f} ms, last {naive['last_quarter_median_ms']:.0f} ms",
+             f"file replayed at 4x (120 fps): edgelite p95 {replay['edgelite']['latency_ms']['p95']:.1f} ms, "
+             f"{replay['edgelite']['dropped']} dropped; naive cv2.VideoCapture loop p95 "
+             f"{replay['naive_opencv_loop']['latency_ms']['p95']:.0f} ms (first quarter median "
+             f"{replay['naive_opencv_loop']['first_quarter_median_ms']:.0f}, last "
+             f"{replay['naive_opencv_loop']['last_quarter_median_ms']:.0f})",
+             f"every frame: {r['every_frame']['stream_fps']:.1f} frames/s against the interpreter's "
+             f"{r['every_frame']['interpreter_fps']:.1f} on ready tensors: {r['every_frame']['ratio']:.2f}x "
+             "(goal >= 0.9x)"]
+    for row in r.get("mediapipe_live_stream", []):
+        theirs, ours = row["mediapipe"], row["edgelite"]
+        mp_text = theirs.get("error") or (f"processed {theirs['processed']} of {theirs['sent']}, latency p50 "
+                                          f"{theirs['latency_ms']['p50']:.1f} p95 {theirs['latency_ms']['p95']:.1f} ms")
+        lines.append(f"face detector, frames at {row['source_fps']:.0f} fps: MediaPipe LIVE_STREAM {mp_text}; edgelite "
+                     f"processed {ours['processed']} of {ours['frames_read']}, latency p50 {ours['latency_ms']['p50']:.1f}"
+                     f" p95 {ours['latency_ms']['p95']:.1f} ms")
+    if "soak" in r:
+        s = r["soak"]
+        lines.append(f"soak {s['seconds']:.0f} s: RSS {s['rss_mb_at_1_min']:.1f} MB at 1 min, {s['rss_mb_at_end']:.1f} "
+                     f"MB at the end ({s['growth_mb']:+.1f} MB, goal < 5)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

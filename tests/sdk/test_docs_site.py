@@ -1,0 +1,62 @@
+"""The documentation site: built with mkdocs --strict from docs/ (the test command builds it too), and its
+front page looked at in headless Chromium where Chromium exists (.ci/run installs Debian's package).
+
+``EDGELITE_DOCS_SCREENSHOTS=1`` copies the screenshot to docs/site-front.png."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+
+DOCS_PYTHON = ROOT / ".venv-docs" / "bin" / "python"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if not DOCS_PYTHON.exists():
+        pytest.skip("no .venv-docs (scripts/setup.sh builds it with the docs extra)")
+    folder = tmp_path_factory.mktemp("site")
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "docs.sh"), str(DOCS_PYTHON), str(folder)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return folder
+
+
+def test_every_page_is_built_with_the_generated_references(site):
+    pages = {p.name for p in site.glob("*.html")}
+    assert {"index.html", "converting.html", "live-video.html", "security.html", "command-line.html",
+            "python-api.html", "benchmarks.html"} <= pages
+    cli = (site / "command-line.html").read_text()
+    assert "edgelite stream" in cli and "--serve" in cli  # from the click commands, not typed
+    api = (site / "python-api.html").read_text()
+    assert "run_in_background" in api and "Detector" in api  # from the docstrings
+    assert "[[" not in (site / "live-video.html").read_text()  # every figure came from a benchmark's file
+
+
+def test_the_site_needs_nothing_from_the_network(site):
+    for page in site.glob("*.html"):
+        text = page.read_text()
+        assert "fonts.googleapis.com" not in text and "cdn.jsdelivr" not in text, page.name
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (Debian's chromium package; .ci/run installs it on "
+                                              "CI): the site is checked as files only")
+def test_the_front_page_in_a_real_browser(site, tmp_path):
+    shot, profile = tmp_path / "front.png", tempfile.mkdtemp()
+    try:
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", "--window-size=1280,900", f"--screenshot={shot}",
+                        (site / "index.html").as_uri()], capture_output=True, timeout=60)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    picture = Image.open(shot).convert("RGB")
+    colors = len(set(picture.resize((64, 48)).getdata()))
+    assert picture.size == (1280, 900) and colors > 50  # a rendered page with its picture, not a blank one
+    if os.environ.get("EDGELITE_DOCS_SCREENSHOTS") == "1":
+        shutil.copy(shot, ROOT / "docs" / "site-front.png")
