@@ -140,7 +140,10 @@ class Task:
 
     def prepare(self, image, stages: dict | None = None) -> tuple[tuple[int, int], np.ndarray]:
         """The image's size once EXIF-oriented (boxes map back onto it) and its input tensor."""
-        pil = as_image(image)
+        t0 = time.perf_counter()
+        pil = as_image(image)  # opening may decode already (a PNG's EXIF can sit after its pixels): count it
+        if stages is not None:
+            stages["decode"] = stages.get("decode", 0.0) + (time.perf_counter() - t0) * 1e3
         return pil.size, self._preprocess(pil, stages=stages, name=describe(image))
 
     def dequantized(self, raw: list[np.ndarray]) -> list[np.ndarray]:
