@@ -33,6 +33,26 @@ def limit_from_env(variable: str, default: int) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
+def open_regular(path, what: str, error: type[Exception]) -> int:
+    """A descriptor open for reading on the regular file at ``path`` (blocking reads); ``error`` (one line
+    naming the file) for a missing file, a directory, a FIFO, a device or a socket. The check is made on the
+    open descriptor, so nothing can be swapped in between."""
+    name = describe(path)
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error(f"{name}: {_open_problem(exc)}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{name}: is a directory, not {what}")
+        raise error(f"{name}: not a regular file (a FIFO, device or socket); edgelite reads {what} from "
+                    "regular files only")
+    os.set_blocking(fd, True)
+    return fd
+
+
 def read_regular(path, what: str, limit: int, error: type[Exception],
                  head: Callable[[bytes], None] | None = None) -> bytes:
     """The whole of a regular file at ``path``; ``error`` (one line naming the file) otherwise.
@@ -40,17 +60,9 @@ def read_regular(path, what: str, limit: int, error: type[Exception],
     ``head`` sees the first HEAD_BYTES before the rest is read and may raise: a large file that is
     not what it claims to be is refused after 8 bytes, not after reading a gigabyte."""
     name = describe(path)
-    try:
-        fd = os.open(os.fspath(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise error(f"{name}: {_open_problem(exc)}") from None
+    fd = open_regular(path, what, error)
     try:
         info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise error(f"{name}: is a directory, not {what}")
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{name}: not a regular file (a FIFO, device or socket); edgelite reads {what} from "
-                        "regular files only")
         if info.st_size > limit:
             raise error(f"{name}: {info.st_size} bytes is over the limit of {limit} for {what}")
         first = _read_all(fd, min(HEAD_BYTES, info.st_size), name, error)

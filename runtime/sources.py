@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .files import expand_images
+from .files import expand_images, open_regular
 from .preprocess import as_image, describe
 
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "tcp://", "udp://", "rtmp://")
@@ -81,22 +80,6 @@ def video_module():
     return av
 
 
-def _regular_file(path: str):
-    """The file opened for reading, checked as every user file is (regular, not a FIFO or device)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise InputError(f"{describe(path)}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{describe(path)}: cannot open ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InputError(f"{describe(path)}: not a regular file; edgelite reads video from regular files, "
-                         "cameras (/dev/videoN) and URLs")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
 def decode_size(width: int, height: int, spec) -> tuple[int, int] | None:
     """The size to ask the decoder for so the model's preprocessing has (almost) nothing left to do: the
     letterbox's inner size, the center crop's covering size, or the input size for a stretch; None (full size)
@@ -125,11 +108,12 @@ class VideoSource:
         av = video_module()
         self.name, self.live, self.size, self.speed, self.skipped = describe(url), live, size, speed, 0
         self.timeout = timeout
-        self._handle = _regular_file(url) if file else None
+        self._handle = os.fdopen(open_regular(url, "video", InputError), "rb") if file else None
         try:
             self._container = av.open(self._handle or url, format=fmt, timeout=(timeout, timeout),
                                       options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {})
         except av.error.ExitError:
+            self.close()
             raise InputError(f"{self.name}: no answer within {timeout:g} s") from None
         except av.error.InvalidDataError:
             self.close()
@@ -184,14 +168,13 @@ class VideoSource:
             now = time.perf_counter()
             if due > now:
                 time.sleep(due - now)
-            captured, t0 = due, max(due, t0)
-        else:
-            captured = time.perf_counter()
+            t0 = max(due, t0)
         scaled = decode_size(frame.width, frame.height, self.size)
         pixels = frame.to_ndarray(format="rgb24") if scaled is None else \
             frame.to_ndarray(format="rgb24", width=scaled[0], height=scaled[1], interpolation="AREA")
-        return Frame(index, t_ms, captured if self.speed else time.perf_counter(), pixels,
-                     (time.perf_counter() - t0) * 1e3, None if scaled is None else (frame.width, frame.height))
+        done = time.perf_counter()  # a live source's frame exists once converted; a replayed one at its own time
+        return Frame(index, t_ms, due if self.speed and t_ms is not None else done, pixels, (done - t0) * 1e3,
+                     None if scaled is None else (frame.width, frame.height))
 
     def close(self) -> None:
         container = getattr(self, "_container", None)

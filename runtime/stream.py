@@ -165,14 +165,21 @@ class Stream:
         """Every-frame mode: preprocesses on this (the reader's) thread, a few frames ahead of the interpreter.
         Live mode does not: a camera faster than the model would have the reader preprocess frames that are then
         dropped, and fall behind the camera (tried: at 240 frames/s the reader took more than a core)."""
+        item = self._prepared(frame)
+        if item is not None:
+            self._put(item)
+
+    def _prepared(self, frame: Frame) -> tuple | None:
+        """(frame, the task's prepared input, milliseconds, its stages); None, counted as skipped, for a frame the
+        task cannot take."""
         stages: dict = {}
         t0 = time.perf_counter()
         try:
             prepared = self.task.prepare(frame.image, stages)
         except InputError:
             self.source.skipped += 1
-            return
-        self._put((frame, prepared, (time.perf_counter() - t0) * 1e3, stages))
+            return None
+        return frame, prepared, (time.perf_counter() - t0) * 1e3, stages
 
     def _put(self, item) -> None:
         while not self._stop.is_set():
@@ -215,20 +222,15 @@ class Stream:
         return None, 0
 
     def _process(self, item: tuple, dropped: int) -> FrameResult | None:
-        frame = item[0]
-        stages: dict = {"decode": frame.decode_ms}
         if len(item) == 1:  # live: prepared here, on the newest frame only
-            t0 = time.perf_counter()
-            try:
-                prepared = self.task.prepare(frame.image, stages)
-            except InputError:
-                self.source.skipped += 1
+            prepared_item = self._prepared(item[0])
+            if prepared_item is None:
                 return None
-            preprocess_ms = (time.perf_counter() - t0) * 1e3
-        else:
-            _, prepared, preprocess_ms, ahead = item
-            for name, ms in ahead.items():
-                stages[name] = stages.get(name, 0.0) + ms
+            item = prepared_item
+        frame, prepared, preprocess_ms, ahead = item
+        stages: dict = {"decode": frame.decode_ms}
+        for name, ms in ahead.items():
+            stages[name] = stages.get(name, 0.0) + ms
         result = self.task.run_prepared(frame.image, prepared, preprocess_ms)
         if frame.source_size is not None:  # decoded smaller: results in the source's own pixels
             height, width = frame.image.shape[:2]
@@ -276,11 +278,6 @@ class Stream:
         return StreamSummary(self.source.name, "live" if self.live else "every frame", self._read, self._processed,
                              self._dropped, self.source.skipped, max(end - self._started, 0.0) if self._started else 0.0,
                              latency, stages, ended, self._error, self.callback_errors, self.first_callback_error)
-
-    @property
-    def error(self) -> str | None:
-        """Why the source ended early (it failed, disappeared or stopped answering), or None."""
-        return self._error
 
     # -- the callback form ---------------------------------------------------------------------------------
     def run_in_background(self, on_result: Callable[[FrameResult], None]) -> threading.Thread:

@@ -24,11 +24,27 @@ class Outputs:
     token: str | None = None
 
 
-def live_figures(stream: Stream) -> dict:
-    """The summary so far, as the live page and the status line show it."""
-    data = stream.summary().to_dict()
-    return {k: data[k] for k in ("source", "mode", "frames_read", "processed", "dropped", "skipped", "fps",
-                                 "latency_ms", "stages_ms")}
+FIGURES_EVERY = 0.5  # seconds: the live figures are recomputed this often, not per frame
+
+
+class LiveFigures:
+    """The summary so far, as the live page, the annotated video and the status line show it. A summary sorts
+    every latency of the run, so it is recomputed every FIGURES_EVERY seconds, not for every frame (a ten-minute
+    run would otherwise sort a growing list 18,000 times)."""
+
+    def __init__(self, stream: Stream):
+        self.stream, self.at = stream, -FIGURES_EVERY
+        self.figures: dict = {}
+
+    def current(self) -> tuple[dict, bool]:
+        """(the figures, whether they were just recomputed)."""
+        if time.monotonic() - self.at < FIGURES_EVERY:
+            return self.figures, False
+        data = self.stream.summary().to_dict()
+        self.figures = {k: data[k] for k in ("source", "mode", "frames_read", "processed", "dropped", "skipped",
+                                             "fps", "latency_ms", "stages_ms")}
+        self.at = time.monotonic()
+        return self.figures, True
 
 
 def status_line(figures: dict) -> str:
@@ -56,14 +72,14 @@ def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
         video = AnnotatedVideo(outputs.draw, stream.source.fps)
     if page is not None:
         click.echo(f"live page: {page.address}", err=True)
-    terminal, last = sys.stderr.isatty() and not outputs.jsonl, 0.0
+    terminal, figures = sys.stderr.isatty() and not outputs.jsonl, LiveFigures(stream)
     previous = signal.signal(signal.SIGTERM, lambda *_: stream.stop())  # systemd's stop: the same clean end
     try:
         for result in stream:
-            _emit(result, stream, outputs, video, page)
-            if terminal and time.monotonic() - last > 0.5:
-                last = time.monotonic()
-                click.echo("\r" + status_line(live_figures(stream)), err=True, nl=False)
+            _emit(result, figures, outputs, video, page)
+            now, fresh = figures.current()
+            if terminal and fresh:
+                click.echo("\r" + status_line(now), err=True, nl=False)
     except KeyboardInterrupt:
         stream.stop()
     finally:
@@ -78,14 +94,14 @@ def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
     return stream.summary()
 
 
-def _emit(result: FrameResult, stream: Stream, outputs: Outputs, video, page) -> None:
+def _emit(result: FrameResult, figures: LiveFigures, outputs: Outputs, video, page) -> None:
     if outputs.jsonl:
         click.echo(json.dumps(result.to_dict()))
     if video is None and page is None:
         return
-    figures = live_figures(stream)
-    picture = annotate(result.image, result.result, status_line(figures))
+    now, _ = figures.current()
+    picture = annotate(result.image, result.result, status_line(now))
     if video is not None:
         video.write(picture)
     if page is not None:
-        page.publish(picture, figures)
+        page.publish(picture, now)
