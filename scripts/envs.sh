@@ -7,8 +7,8 @@
 # shared packages through a .pth file and holds an editable install of this checkout.
 #
 #   .venv          full workstation environment: edgelite[dev] (runtime, converters, tests)
-#   .venv-runtime  device-like environment: edgelite[litert,test,video], no TensorFlow at all
-#   .venv-tflite   older-device environment: edgelite[tflite,test,video], tflite-runtime with numpy<2
+#   .venv-runtime  device-like environment: edgelite[litert,test,video,ray], no TensorFlow at all
+#   .venv-tflite   older-device environment: edgelite[tflite,test,video,ray-numpy1], tflite-runtime with numpy<2
 #   .venv-docs     edgelite[docs]: MkDocs, Material, mkdocs-click, mkdocstrings (scripts/docs.sh)
 #   (shared only)  edgelite[metadata]: mediapipe 0.10.21 (numpy<2), run by the converters to write
 #                  the standard TFLite metadata; .venv/edgelite-metadata-python names it
@@ -118,8 +118,8 @@ build_envs() {
     local full runtime tflite metadata docs
     full="$(shared_env full "dev")"
     metadata="$(shared_env metadata "metadata")"
-    runtime="$(shared_env runtime "litert,test,video")"
-    tflite="$(shared_env tflite "tflite,test,video")"
+    runtime="$(shared_env runtime "litert,test,video,ray")"
+    tflite="$(shared_env tflite "tflite,test,video,ray-numpy1")"
     docs="$(shared_env docs "docs")"
     local_env "$ROOT/.venv" "$full"
     # The converters find MediaPipe's metadata writers through this file (or EDGELITE_METADATA_PYTHON).

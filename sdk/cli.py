@@ -89,11 +89,22 @@ def runtime_options(func):
     return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
 
 
+def ray_option(func):
+    """--ray ADDRESS: run the command's work on a Ray cluster (declared once, for every command that can)."""
+    return click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+                        help="Run on a Ray cluster: host:port of its head, auto (RAY_ADDRESS) or local (a private "
+                             "Ray for this run). Needs edgelite[ray]; without it everything runs here.")(func)
+
+
 def remote_options(func):
-    """Options for profiling on a device over SSH."""
+    """Options for profiling on devices over SSH: one or several hosts, or a devices file."""
     options = [
-        click.option("--remote", metavar="USER@HOST[:PORT]", default=None,
-                     help="Profile on this device over SSH (key authentication); it needs edgelite[litert] only."),
+        click.option("--remote", metavar="USER@HOST[:PORT]", multiple=True,
+                     help="Profile on this device over SSH (key authentication); it needs edgelite[litert] only. "
+                          "Repeat it for several devices: they run at the same time."),
+        click.option("--devices", "devices_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="A TOML file of [[device]] tables (name, host, labels, edgelite, identity, ssh_options): "
+                          "profile on all of them at the same time."),
         click.option("--remote-edgelite", default="edgelite", show_default=True,
                      help="The edgelite command on the device (e.g. ~/venv/bin/edgelite)."),
         click.option("--ssh-identity", type=click.Path(), default=None, help="Private key for SSH."),
@@ -102,11 +113,23 @@ def remote_options(func):
     return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
 
 
-def _remote(remote, remote_edgelite, ssh_identity, ssh_option):
-    if not remote:
-        return None
+def _devices(remote, devices_file, remote_edgelite, ssh_identity, ssh_option) -> tuple:
+    """The devices the remote options name (none: run here). A devices file and --remote do not mix."""
+    from .fleet import devices_from_hosts, read_devices
     from .remote import Remote
-    return Remote(remote, remote_edgelite, ssh_identity, tuple(ssh_option))
+    if devices_file and remote:
+        raise click.UsageError("give --remote or --devices, not both")
+    if devices_file:
+        return read_devices(devices_file)
+    return devices_from_hosts([Remote(r, remote_edgelite, ssh_identity, tuple(ssh_option)) for r in remote])
+
+
+def _one_device(devices):
+    """The sweep's timing device (none: here). Its recommendation ranks one device's latencies."""
+    if len(devices) > 1:
+        raise click.UsageError("a sweep times its variants on one device; give one --remote (profile the chosen "
+                               "model across the fleet with edgelite profile --devices)")
+    return devices[0].remote if devices else None
 
 
 def _emit(as_json: bool, payload, human: str):
@@ -254,9 +277,12 @@ def inspect(model, backend, as_json):
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
               help="Write each image with its boxes and keypoints drawn into this folder (detectors).")
 @click.option("--jsonl", is_flag=True, help="One JSON object per line, each printed as its image finishes.")
+@ray_option
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="With --ray: prediction workers, one CPU each [default: the cluster's CPUs].")
 @json_option
 def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact, task,
-            decoder, draw, jsonl, as_json):
+            decoder, draw, jsonl, ray_address, workers, as_json):
     """Run a model on images: classes, detections, embeddings or raw outputs; preprocessing from the record.
 
     \b
@@ -271,6 +297,16 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
     images = expand_images(images)
     if not images:
         raise click.UsageError("no images found in the folders given (looked below them for image files)")
+    if workers and not ray_address:
+        raise click.UsageError("--workers sets Ray's prediction workers; give --ray ADDRESS too")
+    if ray_address:
+        if draw:
+            raise click.UsageError("--draw writes files here; run it without --ray")
+        _predict_on_ray(ray_address, model, images, workers, jsonl, as_json, top_k,
+                        dict(delegate=delegate, threads=threads[0] if threads else 1, backend=backend,
+                             fallback=fallback, fast=not exact, labels=labels, mean=mean, std=std, resize=resize,
+                             task=task, decoder=decoder))
+        return
     clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
                fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
     if draw and clf.task != "detect":
@@ -282,6 +318,24 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
     after = (lambda image, result: draw_detections(image, result, draw, names[image])) if draw else None
     options = {"top_k": top_k} if clf.task == "classify" else {}
     _report_each(clf.run_many(images, **options), task_text, header, as_json, jsonl, after)
+
+
+def _predict_on_ray(address, model, images, workers, jsonl, as_json, top_k, load_options) -> None:
+    """predict's local output, from Ray Data workers: each loads the model once (the header's task from here)."""
+    from edgelite.runtime.tasks import load
+
+    from .batch import predict_on_ray
+    from .cluster import connect
+    from .progress import Progress
+    here = load(model, **{**load_options, "threads": 1})  # checks the model (sandboxed) before a cluster is asked
+    header = {"model": here.path, "task": here.task, "assumed_task": getattr(here, "assumed_task", None),
+              "delegate": here.delegate.to_dict()}
+    options = {"top_k": top_k} if here.task == "classify" else {}
+    with connect(address) as cluster, Progress("images", len(images), jsonl=False) as progress:
+        header["ray"] = cluster.to_dict()
+        outcomes = predict_on_ray(model, images, workers=workers, load_options=load_options, run_options=options,
+                                  on_event=progress.event)
+        _report_each(outcomes, task_text, header, as_json, jsonl)
 
 
 def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, after=None) -> None:
@@ -326,18 +380,24 @@ def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, aft
 @remote_options
 @json_option
 def profile(models, runs, warmup, duration, threads, delegate, fallback, backend, images, task, decoder, isolate,
-            remote, remote_edgelite, ssh_identity, ssh_option, as_json):
+            remote, devices_file, remote_edgelite, ssh_identity, ssh_option, as_json):
     """Measure load time, first invoke, latency distribution, stages and memory.
 
     \b
     Example:
       edgelite profile examples/models/digits_int8.tflite --threads 1,2 --runs 200 --json
+      edgelite profile model.tflite --devices boards.toml
     """
     from edgelite.runtime.profiler import profile as run_profile
     counts = threads or [None]
-    device = _remote(remote, remote_edgelite, ssh_identity, ssh_option)
-    if device is not None:
-        report = device.profile_many(models, counts, runs=runs, warmup=warmup, delegate=delegate, duration_s=duration)
+    devices = _devices(remote, devices_file, remote_edgelite, ssh_identity, ssh_option)
+    if devices_file or len(devices) > 1:
+        _profile_fleet(devices, models, counts, as_json, runs=runs, warmup=warmup, delegate=delegate,
+                       duration_s=duration)
+        return
+    if devices:
+        report = devices[0].remote.profile_many(models, counts, runs=runs, warmup=warmup, delegate=delegate,
+                                                duration_s=duration)
     else:
         report = run_profile(list(models), threads=counts, isolate=isolate, delegate=delegate, runs=runs, warmup=warmup,
                          duration_s=duration, images=list(images) or None, backend=backend, fallback=fallback,
@@ -356,6 +416,21 @@ def profile(models, runs, warmup, duration, threads, delegate, fallback, backend
     for err in report.errors:
         click.echo(f"error: {err['error']}", err=True)
     if not report.results or report.errors:
+        sys.exit(1)
+
+
+def _profile_fleet(devices, models, counts, as_json: bool, **options) -> None:
+    """Every model on every device at once; exit 1 unless every device answered."""
+    from .fleet import profile_fleet
+    from .progress import Progress
+    from .report import fleet_text
+    with Progress("devices", len(devices), jsonl=False) as progress:
+        report = profile_fleet(devices, models, counts, on_event=progress.event, **options)
+    _emit(as_json, report.to_dict(), fleet_text(report))
+    for run in report.runs:
+        for err in run.errors:
+            click.echo(f"error: {run.device.name}: {err['error']}", err=True)
+    if not report.all_answered:
         sys.exit(1)
 
 
@@ -450,10 +525,13 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
 @click.option("--max-latency-ms", type=float, default=None, help="Budget: median latency.")
 @click.option("--max-size-kb", type=float, default=None, help="Budget: file size.")
 @remote_options
+@ray_option
+@click.option("--jsonl", is_flag=True, help="Progress as JSON lines on stdout (variants started, finished, "
+              "failed, retried), then the report as one JSON line.")
 @json_option
 def sweep(model, calibration, eval_data, train_data, output, variants, threads, runs, warmup, epochs, input_range,
-          task, decoder, max_accuracy_drop, min_output_snr, max_latency_ms, max_size_kb, remote, remote_edgelite,
-          ssh_identity, ssh_option, as_json):
+          task, decoder, max_accuracy_drop, min_output_snr, max_latency_ms, max_size_kb, remote, devices_file,
+          remote_edgelite, ssh_identity, ssh_option, ray_address, jsonl, as_json):
     """Build, verify and profile every variant; report accuracy x latency x size x memory and recommend one.
 
     Writes report.md, report.json, report.csv and pareto.png into --output; rerunning reuses variants
@@ -463,18 +541,25 @@ def sweep(model, calibration, eval_data, train_data, output, variants, threads, 
     Example:
       edgelite sweep model.keras --calibration train/ --eval-data val/ --train-data train/ -o sweep/
     """
+    from .progress import Progress
+    from .sweep import _variant_names
     from .sweep import sweep as run_sweep
     budgets = {"max_accuracy_drop": max_accuracy_drop, "min_output_snr": min_output_snr, "max_latency_ms": max_latency_ms,
                "max_size_kb": max_size_kb}
-    report = run_sweep(model, calibration=calibration, eval_data=eval_data, output_dir=output,
-                       variants=[v.strip() for v in variants.split(",")] if variants else None,
-                       threads=threads or [None], train_data=train_data, epochs=epochs, runs=runs, warmup=warmup,
-                       remote=_remote(remote, remote_edgelite, ssh_identity, ssh_option),
-                       budgets={k: v for k, v in budgets.items() if v is not None}, input_range=input_range,
-                       task=task, decoder=decoder,
-                       reporter=_CliReporter(),
-                       progress=_progress_line if sys.stderr.isatty() and not as_json else None)
+    chosen = [v.strip() for v in variants.split(",")] if variants else None
+    with Progress("variants", len(_variant_names(chosen, train_data)), jsonl=jsonl) as progress:
+        report = run_sweep(model, calibration=calibration, eval_data=eval_data, output_dir=output,
+                           variants=chosen, threads=threads or [None], train_data=train_data, epochs=epochs, runs=runs, warmup=warmup,
+                           remote=_one_device(_devices(remote, devices_file, remote_edgelite, ssh_identity, ssh_option)),
+                           budgets={k: v for k, v in budgets.items() if v is not None}, input_range=input_range,
+                           task=task, decoder=decoder, ray_address=ray_address, on_event=progress.event,
+                           reporter=_CliReporter())
     rec = report.recommendation
+    if jsonl:
+        click.echo(json.dumps({"report": report.to_dict()}, default=str))
+        if not any(r.measured for r in report.rows):
+            sys.exit(1)
+        return
     _emit(as_json, report.to_dict(), text_table(report) + f"\n\nrecommendation: {rec.get('choice') or 'none'}: "
           f"{rec['why']}\nreports: " + ", ".join(report.files.values()))
     if not any(r.measured for r in report.rows):

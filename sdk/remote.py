@@ -13,13 +13,14 @@ import shlex
 import subprocess
 from dataclasses import dataclass, field
 
-from edgelite.runtime.errors import EdgeliteError, RemoteError
+from edgelite.runtime.errors import DeviceUnreachableError, EdgeliteError, RemoteError
 from edgelite.runtime.files import describe
 from edgelite.runtime.profiler import ProfileResult
 
 # user@host[:port]: a conservative user and host name (or a bracketed IPv6 address), never a leading '-'.
 TARGET = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,63}@)?(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])"
                     r"(?::[0-9]{1,5})?")
+VERSION = re.compile(r"edgelite, version [0-9A-Za-z.+!_-]{1,40}")
 INSTALL_ON_DEVICE = ("build the wheel (pip wheel --no-deps . -w dist/), copy it there and "
                      "pip install 'edgelite-<version>-py3-none-any.whl[litert]' ([tflite] on older Pi OS / Coral)")
 
@@ -64,12 +65,12 @@ class Remote:
             done = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
                                                raw.stderr.decode(errors="replace"))
         except subprocess.TimeoutExpired:
-            raise RemoteError(f"{self.target}: {what} took longer than {self.timeout:.0f} s") from None
+            raise DeviceUnreachableError(f"{self.target}: {what} took longer than {self.timeout:.0f} s") from None
         except OSError as exc:
             raise RemoteError(f"cannot run {argv[0]} ({exc.strerror or exc}); install the OpenSSH client") from None
         if done.returncode == 255:  # ssh's own failure: connection, authentication, host key
             detail = " ".join(done.stderr.split())[-300:]
-            raise RemoteError(f"{self.target}: cannot connect over SSH ({detail})")
+            raise DeviceUnreachableError(f"{self.target}: cannot connect over SSH ({detail})")
         return done
 
     def ssh(self, command: str, what: str, stdin=None) -> subprocess.CompletedProcess[str]:
@@ -83,7 +84,11 @@ class Remote:
             raise RemoteError(f"{self.target}: edgelite is not installed there ({self.edgelite}: "
                               f"{' '.join(done.stderr.split())[-160:] or 'exit ' + str(done.returncode)}); "
                               f"install it on the device: {INSTALL_ON_DEVICE}")
-        return done.stdout.strip()
+        answer = done.stdout.strip()
+        if not VERSION.fullmatch(answer):
+            raise RemoteError(f"{self.target}: {self.edgelite} --version answered {answer[:80]!r}, not edgelite's "
+                              "version; is --remote-edgelite (or the device's edgelite key) edgelite's command?")
+        return answer
 
     def profile(self, model_path: str, *, threads: int | None, runs: int, warmup: int, delegate: str = "auto",
                 duration_s: float | None = None) -> ProfileResult:

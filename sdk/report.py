@@ -59,6 +59,26 @@ def stages_table(results) -> str:
     return table(headers, rows) if rows else ""
 
 
+
+def fleet_text(report) -> str:
+    """The devices (status, when each ran, relative to the first start) and one median-latency column per device."""
+    runs = report.runs
+    t0 = min((r.started for r in runs), default=0.0)
+    status = table(["device", "host", "labels", "status", "edgelite", "started", "ended"],
+                   [[r.device.name, r.device.remote.target, ",".join(r.device.labels) or "-", r.status,
+                     (r.version or "n/a").replace("edgelite, version ", ""), f"+{r.started - t0:.2f} s",
+                     f"+{r.finished - t0:.2f} s"] for r in runs])
+    keys = list(dict.fromkeys((res.model, res.threads) for r in runs for res in r.results))
+    cells = {(r.device.name, res.model, res.threads): res for r in runs for res in r.results}
+    rows = [[model, threads or "default",
+             *[_median_cell(cells.get((r.device.name, model, threads))) for r in runs]] for model, threads in keys]
+    latency = table(["model", "threads", *[f"{r.device.name} median (p90) ms" for r in runs]], rows) if rows else ""
+    return status + ("\n\n" + latency if latency else "")
+
+
+def _median_cell(result) -> str:
+    return "-" if result is None else f"{fmt_ms(result.latency_ms.median)} ({fmt_ms(result.latency_ms.p90)})"
+
 # -- convert -----------------------------------------------------------------------------------
 def task_text(result) -> str:
     """One line per image for classes, one block for detections, embeddings and raw outputs."""

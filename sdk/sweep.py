@@ -48,7 +48,9 @@ class Row:
     first_invoke_ms: float | None = None
     peak_rss_bytes: int | None = None
     delegate: str | None = None
-    where: str = "local"
+    where: str = "local"              # where latency was timed: here, or the device over SSH
+    built_on: str | None = None       # local, ray:<node address>, or "earlier run" (reused)
+    attempts: int = 1                 # how often its build started (a Ray retry after a worker died adds one)
     reused: bool = False
     pareto: bool = False
     error: str | None = None
@@ -73,22 +75,50 @@ class SweepReport:
                 "recommendation": self.recommendation, "rows": [asdict(r) for r in self.rows], "files": self.files}
 
 
-def _build(name: str, model, folder: pathlib.Path, common: dict, reporter) -> tuple[dict, bool]:
-    """Converts one variant, or reuses it when the same source and options built it before."""
-    from edgelite.converters import convert
+PATH_OPTIONS = ("calibration", "eval_data", "train_data", "labels", "decoder")
+
+
+def _digest(value) -> str | None:
+    """The sha256 of a file's or a folder's contents, None for a value that is not an existing path."""
     from edgelite.converters.loading import sha256_of
-    from edgelite.converters.writing import atomic_write
-    options = {**common, **VARIANTS[name]}
-    source = sha256_of(os.fspath(model)) if isinstance(model, (str, os.PathLike)) and os.path.exists(model) else None
-    key = hashlib.sha256(json.dumps({"source": source, "options": options}, sort_keys=True,
-                                    default=str).encode()).hexdigest()
+    if isinstance(value, (str, os.PathLike)) and os.path.exists(value):
+        return sha256_of(os.fspath(value))
+    return None
+
+
+def variant_key(model, options: dict) -> str:
+    """What a built variant depends on: the model's sha256, the options, and the contents of every data folder
+    or file the options name (a folder whose images changed is a different variant)."""
+    data = {k: _digest(options[k]) for k in PATH_OPTIONS if options.get(k) is not None}
+    return hashlib.sha256(json.dumps({"source": _digest(model), "options": options, "data": data}, sort_keys=True,
+                                     default=str).encode()).hexdigest()
+
+
+def cached(folder: pathlib.Path, name: str, key: str) -> dict | None:
+    """The result of a variant built before from the same key, or None."""
     out, meta = folder / f"{name}.tflite", folder / f"{name}.json"
     if out.exists() and meta.exists():
         saved = json.loads(meta.read_text())
         if saved.get("key") == key:
-            return saved["result"], True
-    result = convert(model, output=out, reporter=reporter, **options).to_dict()
-    atomic_write(meta, json.dumps({"key": key, "result": result}, default=str).encode())
+            return saved["result"]
+    return None
+
+
+def keep(folder: pathlib.Path, name: str, key: str, result: dict) -> None:
+    """Records a built variant (its .tflite is already in the folder) so a rerun reuses it."""
+    from edgelite.converters.writing import atomic_write
+    atomic_write(folder / f"{name}.json", json.dumps({"key": key, "result": result}, default=str).encode())
+
+
+def _build(name: str, model, folder: pathlib.Path, options: dict, reporter) -> tuple[dict, bool]:
+    """Converts one variant here, or reuses it when the same source, options and data built it before."""
+    from edgelite.converters import convert
+    key = variant_key(model, options)
+    saved = cached(folder, name, key)
+    if saved is not None:
+        return saved, True
+    result = convert(model, output=folder / f"{name}.tflite", reporter=reporter, **options).to_dict()
+    keep(folder, name, key, result)
     return result, False
 
 
@@ -116,12 +146,13 @@ def _quality(v: dict) -> dict:
     return {"task": task, "quality": quality, "snr_db": snr, "drop_points": drop}
 
 
-def _rows_for(name: str, built: dict, reused: bool, threads_list, runs: int, warmup: int, remote) -> list[Row]:
+def _rows_for(name: str, built: dict, facts: dict, threads_list, runs: int, warmup: int, remote) -> list[Row]:
     v = built.get("verification") or {}
     path = built["output"]
     base = dict(variant=name, file_bytes=built["output_size_bytes"],
                 gzip_bytes=len(gzip.compress(pathlib.Path(path).read_bytes(), 9)), top1=v.get("tflite_top1"),
-                float_top1=v.get("float_top1"), agreement=v.get("agreement"), reused=reused,
+                float_top1=v.get("float_top1"), agreement=v.get("agreement"), reused=facts["reused"],
+                built_on=facts.get("built_on"), attempts=facts.get("attempts", 1),
                 where=remote.target if remote else "local", **_quality(v))
     rows = []
     for threads in threads_list:
@@ -177,11 +208,36 @@ def _check_task(model, eval_data, options: dict) -> None:
         check_eval_classes(eval_data, n_classes, labels)
 
 
+def _build_all(model, jobs, folder: pathlib.Path, reporter, ray_address, on_event) -> dict:
+    """name -> (result or None, facts): here one after another, or side by side on a Ray cluster."""
+    if ray_address:
+        from .cluster import connect
+        from .sweep_ray import build_on_ray
+        with connect(ray_address) as cluster:
+            return build_on_ray(model, jobs, folder, cluster, on_event)
+    built: dict[str, tuple[dict | None, dict]] = {}
+    for name, options in jobs:
+        if on_event:
+            on_event({"event": "started", "variant": name})
+        try:
+            result, reused = _build(name, model, folder, options, reporter)
+            built[name] = (result, {"reused": reused, "built_on": "earlier run" if reused else "local",
+                                    "attempts": 0 if reused else 1})
+        except EdgeliteError as exc:
+            built[name] = (None, {"error": str(exc), "built_on": "local", "attempts": 1})
+        if on_event:
+            on_event({"event": "finished", "variant": name, "status": "failed" if built[name][0] is None else "ok"})
+    return built
+
+
 def sweep(model, *, calibration, output_dir, eval_data=None, variants=None, threads=(1,), train_data=None, epochs=3,
           runs: int = 100, warmup: int = 10, remote=None, budgets: dict | None = None, reporter=None,
-          progress=None, **convert_options) -> SweepReport:
+          ray_address: str | None = None, on_event=None, **convert_options) -> SweepReport:
     """Builds, verifies and profiles the variants; writes the reports into ``output_dir``. Without ``eval_data``
-    each variant is verified on calibration images held out, as ``convert`` does."""
+    each variant is verified on calibration images held out, as ``convert`` does.
+
+    With ``ray_address`` the variants are built as Ray tasks side by side (``sweep_ray``); latency is then timed
+    here (or on ``remote``), one variant after another, once every build has finished."""
     from . import pareto
     from . import report as reports
     names = _variant_names(variants, train_data)
@@ -192,19 +248,18 @@ def sweep(model, *, calibration, output_dir, eval_data=None, variants=None, thre
     (out / "variants").mkdir(parents=True, exist_ok=True)
     common = {"calibration": calibration, "eval_data": eval_data, "max_accuracy_drop": NO_RECOVERY, "recover": False,
               "min_output_snr": -NO_RECOVERY, **convert_options}
+    jobs = [(name, {**common, **VARIANTS[name],
+                    **({"train_data": train_data, "epochs": epochs} if name in NEEDS_TRAIN_DATA else {})})
+            for name in names]
+    built = _build_all(model, jobs, out / "variants", reporter, ray_address, on_event)
     rows: list[Row] = []
-    for name in names:
-        if progress:
-            progress(name)
-        options = dict(common)
-        if name in NEEDS_TRAIN_DATA:
-            options.update(train_data=train_data, epochs=epochs)
-        try:
-            built, reused = _build(name, model, out / "variants", options, reporter)
-        except EdgeliteError as exc:
-            rows.append(Row(variant=name, error=f"conversion failed: {exc}"))
+    for name, _ in jobs:
+        result, facts = built[name]
+        if result is None:
+            rows.append(Row(variant=name, error=f"conversion failed: {facts['error']}", built_on=facts.get("built_on"),
+                            attempts=facts.get("attempts", 1)))
             continue
-        rows.extend(_rows_for(name, built, reused, threads, runs, warmup, remote))
+        rows.extend(_rows_for(name, result, facts, threads, runs, warmup, remote))
     pareto.mark(rows)
     budget = budgets or {}
     source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", type(model).__name__)

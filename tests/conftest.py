@@ -108,9 +108,9 @@ def rejecting_delegate(tmp_path_factory) -> pathlib.Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def ssh_server(tmp_path_factory):
-    """A real OpenSSH server on 127.0.0.1 with throwaway keys; the 'device' is .venv-runtime (no TensorFlow)."""
+def start_sshd(d: pathlib.Path):
+    """A real OpenSSH server on 127.0.0.1 with throwaway keys in ``d``: (its details, its process); skips the test
+    where there is no sshd binary or no device environment. The 'device' is .venv-runtime (no TensorFlow)."""
     import getpass
     import shutil
     import socket
@@ -123,7 +123,7 @@ def ssh_server(tmp_path_factory):
                     "remote-profiling tests (.ci/run installs it on CI, service masked)")
     if not device_edgelite.exists():
         pytest.skip(".venv-runtime (the device environment) is not built; run scripts/test.sh")
-    d = tmp_path_factory.mktemp("sshd")
+    d.mkdir(parents=True, exist_ok=True)
     for key in ("host_key", "client_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
     (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
@@ -147,11 +147,24 @@ def ssh_server(tmp_path_factory):
     else:
         server.kill()
         pytest.skip("sshd did not start: " + server.stderr.read().decode()[-300:])
-    yield {"target": f"{getpass.getuser()}@127.0.0.1:{port}", "identity": str(d / "client_key"),
-           "options": (f"UserKnownHostsFile={d / 'known_hosts'}", "StrictHostKeyChecking=accept-new"),
-           "edgelite": str(device_edgelite), "port": port}
-    server.terminate()
-    server.wait(timeout=10)
+    info = {"target": f"{getpass.getuser()}@127.0.0.1:{port}", "identity": str(d / "client_key"),
+            "options": (f"UserKnownHostsFile={d / 'known_hosts'}", "StrictHostKeyChecking=accept-new"),
+            "edgelite": str(device_edgelite), "port": port}
+    return info, server
+
+
+def stop_sshd(server) -> None:
+    if server.poll() is None:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory):
+    """One private sshd on loopback for the whole run (see start_sshd)."""
+    info, server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield info
+    stop_sshd(server)
 
 
 def pytest_configure(config):
@@ -159,3 +172,43 @@ def pytest_configure(config):
     import os
     import tempfile
     os.environ.setdefault("EDGELITE_CACHE", tempfile.mkdtemp(prefix="edgelite-test-cache-"))
+
+
+def start_ray(nodes: int = 2, env: dict | None = None):
+    """A real Ray cluster of ``nodes`` nodes on 127.0.0.1, one CPU each (tests/fixtures/ray_cluster.py, in a process
+    of its own, torn down by stop_ray; never `ray stop`, which would end every Ray of this user). Returns (the
+    head's address, the launcher process); skips where Ray is not installed."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed in this environment (the ray extra)")
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fixtures" / "ray_cluster.py"), str(nodes)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, text=True, start_new_session=True)
+    address = launcher.stdout.readline().strip()
+    if not address:
+        stop_ray(launcher)
+        pytest.skip("the local Ray cluster did not start")
+    return address, launcher
+
+
+def stop_ray(launcher) -> None:
+    import os
+    import signal
+    import subprocess
+    try:
+        launcher.stdin.close()
+        launcher.wait(timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A two-node Ray cluster on loopback for the whole run (see start_ray); its head's address."""
+    address, launcher = start_ray(2)
+    yield address
+    stop_ray(launcher)

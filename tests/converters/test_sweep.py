@@ -132,3 +132,76 @@ def test_sweep_without_eval_data_holds_out_calibration_images_and_unlabelled_ima
                                  variants=["int8"], runs=5, warmup=1)
     (row,) = unlabelled.rows
     assert row.error is None and row.top1 is None and row.agreement >= 0.9
+
+
+# -- the same sweep on a real Ray cluster (two nodes on loopback) ------------------------------------
+def _kill_once(title: str, killed: list, stop) -> None:
+    """Kills (SIGKILL) the first process whose title is ``title`` (Ray names a worker by the task it runs)."""
+    import pathlib
+    import signal
+    while not stop.is_set() and not killed:
+        for proc in pathlib.Path("/proc").glob("[0-9]*"):
+            try:
+                if (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").startswith(title):
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    killed.append(int(proc.name))
+                    return
+            except OSError:
+                continue
+        stop.wait(0.1)
+
+
+@pytest.fixture(scope="module")
+def swept_on_ray(tmp_path_factory, digits_keras, digit_folders, ray_cluster):
+    """The `swept` variants built on Ray, the int8 variant's worker killed once mid-build."""
+    import threading
+    train, evaluation = digit_folders
+    out = tmp_path_factory.mktemp("sweep-ray")
+    killed, stop = [], threading.Event()
+    killer = threading.Thread(target=_kill_once, args=("ray::edgelite-variant-int8", killed, stop))
+    killer.start()
+    events = []
+    try:
+        report = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=out,
+                                 variants=["fp32", "int8", "prune50-int8"], threads=[1], train_data=train, epochs=1,
+                                 runs=20, warmup=2, budgets={"max_accuracy_drop": 1.0}, ray_address=ray_cluster,
+                                 on_event=events.append)
+    finally:
+        stop.set()
+        killer.join()
+    return report, out, killed, events
+
+
+def test_a_sweep_on_ray_gives_the_local_figures(swept, swept_on_ray):
+    local = {r.variant: r for r in swept[0].rows if r.threads == 1}
+    ray_rows = {r.variant: r for r in swept_on_ray[0].rows}
+    assert set(ray_rows) == set(local) and all(r.measured for r in ray_rows.values())
+    for name in ("fp32", "int8"):  # the same conversion of the same model on the same images
+        assert ray_rows[name].top1 == local[name].top1 and ray_rows[name].agreement == local[name].agreement
+        assert abs(ray_rows[name].file_bytes - local[name].file_bytes) <= 256  # the record names other paths
+    assert abs(ray_rows["prune50-int8"].top1 - local["prune50-int8"].top1) <= 0.03  # a fine-tune elsewhere
+    assert all(r.built_on.startswith("ray:127.0.0.1") and r.where == "local" for r in ray_rows.values())
+    assert swept_on_ray[0].recommendation["choice"].split(" @ ")[0] in ray_rows
+
+
+def test_a_worker_killed_mid_variant_is_retried(swept_on_ray):
+    report, _, killed, events = swept_on_ray
+    assert killed, "the int8 variant's worker was never seen running"
+    int8 = next(r for r in report.rows if r.variant == "int8")
+    assert int8.measured and int8.attempts == 2
+    assert [e["variant"] for e in events if e["event"] == "retried"] == ["int8"]
+    assert {r.variant: r.attempts for r in report.rows if r.variant != "int8"} == {"fp32": 1, "prune50-int8": 1}
+
+
+def test_a_sweep_run_again_on_ray_builds_only_what_is_missing(swept_on_ray, digits_keras, digit_folders,
+                                                             ray_cluster):
+    _, out, _, _ = swept_on_ray
+    train, evaluation = digit_folders
+    events = []
+    again = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=out,
+                            variants=["fp32", "int8", "prune50-int8", "dynamic"], threads=[1], train_data=train,
+                            epochs=1, runs=5, warmup=1, ray_address=ray_cluster, on_event=events.append)
+    built = [e["variant"] for e in events if e["event"] == "started"]
+    assert built == ["dynamic"]  # the conversions counted: only the one that was missing
+    assert {r.variant: r.reused for r in again.rows} == {"fp32": True, "int8": True, "prune50-int8": True,
+                                                         "dynamic": False}

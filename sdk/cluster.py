@@ -1,0 +1,136 @@
+"""Reaching a Ray cluster (``--ray ADDRESS``): checked before Ray is asked, versions checked on every node.
+
+Ray is imported only here and only when ``--ray`` is given: with no cluster named, everything runs in
+this process as before. ``local`` starts a private Ray for this run (on 127.0.0.1, torn down after);
+``auto`` reads ``RAY_ADDRESS``; anything else is ``host:port`` of a running cluster's head (its GCS
+port, 6379 by default). Ray's own ``ray.init`` on an address nobody serves waits about 80 s before it
+gives up, so the address is checked here first with a plain TCP connection (a few seconds).
+
+Nothing assumes a shared filesystem: what a task needs (the model, the images, the data folders)
+travels through Ray's object store, and results come back the same way.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from edgelite.runtime.errors import ClusterError
+from edgelite.runtime.files import describe
+
+CONNECT_TIMEOUT_S = 5.0
+ADDRESS = re.compile(r"(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
+INSTALL = "pip install 'edgelite[ray]' (and [litert] for prediction, [convert] for sweeps) on every node"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A connected cluster: where it is, its CPUs and GPUs, and the edgelite version every node runs."""
+
+    address: str
+    cpus: int
+    gpus: int
+    nodes: int
+    edgelite: str
+
+    def to_dict(self) -> dict:
+        return {"address": self.address, "cpus": self.cpus, "gpus": self.gpus, "nodes": self.nodes,
+                "edgelite": self.edgelite}
+
+
+def resolve(address: str) -> str | None:
+    """The ``host:port`` to join, or None for a private local cluster. ClusterError for anything else."""
+    if address == "local":
+        return None
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address:
+            raise ClusterError("--ray auto: RAY_ADDRESS is not set; give the head's host:port, or --ray local")
+    found = ADDRESS.fullmatch(address)
+    if not found or not 0 < int(found["port"]) < 65536:
+        raise ClusterError(f"--ray {describe(address)}: not a Ray address; give the head's host:port (e.g. "
+                           "10.0.0.2:6379), auto (RAY_ADDRESS) or local")
+    return address
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A TCP connection to the head's port, so a wrong address fails in seconds, not Ray's 80."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ClusterError(f"cannot reach the Ray cluster at {address} ({reason}); is `ray start --head` running "
+                           "there, and is this its GCS port?") from None
+
+
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[Cluster]:
+    """Joins (or starts, for ``local``) a cluster for the length of the block, after checking that every
+    node runs this edgelite version. Ray is shut down after, and a private cluster with it."""
+    from . import __version__
+    target = resolve(address)
+    if target is not None:
+        check_reachable(target)
+    if target is None or target.startswith("127."):
+        # A cluster on this machine only: keep Ray's driver on the loopback address (Ray otherwise rewrites
+        # 127.0.0.1 to the machine's network address, where a loopback cluster does not listen). Read by Ray
+        # when it is imported, so set first.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(f"--ray needs Ray here: pip install 'edgelite[ray]' ({INSTALL})") from None
+    try:
+        if target is None:
+            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.ERROR,
+                     log_to_driver=False)
+        else:
+            ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False)
+    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each becomes one line
+        raise ClusterError(f"cannot join the Ray cluster at {target or 'local'}: {_first_line(exc)}") from None
+    try:
+        yield _checked(ray, target or "local", __version__)
+    finally:
+        ray.shutdown()
+
+
+def _checked(ray, address: str, version: str) -> Cluster:
+    """Runs one small task on every alive node: each must import edgelite at this version."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def report() -> str:
+        try:
+            import edgelite
+        except ImportError:
+            return "none"
+        return edgelite.__version__
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = {n["NodeManagerAddress"]: report.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        n["NodeID"], soft=False)).remote() for n in nodes}
+    try:
+        found = {node: ray.get(ref, timeout=120) for node, ref in refs.items()}
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterError(f"the Ray cluster at {address} did not run a version check: {_first_line(exc)}") from None
+    for node, theirs in sorted(found.items()):
+        if theirs != version:
+            have = "no edgelite" if theirs == "none" else f"edgelite {theirs}"
+            raise ClusterError(f"the Ray cluster at {address}: node {node} has {have}, this machine edgelite "
+                               f"{version}; install the same version on every node ({INSTALL})")
+    resources = ray.cluster_resources()
+    return Cluster(address, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), len(nodes), version)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+__all__ = ["Cluster", "check_reachable", "connect", "resolve"]
