@@ -46,3 +46,17 @@ def print_goals(rows: list[tuple[str, str, str]], measured_width: int = 48) -> N
     print(f"{'measurement'.ljust(width)}  {'measured':<{measured_width}}  goal")
     for name, measured, goal in rows:
         print(f"{name.ljust(width)}  {measured:<{measured_width}}  {goal}")
+
+
+def machine() -> dict:
+    """Where, when and on what code the figures were measured (they move several times between machines)."""
+    import os
+    import platform
+    import subprocess
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
+    flags = open("/proc/cpuinfo").read()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=pathlib.Path(__file__).parent).stdout.strip() or "unknown"
+    return {"cpu": model, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
+            "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(), "commit": commit}

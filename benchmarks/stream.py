@@ -25,7 +25,7 @@ import threading
 import time
 
 import numpy as np
-from common import CACHE
+from common import CACHE, machine
 from runtime import build_mobilenet, raw_interpreter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -377,17 +377,6 @@ def add_goals(report: dict) -> dict:
                                    .get("p95", float("inf")) for r in report.get("mediapipe_live_stream", [])),
     }
     return report
-
-
-def machine() -> dict:
-    """Where the figures were measured (they move several times between machines)."""
-    import os
-    import platform
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
-    flags = open("/proc/cpuinfo").read()
-    return {"cpu": model, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
-            "date": time.strftime("%Y-%m-%d"), "python": platform.python_version()}
 
 
 def render(r: dict) -> str:

@@ -7,7 +7,7 @@ import pathlib
 import re
 
 MARK = re.compile(r"<!-- figures: (\w+) -->")
-FIGURE = re.compile(r"\[\[(\w+):([\w.]+)(?:\|(\.\d+[fx%]))?\]\]")  # [[stream:live.edgelite.fps|.1f]]
+FIGURE = re.compile(r"\[\[(\w+):([\w.]+)(?:\\?\|(\.\d+[fx%]))?\]\]")  # [[stream:live.edgelite.fps|.1f]]; \| in tables
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

@@ -27,11 +27,18 @@ class Predictor:
     """A Ray Data callable class: one model per worker, ``task.run`` on each image's bytes."""
 
     def __init__(self, model_ref, load_options: dict, run_options: dict):
+        import tempfile
+
         import ray
 
         from edgelite.runtime.tasks import load
         data = ray.get(model_ref) if isinstance(model_ref, ray.ObjectRef) else model_ref
-        self.task = load(bytes(data), **load_options)
+        # Loaded from a file, not from bytes (which the runtime trusts): the sandboxed first load runs on this node.
+        self._folder = tempfile.TemporaryDirectory(prefix="edgelite-worker-")
+        path = f"{self._folder.name}/model.tflite"
+        with open(path, "wb") as fh:
+            fh.write(bytes(data))
+        self.task = load(path, **load_options)
         self.run_options = run_options
 
     def __call__(self, batch: dict) -> dict:
@@ -69,19 +76,22 @@ def predict_on_ray(model: str, images: Sequence[str], *, workers: int | None, lo
     """Yields (image, TaskResult or the EdgeliteError it raised) for every image, in order, as ``run_many``
     does locally. Runs inside ``cluster.connect``; ``workers`` Ray Data actors of one CPU each (default: the
     cluster's CPUs)."""
+    import logging
+
     import ray
-    from ray.data import DataContext
+    from ray.data import ActorPoolStrategy, DataContext
 
     from edgelite.runtime.errors import ModelError
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)   # not a line per dataset run on the user's terminal
     data = read_regular(model, "a model", 1 << 31, ModelError)
     rows, failed = _read(images)
     size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // BATCH, 4 * size)))
-    results = dataset.map_batches(Predictor, batch_size=BATCH, num_cpus=1, concurrency=size,
+    results = dataset.map_batches(Predictor, batch_size=BATCH, num_cpus=1, compute=ActorPoolStrategy(size=size),
                                   fn_constructor_args=(ray.put(data), load_options, run_options),
                                   batch_format="numpy")
     for row in results.iter_rows():

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pathlib
+import time
 from dataclasses import dataclass, field
 
 from edgelite.runtime.errors import ConversionError, EdgeliteError
@@ -51,6 +52,7 @@ class Row:
     where: str = "local"              # where latency was timed: here, or the device over SSH
     built_on: str | None = None       # local, ray:<node address>, or "earlier run" (reused)
     attempts: int = 1                 # how often its build started (a Ray retry after a worker died adds one)
+    build_s: float | None = None      # seconds its conversion (and fine-tune) took where it was built
     reused: bool = False
     pareto: bool = False
     error: str | None = None
@@ -90,7 +92,8 @@ def variant_key(model, options: dict) -> str:
     """What a built variant depends on: the model's sha256, the options, and the contents of every data folder
     or file the options name (a folder whose images changed is a different variant)."""
     data = {k: _digest(options[k]) for k in PATH_OPTIONS if options.get(k) is not None}
-    return hashlib.sha256(json.dumps({"source": _digest(model), "options": options, "data": data}, sort_keys=True,
+    given = {k: v for k, v in options.items() if v is not None}  # an option left at None is its default
+    return hashlib.sha256(json.dumps({"source": _digest(model), "options": given, "data": data}, sort_keys=True,
                                      default=str).encode()).hexdigest()
 
 
@@ -152,7 +155,7 @@ def _rows_for(name: str, built: dict, facts: dict, threads_list, runs: int, warm
     base = dict(variant=name, file_bytes=built["output_size_bytes"],
                 gzip_bytes=len(gzip.compress(pathlib.Path(path).read_bytes(), 9)), top1=v.get("tflite_top1"),
                 float_top1=v.get("float_top1"), agreement=v.get("agreement"), reused=facts["reused"],
-                built_on=facts.get("built_on"), attempts=facts.get("attempts", 1),
+                built_on=facts.get("built_on"), attempts=facts.get("attempts", 1), build_s=facts.get("build_s"),
                 where=remote.target if remote else "local", **_quality(v))
     rows = []
     for threads in threads_list:
@@ -219,10 +222,11 @@ def _build_all(model, jobs, folder: pathlib.Path, reporter, ray_address, on_even
     for name, options in jobs:
         if on_event:
             on_event({"event": "started", "variant": name})
+        t0 = time.perf_counter()
         try:
             result, reused = _build(name, model, folder, options, reporter)
             built[name] = (result, {"reused": reused, "built_on": "earlier run" if reused else "local",
-                                    "attempts": 0 if reused else 1})
+                                    "attempts": 0 if reused else 1, "build_s": time.perf_counter() - t0})
         except EdgeliteError as exc:
             built[name] = (None, {"error": str(exc), "built_on": "local", "attempts": 1})
         if on_event:

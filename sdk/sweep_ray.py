@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import time
 import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -74,21 +75,21 @@ def _unpacked(data: bytes, options: dict, folder: str) -> tuple[str, dict]:
     return model, real
 
 
-def build_remotely(name: str, data, options: dict, attempts) -> tuple[bytes, dict, str]:
-    """On a worker: unpack, convert, return (.tflite bytes, the result, the node that built it)."""
+def build_remotely(name: str, data, options: dict, attempts) -> tuple[bytes, dict, str, float]:
+    """On a worker: unpack, convert, return (.tflite bytes, the result, the node that built it, seconds)."""
     import tempfile
 
     import ray
 
     from edgelite.converters import convert
     attempts.started.remote(name)
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgelite-variant-") as folder:
         model, real = _unpacked(bytes(data), dict(options), folder)
         out = os.path.join(folder, f"{name}.tflite")
         result = convert(model, output=out, **real).to_dict()
-        written = result["output"]
-        with open(written, "rb") as fh:
-            return fh.read(), result, ray.util.get_node_ip_address()
+        with open(result["output"], "rb") as fh:
+            return fh.read(), result, ray.util.get_node_ip_address(), time.perf_counter() - t0
 
 
 class Attempts:
@@ -119,6 +120,8 @@ def build_on_ray(model, jobs: Sequence[tuple[str, dict]], folder: pathlib.Path, 
         saved = cached(folder, name, key)
         if saved is not None:
             out[name] = (saved, {"reused": True, "built_on": "earlier run", "attempts": 0})
+            if on_event:
+                on_event({"event": "finished", "variant": name, "status": "ok", "reused": True})
             continue
         paths = tuple(str(options.get(k)) for k in PATH_OPTIONS)
         if paths not in shipped:   # variants with the same data share one copy in the object store
@@ -136,13 +139,13 @@ def build_on_ray(model, jobs: Sequence[tuple[str, dict]], folder: pathlib.Path, 
         name, key = pending.pop(done[0])
         facts: dict = {"reused": False}
         try:
-            data, result, node = ray.get(done[0])
+            data, result, node, seconds = ray.get(done[0])
             path = folder / f"{name}.tflite"
             from edgelite.converters.writing import atomic_write
             atomic_write(path, data)
             result["output"] = str(path)
             keep(folder, name, key, result)
-            facts["built_on"] = f"ray:{node}"
+            facts["built_on"], facts["build_s"] = f"ray:{node}", seconds
             out[name] = (result, facts)
         except Exception as exc:  # noqa: BLE001 - a variant's own failure or Ray's; either is its row's error
             facts["error"] = _cause(exc)

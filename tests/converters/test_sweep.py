@@ -203,5 +203,21 @@ def test_a_sweep_run_again_on_ray_builds_only_what_is_missing(swept_on_ray, digi
                             epochs=1, runs=5, warmup=1, ray_address=ray_cluster, on_event=events.append)
     built = [e["variant"] for e in events if e["event"] == "started"]
     assert built == ["dynamic"]  # the conversions counted: only the one that was missing
+    assert sorted(e["variant"] for e in events if e.get("reused")) == ["fp32", "int8", "prune50-int8"]
     assert {r.variant: r.reused for r in again.rows} == {"fp32": True, "int8": True, "prune50-int8": True,
                                                          "dynamic": False}
+
+
+def test_cli_sweep_on_ray_jsonl_progress_then_the_report(swept_on_ray, digits_keras, digit_folders, ray_cluster):
+    _, out, _, _ = swept_on_ray
+    train, evaluation = digit_folders
+    result = CliRunner().invoke(main, ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data",
+                                       str(evaluation), "-o", str(out), "--variants", "fp32,int8", "--threads", "1",
+                                       "--runs", "5", "--ray", ray_cluster, "--jsonl"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    progress = [line["progress"] for line in lines[:-1]]
+    assert [(p["variant"], p["done"], p["total"]) for p in progress] == [("fp32", 1, 2), ("int8", 2, 2)]
+    report = lines[-1]["report"]
+    assert [(r["variant"], r["reused"], r["built_on"]) for r in report["rows"]] == [
+        ("fp32", True, "earlier run"), ("int8", True, "earlier run")]
