@@ -36,6 +36,8 @@ _LAZY = {
     "BackendUnavailableError": "edgelite.errors",
     "ConversionError": "edgelite.errors",
     "RemoteError": "edgelite.errors",
+    "DeviceUnreachableError": "edgelite.errors",
+    "ClusterError": "edgelite.errors",
 }
 
 __all__ = list(_LAZY)

@@ -2,13 +2,15 @@
 cannot import from here)."""
 from edgelite.runtime.errors import (
     BackendUnavailableError,
+    ClusterError,
     ConversionError,
     DelegateError,
+    DeviceUnreachableError,
     EdgeliteError,
     InputError,
     ModelError,
     RemoteError,
 )
 
-__all__ = ["BackendUnavailableError", "ConversionError", "DelegateError", "EdgeliteError", "InputError",
-           "ModelError", "RemoteError"]
+__all__ = ["BackendUnavailableError", "ClusterError", "ConversionError", "DelegateError", "DeviceUnreachableError",
+           "EdgeliteError", "InputError", "ModelError", "RemoteError"]

@@ -82,7 +82,7 @@ def build_remotely(name: str, data, options: dict, attempts) -> tuple[bytes, dic
     import ray
 
     from edgelite.converters import convert
-    attempts.started.remote(name)
+    ray.get(attempts.started.remote(name))  # counted before any work, so a worker killed at once still counts
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgelite-variant-") as folder:
         model, real = _unpacked(bytes(data), dict(options), folder)
@@ -108,58 +108,68 @@ class Attempts:
 def build_on_ray(model, jobs: Sequence[tuple[str, dict]], folder: pathlib.Path, cluster,
                  on_event: Callable[[dict], None] | None = None) -> dict[str, tuple[dict | None, dict]]:
     """Builds every (variant, options) not already in ``folder``; returns name -> (result or None, facts), where
-    facts say reused, built_on, attempts and error. Runs inside ``cluster.connect``."""
+    facts say reused, built_on, build_s, attempts and error. Runs inside ``cluster.connect``."""
     import ray
+    emit = on_event or (lambda event: None)
     out: dict[str, tuple[dict | None, dict]] = {}
-    pending: dict = {}
-    attempts = ray.remote(num_cpus=0)(Attempts).remote()
+    attempts: Any = ray.remote(num_cpus=0)(Attempts).remote()
+    pending = _submit(model, jobs, folder, cluster, attempts, out, emit)
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        name, key = pending.pop(done[0])
+        out[name] = _collect(done[0], name, key, folder)
+        emit({"event": "finished", "variant": name, "status": "failed" if out[name][0] is None else "ok"})
+    counts: dict = ray.get(attempts.all.remote())
+    for name, (_, facts) in out.items():
+        if not facts.get("reused"):
+            facts["attempts"] = counts.get(name, 1)
+            if facts["attempts"] > 1:
+                emit({"event": "retried", "variant": name})
+    return out
+
+
+def _submit(model, jobs, folder: pathlib.Path, cluster, attempts, out: dict, emit) -> dict:
+    """One task per variant not built before (those are put in ``out`` as reused); {task ref: (name, key)}."""
+    import ray
     task = ray.remote(build_remotely)
     shipped: dict[tuple, object] = {}
+    pending = {}
     for name, options in jobs:
         key = variant_key(model, options)
         saved = cached(folder, name, key)
         if saved is not None:
             out[name] = (saved, {"reused": True, "built_on": "earlier run", "attempts": 0})
-            if on_event:
-                on_event({"event": "finished", "variant": name, "status": "ok", "reused": True})
+            emit({"event": "finished", "variant": name, "status": "ok", "reused": True})
             continue
         paths = tuple(str(options.get(k)) for k in PATH_OPTIONS)
         if paths not in shipped:   # variants with the same data share one copy in the object store
             shipped[paths] = ray.put(bundle(model, options)[0])
-        ref = shipped[paths]
-        remote_options = bundle_options(model, options)
         gpus = 1 if cluster.gpus and any(options.get(k) for k in FINE_TUNED) else 0
-        ref_out = task.options(num_cpus=1, num_gpus=gpus, max_retries=RETRIES, retry_exceptions=False,
-                               name=f"edgelite-variant-{name}").remote(name, ref, remote_options, attempts)
-        pending[ref_out] = (name, key)
-        if on_event:
-            on_event({"event": "started", "variant": name})
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        name, key = pending.pop(done[0])
-        facts: dict = {"reused": False}
-        try:
-            data, result, node, seconds = ray.get(done[0])
-            path = folder / f"{name}.tflite"
-            from edgelite.converters.writing import atomic_write
-            atomic_write(path, data)
-            result["output"] = str(path)
-            keep(folder, name, key, result)
-            facts["built_on"], facts["build_s"] = f"ray:{node}", seconds
-            out[name] = (result, facts)
-        except Exception as exc:  # noqa: BLE001 - a variant's own failure or Ray's; either is its row's error
-            facts["error"] = _cause(exc)
-            out[name] = (None, facts)
-        if on_event:
-            on_event({"event": "finished", "variant": name, "status": "failed" if "error" in facts else "ok"})
-    handle: Any = attempts
-    counts: dict = ray.get(handle.all.remote())
-    for name, (_, facts) in out.items():
-        if not facts.get("reused"):
-            facts["attempts"] = counts.get(name, 1)
-            if on_event and facts["attempts"] > 1:
-                on_event({"event": "retried", "variant": name})
-    return out
+        ref = task.options(num_cpus=1, num_gpus=gpus, max_retries=RETRIES, retry_exceptions=False,
+                           name=f"edgelite-variant-{name}").remote(name, shipped[paths], bundle_options(model, options),
+                                                                   attempts)
+        pending[ref] = (name, key)
+        emit({"event": "started", "variant": name})
+    return pending
+
+
+def _collect(ref, name: str, key: str, folder: pathlib.Path) -> tuple[dict | None, dict]:
+    """A finished task's variant, kept in ``folder`` at once (so a sweep killed after this point keeps it)."""
+    import ray
+
+    from edgelite.converters.writing import atomic_write
+    facts: dict = {"reused": False}
+    try:
+        data, result, node, seconds = ray.get(ref)
+    except Exception as exc:  # noqa: BLE001 - a variant's own failure or Ray's; either is its row's error
+        facts["error"] = _cause(exc)
+        return None, facts
+    path = folder / f"{name}.tflite"
+    atomic_write(path, data)
+    result["output"] = str(path)
+    keep(folder, name, key, result)
+    facts["built_on"], facts["build_s"] = f"ray:{node}", seconds
+    return result, facts
 
 
 def _cause(exc: BaseException) -> str:

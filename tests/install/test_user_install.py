@@ -29,8 +29,12 @@ def _run(argv, **kwargs) -> subprocess.CompletedProcess:
 def wheel(tmp_path_factory) -> pathlib.Path:
     dist = tmp_path_factory.mktemp("dist")
     build = tmp_path_factory.mktemp("build")  # keep setuptools' build/ out of the checkout
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT), "-w", dist],
-         cwd=build)
+    import fcntl
+    # The device suites run side by side (scripts/test.sh): one wheel build at a time writes the checkout's egg-info.
+    with open(ROOT / ".wheel-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT), "-w", dist],
+             cwd=build)
     (found,) = dist.glob("edgelite-*-py3-none-any.whl")
     return found
 

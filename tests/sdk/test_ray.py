@@ -96,3 +96,14 @@ def test_a_cluster_whose_workers_run_another_edgelite_is_named(tmp_path, digit_p
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert "has edgelite 0.0.1, this machine edgelite" in result.stderr and "install the same version" in result.stderr
     assert os.environ.get("RAY_ADDRESS") is None
+
+
+def test_ray_local_starts_a_private_ray_for_the_run(digit_folder):
+    """--ray local: a Ray of this run's own, stopped after (the same path as a cluster, on this machine's cores)."""
+    import ray
+    result = CliRunner().invoke(main, ["predict", str(DIGITS_INT8), str(digit_folder / "part2"), "--json",
+                                       "--ray", "local", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["ray"]["address"] == "local" and len(data["results"]) == 100
+    assert not ray.is_initialized()
