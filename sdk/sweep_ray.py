@@ -77,12 +77,11 @@ def _unpacked(data: bytes, options: dict, folder: str) -> tuple[str, dict]:
 
 def build_remotely(name: str, data, options: dict, attempts) -> tuple[bytes, dict, str, float]:
     """On a worker: unpack, convert, return (.tflite bytes, the result, the node that built it, seconds)."""
+    import ray
+    ray.get(attempts.started.remote(name))  # counted first: a worker killed during TensorFlow's import still counts
     import tempfile
 
-    import ray
-
     from edgelite.converters import convert
-    ray.get(attempts.started.remote(name))  # counted before any work, so a worker killed at once still counts
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgelite-variant-") as folder:
         model, real = _unpacked(bytes(data), dict(options), folder)

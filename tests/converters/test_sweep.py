@@ -1,6 +1,7 @@
 """`edgelite sweep` on real digit scans: variants, reports, Pareto, budgets, resuming, failures."""
 import json
 import os
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -136,19 +137,24 @@ def test_sweep_without_eval_data_holds_out_calibration_images_and_unlabelled_ima
 
 # -- the same sweep on a real Ray cluster (two nodes on loopback) ------------------------------------
 def _kill_once(title: str, killed: list, stop) -> None:
-    """Kills (SIGKILL) the first process whose title is ``title`` (Ray names a worker by the task it runs)."""
+    """Kills (SIGKILL) the first process whose title is ``title`` (Ray names a worker by the task it runs), half
+    a second after it took that title: mid-variant (the task then imports TensorFlow for seconds)."""
     import pathlib
     import signal
+    seen: dict[int, float] = {}
     while not stop.is_set() and not killed:
         for proc in pathlib.Path("/proc").glob("[0-9]*"):
             try:
                 if (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").startswith(title):
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed.append(int(proc.name))
-                    return
+                    pid = int(proc.name)
+                    seen.setdefault(pid, time.monotonic())
+                    if time.monotonic() - seen[pid] >= 0.5:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        return
             except OSError:
                 continue
-        stop.wait(0.1)
+        stop.wait(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -195,29 +201,20 @@ def test_a_worker_killed_mid_variant_is_retried(swept_on_ray):
 
 def test_a_sweep_run_again_on_ray_builds_only_what_is_missing(swept_on_ray, digits_keras, digit_folders,
                                                              ray_cluster):
-    _, out, _, _ = swept_on_ray
-    train, evaluation = digit_folders
-    events = []
-    again = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=out,
-                            variants=["fp32", "int8", "prune50-int8", "dynamic"], threads=[1], train_data=train,
-                            epochs=1, runs=5, warmup=1, ray_address=ray_cluster, on_event=events.append)
-    built = [e["variant"] for e in events if e["event"] == "started"]
-    assert built == ["dynamic"]  # the conversions counted: only the one that was missing
-    assert sorted(e["variant"] for e in events if e.get("reused")) == ["fp32", "int8", "prune50-int8"]
-    assert {r.variant: r.reused for r in again.rows} == {"fp32": True, "int8": True, "prune50-int8": True,
-                                                         "dynamic": False}
-
-
-def test_cli_sweep_on_ray_jsonl_progress_then_the_report(swept_on_ray, digits_keras, digit_folders, ray_cluster):
+    """From the command line, --jsonl: progress lines (variants reused, then the one built), then the report."""
     _, out, _, _ = swept_on_ray
     train, evaluation = digit_folders
     result = CliRunner().invoke(main, ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data",
-                                       str(evaluation), "-o", str(out), "--variants", "fp32,int8", "--threads", "1",
+                                       str(evaluation), "--train-data", str(train), "--epochs", "1", "-o", str(out),
+                                       "--variants", "fp32,int8,prune50-int8,dynamic", "--threads", "1",
                                        "--runs", "5", "--ray", ray_cluster, "--jsonl"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     progress = [line["progress"] for line in lines[:-1]]
-    assert [(p["variant"], p["done"], p["total"]) for p in progress] == [("fp32", 1, 2), ("int8", 2, 2)]
-    report = lines[-1]["report"]
-    assert [(r["variant"], r["reused"], r["built_on"]) for r in report["rows"]] == [
-        ("fp32", True, "earlier run"), ("int8", True, "earlier run")]
+    assert [p["variant"] for p in progress if p["event"] == "started"] == ["dynamic"]  # the conversions, counted
+    assert sorted(p["variant"] for p in progress if p.get("reused")) == ["fp32", "int8", "prune50-int8"]
+    assert progress[-1]["done"] == progress[-1]["total"] == 4 and progress[-1]["failed"] == 0
+    rows = lines[-1]["report"]["rows"]
+    assert {r["variant"]: r["reused"] for r in rows} == {"fp32": True, "int8": True, "prune50-int8": True,
+                                                         "dynamic": False}
+    assert next(r for r in rows if r["variant"] == "dynamic")["built_on"].startswith("ray:127.0.0.1")
