@@ -13,6 +13,9 @@ EXAMPLE_MODELS = ROOT / "examples" / "models"
 DIGITS_INT8 = EXAMPLE_MODELS / "digits_int8.tflite"
 DIGITS_FLOAT = EXAMPLE_MODELS / "digits_float.tflite"
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+# A fuzz run whose children load models with the same backend in the TensorFlow suite as in the LiteRT-only suite
+# (ai_edge_litert; TensorFlow is never imported by the runtime) runs in the device suites only.
+SAME_AS_LITERT_SUITE = "the LiteRT-only suite runs this with the same backend (the runtime never imports TensorFlow)"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, ROOT
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, HAS_TENSORFLOW, MODELS, ROOT, SAME_AS_LITERT_SUITE
 
 MUTATE = textwrap.dedent("""
     def mutate(original, rng, truncate_share, max_edits):
@@ -55,6 +55,7 @@ def run_loader_fuzz(count: int, seed: int, timeout: int):
     return json.loads(out.stdout)
 
 
+@pytest.mark.skipif(HAS_TENSORFLOW, reason=SAME_AS_LITERT_SUITE)
 def test_2000_mutated_and_truncated_models_never_crash_and_always_explain():
     outcome = run_loader_fuzz(2000, seed=1, timeout=600)
     assert outcome["other"] == []                           # every failure is an edgelite error

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import HAS_TENSORFLOW, ROOT, SAME_AS_LITERT_SUITE
 
 HOSTILE = ROOT / "tests" / "fixtures" / "models" / "hostile"
 CHILD = textwrap.dedent("""
@@ -89,6 +89,7 @@ def _check(outcome: dict, total: int):
     assert refused > total // 3                             # the edits do reach the validator
 
 
+@pytest.mark.skipif(HAS_TENSORFLOW, reason=SAME_AS_LITERT_SUITE)
 def test_300_structure_aware_mutants_from_the_committed_corpus():
     corpus = HOSTILE / "structure_corpus.zip"
     total = len(zipfile.ZipFile(corpus).namelist())
