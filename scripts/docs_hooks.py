@@ -7,13 +7,17 @@ import pathlib
 import re
 
 MARK = re.compile(r"<!-- figures: (\w+) -->")
-FIGURE = re.compile(r"\[\[(\w+):([\w.]+)(?:\\?\|(\.\d+[fx%]))?\]\]")  # [[stream:live.edgelite.fps|.1f]]; \| in tables
+FIGURE = re.compile(r"\[\[(\w+):([\w.-]+)(?:\\?\|(\.\d+[fx%]))?\]\]")  # [[stream:live.edgelite.fps|.1f]]; \| in tables
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     folder = pathlib.Path(config["docs_dir"]) / "benchmarks"
     markdown = MARK.sub(lambda m: figures(folder / f"{m.group(1)}.json"), markdown)
-    return FIGURE.sub(lambda m: figure(folder / f"{m.group(1)}.json", m.group(2), m.group(3)), markdown)
+    markdown = FIGURE.sub(lambda m: figure(folder / f"{m.group(1)}.json", m.group(2), m.group(3)), markdown)
+    left = re.search(r"\[\[\w+:[^\]]*\]\]", markdown)
+    if left:  # a figure reference the pattern above could not read: fail rather than print it as text
+        raise ValueError(f"{page.file.src_path}: cannot read the figure reference {left.group(0)}")
+    return markdown
 
 
 def figure(path: pathlib.Path, name: str, style: str | None) -> str:
