@@ -23,6 +23,7 @@ from edgelite.runtime.errors import ClusterError
 from edgelite.runtime.files import describe
 
 CONNECT_TIMEOUT_S = 5.0
+GCS_RETRIES = 5   # seconds a reachable address may take to answer as a Ray head
 ADDRESS = re.compile(r"(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
 INSTALL = "pip install 'edgelite[ray]' (and [litert] for prediction, [convert] for sweeps) on every node"
 
@@ -58,15 +59,34 @@ def resolve(address: str) -> str | None:
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """A TCP connection to the head's port, so a wrong address fails in seconds, not Ray's 80."""
+    """The head's port must answer, and answer as a gRPC server (Ray's GCS speaks HTTP/2): a wrong address fails
+    in seconds, not after Ray's own retries (80 s when nothing answers, minutes when something else does)."""
     host, port = address.rsplit(":", 1)
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as conn:
+            conn.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
+            answer = _read_up_to(conn, 9)
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         raise ClusterError(f"cannot reach the Ray cluster at {address} ({reason}); is `ray start --head` running "
                            "there, and is this its GCS port?") from None
+    if len(answer) < 9 or answer[3] != 0x04:  # an HTTP/2 server's first frame is its SETTINGS
+        raise ClusterError(f"{address} answers, but not as a Ray head (no gRPC there); give the head's GCS port "
+                           "(6379 unless `ray start --head --port` said otherwise)")
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _read_up_to(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 @contextlib.contextmanager
@@ -82,22 +102,45 @@ def connect(address: str) -> Iterator[Cluster]:
         # 127.0.0.1 to the machine's network address, where a loopback cluster does not listen). Read by Ray
         # when it is imported, so set first.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Read by Ray when it is imported: its C++ client retries a head that answers but is not Ray once a second,
+    # 20 times by default, each with a warning on stderr; here a few quiet seconds, then one line.
+    os.environ.setdefault("RAY_NUM_REDIS_GET_RETRIES", str(GCS_RETRIES))
     try:
         import ray
     except ImportError:
         raise ClusterError(f"--ray needs Ray here: pip install 'edgelite[ray]' ({INSTALL})") from None
     try:
-        if target is None:
-            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.ERROR,
-                     log_to_driver=False)
-        else:
-            ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False)
+        with _native_stderr_kept():
+            _init(ray, target)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each becomes one line
         raise ClusterError(f"cannot join the Ray cluster at {target or 'local'}: {_first_line(exc)}") from None
     try:
         yield _checked(ray, target or "local", __version__)
     finally:
         ray.shutdown()
+
+
+def _init(ray, target: str | None) -> None:
+    if target is None:
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.ERROR,
+                 log_to_driver=False)
+    else:
+        ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False)
+
+
+@contextlib.contextmanager
+def _native_stderr_kept():
+    """Ray's C++ client logs each retry to the process's stderr (fd 2), below Python: while joining, that goes to
+    a file that is then dropped. A failure is the one line ClusterError makes."""
+    import tempfile
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _checked(ray, address: str, version: str) -> Cluster:

@@ -67,6 +67,26 @@ def test_unreachable_ray_address_is_one_line_within_seconds():
     assert f"cannot reach the Ray cluster at 127.0.0.1:{closed}" in result.stderr
 
 
+def test_an_address_that_answers_but_is_not_ray_is_one_line_within_seconds():
+    """A port where something else answers (here an HTTP server saying 404): one line, not Ray's retry log."""
+    import http.server
+    import threading
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):  # not onto the stderr the test reads
+            pass
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        result = CliRunner().invoke(main, ["predict", str(DIGITS_INT8), str(DIGITS_INT8), "--ray",
+                                           f"127.0.0.1:{server.server_address[1]}"])
+        elapsed = time.monotonic() - t0
+    finally:
+        server.shutdown()
+    assert elapsed < 30 and result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "answers, but not as a Ray head" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(("address", "message"), [
     ("-p 6379", "not a Ray address"),
     ("head:99999", "not a Ray address"),
