@@ -17,9 +17,15 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
 from edgelite.runtime.errors import EdgeliteError
-from edgelite.runtime.files import read_regular
+from edgelite.runtime.files import (
+    DEFAULT_IMAGE_LIMIT,
+    DEFAULT_MODEL_LIMIT,
+    IMAGE_LIMIT_ENV,
+    MODEL_LIMIT_ENV,
+    limit_from_env,
+    read_regular,
+)
 
-IMAGE_LIMIT = 64 * 1024 * 1024   # as a local predict: an image larger than this is refused, not shipped
 BATCH = 16                       # images per Ray Data batch: large enough to amortize, small for even spread
 
 
@@ -60,11 +66,12 @@ class Predictor:
 def _read(paths: Sequence[str]) -> tuple[list[dict], dict[int, Exception]]:
     """Rows for Ray Data, and the error of each image that could not be read here."""
     from edgelite.runtime.errors import InputError
+    image_limit = limit_from_env(IMAGE_LIMIT_ENV, DEFAULT_IMAGE_LIMIT)  # the local predict's bound, declared there
     rows: list[dict] = []
     failed: dict[int, Exception] = {}
     for i, path in enumerate(paths):
         try:
-            data = read_regular(path, "an image", IMAGE_LIMIT, InputError)
+            data = read_regular(path, "an image", image_limit, InputError)
         except InputError as exc:
             failed[i], data = exc, b""
         rows.append({"index": i, "source": path, "image": data})
@@ -87,7 +94,7 @@ def predict_on_ray(model: str, images: Sequence[str], *, workers: int | None, lo
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)   # not a line per dataset run on the user's terminal
-    data = read_regular(model, "a model", 1 << 31, ModelError)
+    data = read_regular(model, "a model", limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT), ModelError)
     rows, failed = _read(images)
     size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // BATCH, 4 * size)))
