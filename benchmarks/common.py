@@ -53,10 +53,41 @@ def machine() -> dict:
     import os
     import platform
     import subprocess
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+    cpuinfo = pathlib.Path("/proc/cpuinfo").read_text() if pathlib.Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
                  platform.processor())
-    flags = open("/proc/cpuinfo").read()
+    flags = cpuinfo
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=pathlib.Path(__file__).parent).stdout.strip() or "unknown"
     return {"cpu": model, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
             "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(), "commit": commit}
+
+
+FIGURES = pathlib.Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+
+
+def output_options(parser, name: str) -> None:
+    """``--json`` and ``--out``, the same for every benchmark: by default the figures go to
+    ``docs/benchmarks/NAME.json``, the file the documentation's Benchmarks page and guides read them from."""
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    parser.add_argument("--out", default=str(FIGURES / f"{name}.json"),
+                        help="write the figures, the machine, the date and the commit here ('' for nowhere; "
+                             "default: %(default)s)")
+
+
+def emit(results: dict, args, render) -> None:
+    """Adds the machine to ``results``, writes them to ``args.out`` (whole or not at all) and prints them:
+    JSON with ``--json``, else ``render(results)``'s table."""
+    import json
+    import os
+    results["machine"] = machine()
+    if args.out:
+        out = pathlib.Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.name}.tmp")
+        partial.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        os.replace(partial, out)
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        render(results)

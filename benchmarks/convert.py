@@ -1,6 +1,6 @@
 """Converter ratios, measured side by side in one run (needs the full .venv).
 
-    .venv/bin/python benchmarks/convert.py [--json]
+    .venv/bin/python benchmarks/convert.py [--json] [--out FILE]
 
 MobileNetV2 1.0 @224 (weights=None: no downloads) is converted by edgelite to fp32 and
 full int8, calibrated on the real photos that ship with scikit-learn and scikit-image.
@@ -11,7 +11,6 @@ call with the same settings on the same model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import shutil
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import alternate, print_goals  # noqa: E402
+from common import alternate, emit, output_options, print_goals  # noqa: E402
 
 
 def photo_folder(work: pathlib.Path) -> pathlib.Path:
@@ -52,7 +51,7 @@ def raw_int8(model, calibration: np.ndarray) -> bytes:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "convert")
     args = parser.parse_args()
     import keras
 
@@ -93,10 +92,11 @@ def main() -> int:
             "convert_seconds": {"edgelite_no_verify": edgelite_s, "raw_converter": raw_s},
             "convert_cost_ratio": edgelite_s / raw_s,
         }
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return 0
-    r = results
+    emit(results, args, render)
+    return 0
+
+
+def render(r: dict) -> None:
     rows = [
         ("int8 / fp32 file size, MobileNetV2", f"{r['size_ratio_int8_fp32']:.3f}  ({r['int8_bytes']} vs "
          f"{r['fp32_bytes']} bytes)", "<= 0.29"),
@@ -107,7 +107,6 @@ def main() -> int:
          "<= 1.2"),
     ]
     print_goals(rows, measured_width=40)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,16 +1,17 @@
 """Decoding and NMS against the invoke it follows, side by side in one run: MediaPipe's face detector
 (896 anchors) on a real photo. Needs the mediapipe environment for the model file.
 
-    .venv-runtime/bin/python benchmarks/detection.py [--json]
+    .venv-runtime/bin/python benchmarks/detection.py [--json] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import subprocess
 import tempfile
+
+from common import emit, output_options
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def main() -> None:
 
     from edgelite.runtime.tasks import Detector
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "detection")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
     photo = pathlib.Path(tempfile.mkdtemp()) / "astronaut.png"
@@ -38,10 +39,9 @@ def main() -> None:
     timings = [detector.detect(photo).timings_ms for _ in range(args.runs)]
     invoke = statistics.median(t["invoke"] for t in timings)
     decode = statistics.median(t["boxes+nms"] for t in timings)
-    result = {"invoke_ms": invoke, "decode_nms_ms": decode, "decode_over_invoke": decode / invoke}
-    print(json.dumps(result, indent=2) if args.json else
-          f"face detector, 896 anchors, 1 thread: invoke {invoke:.3f} ms, decode + NMS {decode:.3f} ms "
-          f"({decode / invoke:.2f}x of invoke)")
+    result = {"invoke_ms": invoke, "decode_nms_ms": decode, "decode_over_invoke": decode / invoke, "runs": args.runs}
+    emit(result, args, lambda r: print(f"face detector, 896 anchors, 1 thread: invoke {r['invoke_ms']:.3f} ms, "
+                                       f"decode + NMS {r['decode_nms_ms']:.3f} ms ({r['decode_over_invoke']:.2f}x of invoke)"))
 
 
 if __name__ == "__main__":

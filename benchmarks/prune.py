@@ -1,6 +1,6 @@
 """Pruning figures, measured side by side in one run (needs the full .venv).
 
-    .venv/bin/python benchmarks/prune.py [--json]
+    .venv/bin/python benchmarks/prune.py [--json] [--out FILE]
 
 1. Real digit scans (scikit-learn): the example CNN dense and pruned to 50/75/80% with
    3 fine-tuning epochs, all int8: top-1 against the dense float model, file and gzip sizes,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import pathlib
 import subprocess
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import alternate  # noqa: E402
+from common import alternate, emit, output_options  # noqa: E402
 
 
 def gz(path) -> int:
@@ -88,13 +87,15 @@ def mobilenet_sparse(work: pathlib.Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "prune")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = {"digits_int8": digits(pathlib.Path(tmp)), "mobilenetv2_fp32": mobilenet_sparse(pathlib.Path(tmp))}
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return 0
+    emit(results, args, render)
+    return 0
+
+
+def render(results: dict) -> None:
     print("digits CNN, int8, 3 fine-tuning epochs; top-1 on 360 held-out real scans; XNNPACK 1 thread")
     print(f"{'variant':<10} {'int8 top-1':>10} {'drop pts':>9} {'sparsity':>9} {'bytes':>8} {'gzip':>7} "
           f"{'gzip/dense':>10} {'median ms':>10} {'ms/dense':>9}")
@@ -108,7 +109,6 @@ def main() -> int:
           f"{m['dense_ms']:.2f} ms (ratio {m['latency_ratio']:.3f}); file {m['pruned_bytes']} vs {m['dense_bytes']} bytes")
     print("XNNPACK sparse-kernel rules: " + ("all met" if not m["xnnpack_blockers"] else "; ".join(m["xnnpack_blockers"])))
     print("goals: 50% within 1.5 points, 80% within 3 points of the dense float model; gzip of prune75 <= 0.6x dense")
-    return 0
 
 
 if __name__ == "__main__":

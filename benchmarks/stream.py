@@ -25,7 +25,8 @@ import threading
 import time
 
 import numpy as np
-from common import CACHE, machine
+from common import CACHE, emit, machine, output_options
+
 from runtime import build_mobilenet, raw_interpreter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,6 +60,7 @@ def make_video(path: pathlib.Path, seconds: float, fps: int = 30, size=(640, 480
 def decoders(video: pathlib.Path, spec) -> dict:
     import av
     import cv2
+
     from edgelite.runtime.input_spec import InputSpec
     from edgelite.runtime.sources import decode_size
     out = {}
@@ -292,6 +294,7 @@ def face_model_path() -> str | None:
 def soak(task, video: pathlib.Path, seconds: float) -> dict:
     """Resident memory of a live run, sampled every second; the file loops (a new Stream each pass)."""
     import resource  # noqa: F401 - Linux: /proc/self/status is read for the current figure
+
     from edgelite.runtime.stream import Stream
 
     def rss_mb() -> float:
@@ -320,8 +323,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each live run")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of the memory run (0: skip)")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out", default=None, help="also write the figures to this JSON file")
+    output_options(parser, "stream")
     parser.add_argument("--soak-only", action="store_true", help="only the memory run, added to --out's figures")
     args = parser.parse_args()
     import edgelite
@@ -357,11 +359,10 @@ def main() -> None:
              "edgelite": edgelite_live(detector, video, rate, 20.0 / rate)} for rate in (1.0, 8.0)]
     if args.soak:
         report["soak"] = soak(mobilenet, video, args.soak)
-    report["machine"] = machine()
+    elif args.out and pathlib.Path(args.out).is_file() and "soak" in json.loads(pathlib.Path(args.out).read_text()):
+        report["soak"] = json.loads(pathlib.Path(args.out).read_text())["soak"]   # kept, with its own machine and date
     add_goals(report)
-    if args.out:
-        pathlib.Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2) if args.json else render(report))
+    emit(report, args, lambda r: print(render(r)))
 
 
 def add_goals(report: dict) -> dict:

@@ -3,16 +3,17 @@ builds MobileNetV2 once; cached). Goals from the tasks issue: a folder of 640x48
 MobileNetV2 with one inference thread at >= 0.9x the rate of the interpreter alone on ready tensors
 (decoding hidden behind inference); one JPEG end to end <= 1.20x the invoke alone.
 
-    .venv/bin/python benchmarks/throughput.py [--json]
+    .venv/bin/python benchmarks/throughput.py [--json] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import tempfile
 import time
+
+from common import emit, output_options
 
 from runtime import build_mobilenet, raw_interpreter
 
@@ -42,7 +43,7 @@ def decode_only(path: str, spec) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true")
+    output_options(parser, "throughput")
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=3, help="alternating passes of each (the medians are compared)")
     args = parser.parse_args()
@@ -78,12 +79,15 @@ def main() -> None:
     floor = statistics.median(decode_only(p, clf.input_spec) for p in paths[:60])
     result = {"raw_images_per_s": raw_rate, "folder_images_per_s": folder_rate, "folder_over_raw": folder_rate / raw_rate,
               "single_jpeg_ms": total, "invoke_ms": invoke, "single_over_invoke": total / invoke,
-              "jpeg_decode_alone_ms": floor, "floor_over_invoke": (invoke + floor) / invoke}
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    print(f"folder of {args.images} 640x480 JPEGs, 1 inference thread, median of {args.rounds} alternating passes: {folder_rate:.1f} images/s against "
-          f"{raw_rate:.1f}/s for the interpreter alone on ready tensors ({result['folder_over_raw']:.2f}x; goal >= 0.9)")
+              "jpeg_decode_alone_ms": floor, "floor_over_invoke": (invoke + floor) / invoke,
+              "images": args.images, "rounds": args.rounds}
+    emit(result, args, render)
+
+
+def render(result: dict) -> None:
+    total, invoke, floor = result["single_jpeg_ms"], result["invoke_ms"], result["jpeg_decode_alone_ms"]
+    print(f"folder of {result['images']} 640x480 JPEGs, 1 inference thread, median of {result['rounds']} alternating "
+          f"passes: {result['folder_images_per_s']:.1f} images/s against {result['raw_images_per_s']:.1f}/s for the interpreter alone on ready tensors ({result['folder_over_raw']:.2f}x; goal >= 0.9)")
     print(f"one JPEG end to end: {total:.2f} ms against {invoke:.2f} ms invoke ({result['single_over_invoke']:.2f}x; "
           "goal <= 1.20)")
     print(f"the JPEG decode alone (libjpeg-turbo at the DCT scale edgelite asks for): {floor:.2f} ms, so no "

@@ -60,9 +60,10 @@ def resolution(data: Data, task: str, budget: float) -> str | None:
                "outputs' measured noise is reported apart), and every output's SNR is judged at the lower end of "
                "its interval" if task == "classify" and data.eval_labels is None else
                "every output's SNR is judged at the lower end of its interval")
+    finer = (f"give --eval-data with at least {math.ceil(100.0 / budget)} images, or a looser --max-accuracy-drop"
+             if budget > 0 else "give a --max-accuracy-drop above 0 (with a budget of 0, any flip is over it)")
     return (f"verifying on {split}: one image is {100.0 / n:.2f} points, coarser than the budget of {budget:.2f}; "
-            f"{counted}. For a finer verdict give --eval-data with at least {math.ceil(100.0 / budget)} images, or a "
-            "looser --max-accuracy-drop")
+            f"{counted}. For a finer verdict {finer}")
 
 
 def split(images: imgs.ImageSet, count: int, seed: int) -> tuple[imgs.ImageSet, imgs.ImageSet]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.runtime.compare import snr_db, wilson
 from edgelite.runtime.metadata import InputSpec
 from edgelite.runtime.model import Model
 from edgelite.runtime.postprocess import dequantize, output_is_probability, softmax
@@ -151,23 +152,11 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None  # JSON has no infinity: None means identical outputs
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); (0, 1) for no observations."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def fidelity(reference: np.ndarray, converted: np.ndarray) -> dict:
     """SNR in dB and mean cosine similarity of converted against reference outputs (rows are images)."""
     ref = reference.reshape(len(reference), -1).astype(np.float64)
     out = converted.reshape(len(converted), -1).astype(np.float64)
-    noise = float(np.mean((ref - out) ** 2))
-    signal = float(np.mean(ref ** 2))
-    snr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+    snr = snr_db(float(np.mean(ref ** 2)), float(np.mean((ref - out) ** 2)))
     norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
     cos = np.where(norms > 0, np.sum(ref * out, axis=1) / np.where(norms > 0, norms, 1), 1.0)
     return {"snr_db": snr, "cosine": float(np.mean(cos))}

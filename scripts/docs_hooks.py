@@ -1,5 +1,10 @@
 """MkDocs hooks: the Benchmarks page's figures come from the JSON files the benchmarks write
-(``docs/benchmarks/*.json``, with the machine and date), never typed by hand."""
+(``docs/benchmarks/*.json``, with the machine and date), never typed by hand.
+
+A measured figure (milliseconds, decibels, a ratio, a rate) typed into a page's prose is refused: it would
+drift from the code that measures it. Goals, budgets and settings are not figures; they read as such (``goal
+<= 1.5x``, ``a 25 dB budget``, ``at 240 frames/s``). tests/sdk/test_docs_examples.py runs the same check on
+the README."""
 from __future__ import annotations
 
 import json
@@ -10,14 +15,47 @@ MARK = re.compile(r"<!-- figures: (\w+) -->")
 FIGURE = re.compile(r"\[\[(\w+):([\w.-]+)(?:\\?\|(\.\d+[fx%]))?\]\]")  # [[stream:live.edgelite.fps|.1f]]; \| in tables
 
 
+MEASURED = re.compile(r"(?<![\w.\-\[])\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?\s?(?:ms|dB|x|frames/s|images/s|fps|us)(?![\w/])")
+SETTING_BEFORE = re.compile(r"(<=|>=|<|>|at\s+most|at\s+least|under|goals?:?(\s+of)?|budgets?(\s+of)?|e\.g\.|default|at|tolerance\s+of)\s*\(?$")
+SETTING_AFTER = re.compile(r"^\)?\s*(is a |of )?(goal|budget)")
+TABLE = re.compile(r"<!-- table: ([\w./-]+) -->")
+CODE = re.compile(r"(^```.*?^```|`[^`\n]*`)", re.S | re.M)
+
+
+def prose(markdown: str) -> str:
+    """The page's running text: no code blocks, code spans, comments or figure references."""
+    markdown = CODE.sub("", markdown)
+    markdown = re.sub(r"<!--.*?-->", "", markdown, flags=re.S)
+    return FIGURE.sub("[[figure]]", markdown)
+
+
+def typed_figures(markdown: str) -> list[str]:
+    """Measured figures typed into ``markdown``'s prose (each with the words before it), rather than referenced."""
+    text = prose(markdown)
+    found = []
+    for m in MEASURED.finditer(text):
+        before, after = text[max(0, m.start() - 25):m.start()], text[m.end():m.end() + 20]
+        if not (SETTING_BEFORE.search(before) or SETTING_AFTER.search(after)):
+            found.append(f"line {text.count(chr(10), 0, m.start()) + 1}: ...{before.split(chr(10))[-1]}{m.group(0)}")
+    return found
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
     folder = pathlib.Path(config["docs_dir"]) / "benchmarks"
-    markdown = MARK.sub(lambda m: figures(folder / f"{m.group(1)}.json"), markdown)
-    markdown = FIGURE.sub(lambda m: figure(folder / f"{m.group(1)}.json", m.group(2), m.group(3)), markdown)
-    left = re.search(r"\[\[\w+:[^\]]*\]\]", markdown)
-    if left:  # a figure reference the pattern above could not read: fail rather than print it as text
-        raise ValueError(f"{page.file.src_path}: cannot read the figure reference {left.group(0)}")
-    return markdown
+    typed = typed_figures(markdown)
+    if typed:
+        raise ValueError(f"{page.file.src_path}: measured figures typed by hand (reference a benchmark's file "
+                         f"instead, [[name:dotted.key]]): {'; '.join(typed)}")
+    def resolved(text: str) -> str:
+        text = TABLE.sub(lambda m: table(pathlib.Path(config["docs_dir"]) / m.group(1)), text)
+        text = MARK.sub(lambda m: figures(folder / f"{m.group(1)}.json"), text)
+        text = FIGURE.sub(lambda m: figure(folder / f"{m.group(1)}.json", m.group(2), m.group(3)), text)
+        left = re.search(r"\[\[\w+:[^\]]*\]\]", text)
+        if left:  # a figure reference the pattern above could not read: fail rather than print it as text
+            raise ValueError(f"{page.file.src_path}: cannot read the figure reference {left.group(0)}")
+        return text
+    parts = CODE.split(markdown)  # code is shown as written: [[name:key]] there is an example, not a reference
+    return "".join(resolved(part) if i % 2 == 0 else part for i, part in enumerate(parts))
 
 
 def figure(path: pathlib.Path, name: str, style: str | None) -> str:
@@ -49,3 +87,10 @@ def flatten(value, prefix: str = ""):
             yield from flatten(inner, f"{prefix}[{i}]")
     else:
         yield prefix, (f"{value:.4g}" if isinstance(value, float) else value)
+
+
+def table(path: pathlib.Path) -> str:
+    """The table and the bold lines of a report edgelite wrote (e.g. a sweep's report.md), as the report has them."""
+    lines = path.read_text().splitlines()
+    return "\n".join([line for line in lines if line.startswith("|")] + [""] +
+                     [line for line in lines if line.startswith("**")])

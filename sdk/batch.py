@@ -30,21 +30,26 @@ BATCH = 16                       # images per Ray Data batch: large enough to am
 
 
 class Predictor:
-    """A Ray Data callable class: one model per worker, ``task.run`` on each image's bytes."""
+    """A Ray Data callable class: one model per worker, ``task.run`` on each image's bytes; with a reference
+    model, both on each image, giving ``edgelite.runtime.compare.Pair`` instead (``predict --compare``)."""
 
-    def __init__(self, model_ref, load_options: dict, run_options: dict):
+    def __init__(self, model_ref, load_options: dict, run_options: dict, reference_ref=None):
         import tempfile
 
         import ray
 
         from edgelite.runtime.tasks import load
-        data = ray.get(model_ref) if isinstance(model_ref, ray.ObjectRef) else model_ref
-        # Loaded from a file, not from bytes (which the runtime trusts): the sandboxed first load runs on this node.
+        # Loaded from files, not from bytes (which the runtime trusts): the sandboxed first load runs on this node.
         self._folder = tempfile.TemporaryDirectory(prefix="edgelite-worker-")
-        path = f"{self._folder.name}/model.tflite"
-        with open(path, "wb") as fh:
-            fh.write(bytes(data))
-        self.task = load(path, **load_options)
+
+        def loaded(ref, name: str):
+            data = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
+            path = f"{self._folder.name}/{name}.tflite"
+            with open(path, "wb") as fh:
+                fh.write(bytes(data))
+            return load(path, **load_options)
+        self.task = loaded(model_ref, "model")
+        self.reference = loaded(reference_ref, "reference") if reference_ref is not None else None
         self.run_options = run_options
 
     def __call__(self, batch: dict) -> dict:
@@ -58,6 +63,10 @@ class Predictor:
         if image is None or len(image) == 0:
             return None  # read failed on the driver, which keeps its error
         try:
+            if self.reference is not None:
+                from edgelite.runtime.compare import pair
+                return dataclasses.replace(pair(self.task, self.reference, bytes(image), self.run_options),
+                                           source=source)
             return dataclasses.replace(self.task.run(bytes(image), **self.run_options), source=source)
         except EdgeliteError as exc:
             return type(exc)(str(exc).replace(f"<{len(image)} bytes>", source, 1))  # the name a path would give
@@ -79,9 +88,11 @@ def _read(paths: Sequence[str]) -> tuple[list[dict], dict[int, Exception]]:
 
 
 def predict_on_ray(model: str, images: Sequence[str], *, workers: int | None, load_options: dict,
-                   run_options: dict, on_event: Callable[[dict], None] | None = None) -> Iterator[tuple]:
+                   run_options: dict, on_event: Callable[[dict], None] | None = None,
+                   reference: str | None = None) -> Iterator[tuple]:
     """Yields (image, TaskResult or the EdgeliteError it raised) for every image, in order, as ``run_many``
-    does locally. Runs inside ``cluster.connect``; ``workers`` Ray Data actors of one CPU each (default: the
+    does locally; with ``reference`` (a second model file), a ``compare.Pair`` of both models instead of the
+    TaskResult. Runs inside ``cluster.connect``; ``workers`` Ray Data actors of one CPU each (default: the
     cluster's CPUs)."""
     import logging
 
@@ -94,12 +105,16 @@ def predict_on_ray(model: str, images: Sequence[str], *, workers: int | None, lo
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)   # not a line per dataset run on the user's terminal
-    data = read_regular(model, "a model", limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT), ModelError)
+    model_limit = limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT)
+    data = read_regular(model, "a model", model_limit, ModelError)
+    other = ray.put(read_regular(reference, "a model", model_limit, ModelError)) if reference else None
     rows, failed = _read(images)
     size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // BATCH, 4 * size)))
+    # A block per BATCH images, at least one per worker (else Ray warns that workers will idle), at most 4 each.
+    blocks = max(1, min(len(rows), max(size, min(len(rows) // BATCH, 4 * size))))
+    dataset = ray.data.from_items(rows, override_num_blocks=blocks)
     results = dataset.map_batches(Predictor, batch_size=BATCH, num_cpus=1, compute=ActorPoolStrategy(size=size),
-                                  fn_constructor_args=(ray.put(data), load_options, run_options),
+                                  fn_constructor_args=(ray.put(data), load_options, run_options, other),
                                   batch_format="numpy")
     for row in results.iter_rows():
         index = int(row["index"])

@@ -21,6 +21,7 @@ from .draw import draw_detections, picture_names
 from .options import DELEGATE, INPUT_SHAPE, use
 from .report import (
     check_text,
+    comparison_text,
     convert_text,
     doctor_text,
     inspect_text,
@@ -277,38 +278,37 @@ def inspect(model, backend, as_json):
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
               help="Write each image with its boxes and keypoints drawn into this folder (detectors).")
 @click.option("--jsonl", is_flag=True, help="One JSON object per line, each printed as its image finishes.")
+@click.option("--compare", "reference", type=click.Path(dir_okay=True), default=None, metavar="OTHER.tflite",
+              help="Run OTHER (the model in the field, or the float model) on the same images too and report how "
+                   "far MODEL is from it: agreement of the task's decisions (95% interval), each output's SNR and "
+                   "cosine, and the images where the two differ.")
 @ray_option
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="With --ray: prediction workers, one CPU each [default: the cluster's CPUs].")
 @json_option
 def predict(model, images, top_k, threads, delegate, fallback, backend, labels, mean, std, resize, exact, task,
-            decoder, draw, jsonl, ray_address, workers, as_json):
+            decoder, draw, jsonl, reference, ray_address, workers, as_json):
     """Run a model on images: classes, detections, embeddings or raw outputs; preprocessing from the record.
 
     \b
     Example:
       edgelite predict examples/models/digits_int8.tflite examples/images/*.png --top-k 3
       edgelite predict face.tflite photo.jpg --decoder examples/decoders/face_detection_short_range.json
+      edgelite predict new.tflite photos/ --compare field.tflite     # before replacing a model
     """
-    from edgelite.runtime.files import expand_images
     from edgelite.runtime.tasks import load
-    if threads and len(threads) > 1:
-        raise click.BadParameter("predict runs one thread count", param_hint="--threads")
-    images = expand_images(images)
-    if not images:
-        raise click.UsageError("no images found in the folders given (looked below them for image files)")
-    if workers and not ray_address:
-        raise click.UsageError("--workers sets Ray's prediction workers; give --ray ADDRESS too")
+    images = _predict_inputs(images, threads, draw, reference, ray_address, workers)
+    load_options = dict(delegate=delegate, backend=backend, fallback=fallback, fast=not exact, labels=labels, mean=mean,
+                        std=std, resize=resize, task=task, decoder=decoder)
     if ray_address:
-        if draw:
-            raise click.UsageError("--draw writes files here; run it without --ray")
-        _predict_on_ray(ray_address, model, images, workers, jsonl, as_json, top_k,
-                        dict(delegate=delegate, threads=threads[0] if threads else 1, backend=backend,
-                             fallback=fallback, fast=not exact, labels=labels, mean=mean, std=std, resize=resize,
-                             task=task, decoder=decoder))
+        _predict_on_ray(ray_address, model, images, workers, jsonl, as_json, top_k, reference,
+                        {**load_options, "threads": threads[0] if threads else 1})
         return
-    clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend, fallback=fallback,
-               fast=not exact, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
+    clf = load(model, threads=threads[0] if threads else None, **load_options)
+    if reference:
+        _compare_here(clf, load(reference, threads=threads[0] if threads else None, **load_options), images,
+                      {"top_k": top_k} if clf.task == "classify" else {}, jsonl, as_json)
+        return
     if draw and clf.task != "detect":
         hint = "; give --decoder FILE to decode a detector's raw outputs" if clf.task == "raw" else ""
         raise click.UsageError(f"--draw draws a detector's boxes, and {model} runs as {clf.task}{hint}")
@@ -320,22 +320,90 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
     _report_each(clf.run_many(images, **options), task_text, header, as_json, jsonl, after)
 
 
-def _predict_on_ray(address, model, images, workers, jsonl, as_json, top_k, load_options) -> None:
+def _predict_inputs(images, threads, draw, reference, ray_address, workers) -> list[str]:
+    """predict's images, once its options are known to fit together (usage errors, exit 2)."""
+    from edgelite.runtime.files import expand_images
+    if threads and len(threads) > 1:
+        raise click.BadParameter("predict runs one thread count", param_hint="--threads")
+    if workers and not ray_address:
+        raise click.UsageError("--workers sets Ray's prediction workers; give --ray ADDRESS too")
+    if draw and (ray_address or reference):
+        raise click.UsageError(f"--draw draws one model's boxes here; run it without "
+                               f"{'--ray' if ray_address else '--compare'}")
+    found = expand_images(images)
+    if not found:
+        raise click.UsageError("no images found in the folders given (looked below them for image files)")
+    return found
+
+
+def _predict_on_ray(address, model, images, workers, jsonl, as_json, top_k, reference, load_options) -> None:
     """predict's local output, from Ray Data workers: each loads the model once (the header's task from here)."""
+    from edgelite.runtime.compare import check_comparable
     from edgelite.runtime.tasks import load
 
     from .batch import predict_on_ray
     from .cluster import connect
     from .progress import Progress
     here = load(model, **{**load_options, "threads": 1})  # checks the model (sandboxed) before a cluster is asked
+    other = load(reference, **{**load_options, "threads": 1}) if reference else None
+    if other is not None:
+        check_comparable(here, other)
     header = {"model": here.path, "task": here.task, "assumed_task": getattr(here, "assumed_task", None),
               "delegate": here.delegate.to_dict()}
     options = {"top_k": top_k} if here.task == "classify" else {}
     with connect(address) as cluster, Progress("images", len(images), jsonl=False) as progress:
         header["ray"] = cluster.to_dict()
         outcomes = predict_on_ray(model, images, workers=workers, load_options=load_options, run_options=options,
-                                  on_event=progress.event)
-        _report_each(outcomes, task_text, header, as_json, jsonl)
+                                  on_event=progress.event, reference=reference)
+        if other is not None:
+            _report_comparison(here, other, outcomes, jsonl, as_json, header["ray"])
+        else:
+            _report_each(outcomes, task_text, header, as_json, jsonl)
+
+
+def _compare_here(model, reference, images, options: dict, jsonl: bool, as_json: bool) -> None:
+    """``predict --compare`` on this machine: both task objects on each image, one after the other."""
+    from edgelite.runtime.compare import check_comparable, pair
+    from edgelite.runtime.errors import InputError
+
+    from .progress import Progress
+    check_comparable(model, reference)
+
+    def outcomes(progress):
+        for image in images:
+            try:
+                yield image, pair(model, reference, image, options)
+            except InputError as exc:
+                yield image, exc
+            progress.event({"event": "finished", "status": "ok"})
+    with Progress("images", len(images)) as progress:
+        _report_comparison(model, reference, outcomes(progress), jsonl, as_json)
+
+
+def _report_comparison(model, reference, outcomes, jsonl: bool, as_json: bool, ray: dict | None = None) -> None:
+    """The comparison's report (text, one JSON document, or a JSON line per image and the summary last); each
+    image either model could not run is an error line, and exits 1 at the end."""
+    from edgelite.runtime.compare import summarize
+    pairs, failures = [], 0
+    for image, outcome in outcomes:
+        if isinstance(outcome, Exception):
+            failures += 1
+            if jsonl:
+                click.echo(json.dumps({"source": image, "error": str(outcome)}))
+            else:
+                click.echo(f"error: {outcome}", err=True)
+            continue
+        pairs.append(outcome)
+        if jsonl:
+            click.echo(json.dumps({"source": outcome.source, "agree": outcome.agree, "why": outcome.why or None}))
+    comparison = summarize(model, reference, pairs)
+    data = {**comparison.to_dict(), **({"ray": ray} if ray else {}), "failed": failures}
+    if jsonl:
+        click.echo(json.dumps({"summary": data}))
+    else:
+        _emit(as_json, data, comparison_text(comparison))
+    if failures:
+        sys.exit(1)
 
 
 def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, after=None) -> None:

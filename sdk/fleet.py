@@ -169,29 +169,16 @@ def profile_fleet(devices: Sequence[Device], models: Sequence[str], counts: Sequ
 
 
 def _profile_device(device: Device, models, counts, started: float, options: dict) -> DeviceRun:
-    results: list[ProfileResult] = []
-    errors: list[dict] = []
+    """One device's run: down if it does not answer, failed if it answers with something else or a model fails."""
     try:
         version = device.remote.check()
     except EdgeliteError as exc:
-        return DeviceRun(device, "down" if _unreachable(exc) else "failed", started, time.time(),
+        return DeviceRun(device, "down" if isinstance(exc, DeviceUnreachableError) else "failed", started, time.time(),
                          errors=({"device": device.name, "error": str(exc)},))
-    status = "ok"
-    for model in models:
-        for n in counts:
-            try:
-                results.append(device.remote.profile(model, threads=n, **options))
-            except EdgeliteError as exc:
-                errors.append({"device": device.name, "model": model, "threads": n, "error": str(exc)})
-                if _unreachable(exc):
-                    return DeviceRun(device, "down", started, time.time(), version, tuple(results), tuple(errors))
-                status = "failed"
-    return DeviceRun(device, status, started, time.time(), version, tuple(results), tuple(errors))
-
-
-def _unreachable(exc: Exception) -> bool:
-    """The device stopped answering (as opposed to answering with an error): no point trying its other models."""
-    return isinstance(exc, DeviceUnreachableError)
+    results, errors, down = device.remote.profile_each(models, counts, **options)
+    status = "down" if down else "failed" if errors else "ok"
+    return DeviceRun(device, status, started, time.time(), version, results,
+                     tuple({"device": device.name, **e} for e in errors))
 
 
 __all__ = ["DEVICE_KEYS", "Device", "DeviceRun", "FleetReport", "devices_from_hosts", "profile_fleet", "read_devices"]

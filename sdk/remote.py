@@ -147,10 +147,9 @@ class Remote:
             raise RemoteError(f"{self.target}: unexpected output from edgelite profile ({exc})") from None
         return result
 
-    def profile_many(self, models, counts, **options):
-        """Every model at every thread count; a failing one is an error row, the rest go on."""
-        from edgelite.runtime.profiler import ProfileReport
-        self.check()
+    def profile_each(self, models, counts, **options) -> tuple[tuple, tuple[dict, ...], bool]:
+        """Every model at every thread count: the results, an error row for each that failed (the rest go on),
+        and whether the device stopped answering (then nothing more is tried: its other models cannot run)."""
         results, errors = [], []
         for model in models:
             for n in counts:
@@ -158,4 +157,13 @@ class Remote:
                     results.append(self.profile(model, threads=n, **options))
                 except EdgeliteError as exc:
                     errors.append({"model": model, "threads": n, "error": str(exc)})
-        return ProfileReport(tuple(results), tuple(errors))
+                    if isinstance(exc, DeviceUnreachableError):
+                        return tuple(results), tuple(errors), True
+        return tuple(results), tuple(errors), False
+
+    def profile_many(self, models, counts, **options):
+        """``profile_each`` after checking the device runs edgelite, as one report."""
+        from edgelite.runtime.profiler import ProfileReport
+        self.check()
+        results, errors, _ = self.profile_each(models, counts, **options)
+        return ProfileReport(results, errors)

@@ -187,6 +187,22 @@ def outputs_table(outputs) -> str:
     return table(head, rows)
 
 
+def comparison_text(c, shown: int = 20) -> str:
+    """``predict --compare``: agreement of the two models' decisions, every output's distance, where they differ."""
+    if not c.images:
+        return f"compared {c.model} with {c.reference}: no image ran on both"
+    low, high = c.interval
+    lines = [f"compared {c.model} with {c.reference} ({c.task}) on {c.images} image(s)",
+             f"agreement: {100 * c.agreement:.2f}% (95% CI {100 * low:.1f}-{100 * high:.1f}%), "
+             f"{len(c.differ)} differ",
+             table(["output", "SNR dB", "cosine"], [[o.name, _db(o.snr_db), f"{o.cosine:.4f}"] for o in c.outputs])]
+    if c.differ:
+        lines.append("differ:" + "".join(f"\n  {source}: {why}" for source, why in c.differ[:shown]))
+        if len(c.differ) > shown:
+            lines.append(f"  ... and {len(c.differ) - shown} more (--json lists them all)")
+    return "\n".join(lines)
+
+
 def _pruning_line(p) -> str:
     pruned_top1 = f", pruned Keras top-1 {100 * p.pruned_keras_top1:.2f}%" if p.pruned_keras_top1 is not None else ""
     xnn = p.xnnpack_sparse_kernels

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -91,7 +92,6 @@ needs_writer = pytest.mark.skipif(not can_write_metadata(), reason="no TFLite sc
 @pytest.fixture()
 def fake_compiler(tmp_path) -> pathlib.Path:
     """An executable stand-in for edgetpu_compiler (tests/fixtures/fake_edgetpu_compiler.py)."""
-    import sys
     script = tmp_path / "edgetpu_compiler"
     script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "tests" / "fixtures" / "fake_edgetpu_compiler.py"}" "$@"\n')
     script.chmod(0o755)
@@ -184,7 +184,6 @@ def start_ray(nodes: int = 2, env: dict | None = None):
     import importlib.util
     import os
     import subprocess
-    import sys
     if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed in this environment (the ray extra)")
     launcher = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fixtures" / "ray_cluster.py"), str(nodes)],
@@ -215,3 +214,13 @@ def ray_cluster():
     address, launcher = start_ray(2)
     yield address
     stop_ray(launcher)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The documentation's code blocks that do not run here, with their marks (tests/sdk/test_docs_examples.py)."""
+    docs = next((m for name, m in list(sys.modules.items()) if name.endswith("test_docs_examples")), None)
+    if docs is None or not docs.NOT_RUN:
+        return
+    terminalreporter.section(f"documentation blocks not run here ({len(docs.NOT_RUN)}, by their marks)")
+    for block in docs.NOT_RUN:
+        terminalreporter.line(f"{block.id}: {block.kind}: {block.why}")

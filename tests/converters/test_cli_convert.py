@@ -91,3 +91,17 @@ def test_2_4_pruning_on_three_input_channels_says_it_zeroed_more(tmp_path, digit
     first = layers[0]
     assert first["sparsity"] == pytest.approx(2 / 3, abs=0.01)  # 3 input channels: groups of 3, two zeroed
     assert f"2:4 pruning zeroed more than half of the weights of {first['layer']} (66.7%)" in result.stderr
+
+
+def test_a_budget_of_zero_is_a_verdict_not_a_crash(tmp_path, digits_keras, digit_folders):
+    """--max-accuracy-drop 0 with few images: the resolution line says what a budget of 0 means (was a
+    ZeroDivisionError traceback)."""
+    train, _ = digit_folders
+    few = tmp_path / "few"
+    few.mkdir()
+    for image in sorted(train.rglob("*.png"))[:30]:
+        (few / image.name).write_bytes(image.read_bytes())
+    result = run("convert", digits_keras, "-o", tmp_path / "d.tflite", "--calibration", few,
+                 "--max-accuracy-drop", "0", "--no-recover")
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output and "with a budget of 0, any flip is over it" in result.output

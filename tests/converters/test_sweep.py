@@ -218,3 +218,39 @@ def test_a_sweep_run_again_on_ray_builds_only_what_is_missing(swept_on_ray, digi
     assert {r["variant"]: r["reused"] for r in rows} == {"fp32": True, "int8": True, "prune50-int8": True,
                                                          "dynamic": False}
     assert next(r for r in rows if r["variant"] == "dynamic")["built_on"].startswith("ray:127.0.0.1")
+
+
+def test_a_sweep_whose_driver_is_killed_resumes_on_ray_without_redoing_what_finished(tmp_path, digits_keras,
+                                                                                     digit_folders, ray_cluster):
+    """SIGKILL the `edgelite sweep --ray` process as soon as its first variant is back; run it again: only the
+    variants that were not kept are converted (counted from the progress lines), the others are reused."""
+    import signal
+    import subprocess
+    import sys
+    train, evaluation = digit_folders
+    args = ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data", str(evaluation), "--train-data",
+            str(train), "--epochs", "1", "-o", str(tmp_path / "out"), "--variants", "fp32,int8,prune50-int8",
+            "--threads", "1", "--runs", "5", "--ray", ray_cluster, "--jsonl"]
+    driver = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    finished_first = None
+    try:
+        for line in driver.stdout:
+            event = json.loads(line).get("progress", {})
+            if event.get("event") == "finished" and event.get("status") == "ok":
+                finished_first = event["variant"]
+                driver.send_signal(signal.SIGKILL)
+                break
+    finally:
+        driver.kill()
+        driver.wait(timeout=60)
+    assert finished_first is not None, "no variant finished before the sweep ended"
+    rerun = CliRunner().invoke(main, args)
+    assert rerun.exit_code == 0, rerun.output
+    progress = [json.loads(line)["progress"] for line in rerun.stdout.splitlines()[:-1]]
+    reused = {p["variant"] for p in progress if p.get("reused")}
+    started = {p["variant"] for p in progress if p["event"] == "started"}
+    assert finished_first in reused and "prune50-int8" in started   # the fine-tune was still running when killed
+    assert reused | started == {"fp32", "int8", "prune50-int8"} and not reused & started
+    rows = json.loads(rerun.stdout.splitlines()[-1])["report"]["rows"]
+    assert all(r["error"] is None and r["median_ms"] is not None for r in rows)

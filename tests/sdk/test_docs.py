@@ -79,3 +79,34 @@ def test_the_layout_in_the_docs_matches_the_tree():
         actual = {p.name for p in (ROOT / package).glob("*.py")} - {"__init__.py"}
         assert named <= actual | {"__init__.py"}, (package, named - actual)
         assert actual <= named, (package, actual - named)
+
+
+def test_every_benchmark_writes_figures_the_benchmarks_page_shows():
+    """Each script in benchmarks/ has written its figures (with machine, date and commit) under docs/benchmarks/,
+    and the Benchmarks page shows each file: the figures in the docs come from the benchmarks, not a keyboard."""
+    import json
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    scripts = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem not in ("all", "common"))
+    assert len(scripts) >= 11
+    for name in scripts:
+        source = (ROOT / "benchmarks" / f"{name}.py").read_text()
+        assert "output_options(parser" in source or "--out" in source, f"benchmarks/{name}.py writes no figures"
+        figures = ROOT / "docs" / "benchmarks" / f"{name}.json"
+        assert figures.is_file(), f"no docs/benchmarks/{name}.json: run benchmarks/{name}.py"
+        machine = json.loads(figures.read_text())["machine"]
+        assert {"cpu", "cores", "date", "commit"} <= set(machine), name
+        assert f"<!-- figures: {name} -->" in page, f"the Benchmarks page does not show {name}.json"
+
+
+def test_no_measured_figure_is_typed_into_the_readme_or_the_docs():
+    """The site's build refuses typed figures (scripts/docs_hooks.py); the README is not built, so it is read here."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "scripts" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        assert not hooks.typed_figures(page.read_text()), page.name
+    found = hooks.typed_figures("int8 ran in 3.60 ms, 1.4x faster;\nthe box head kept 25.9 dB")
+    assert [f.split("...")[0] for f in found] == ["line 1: ", "line 1: ", "line 2: "]
+    assert [f.endswith(s) for f, s in zip(found, ("3.60 ms", "1.4x", "25.9 dB"))] == [True, True, True]
+    assert hooks.typed_figures("goal <= 1.5x; a 25 dB budget; at 240 frames/s; [[stream:fps|.1f]] frames/s") == []
