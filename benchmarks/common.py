@@ -57,8 +57,13 @@ def machine() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
                  platform.processor())
     flags = cpuinfo
+    here = pathlib.Path(__file__).parent
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=pathlib.Path(__file__).parent).stdout.strip() or "unknown"
+                            cwd=here).stdout.strip() or "unknown"
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".."],
+                             capture_output=True, text=True, cwd=here).stdout.strip()
+    if changed:  # the code measured is not the commit's: say so rather than name a commit it is not
+        commit += " with uncommitted changes"
     return {"cpu": model, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags,
             "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(), "commit": commit}
 

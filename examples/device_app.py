@@ -53,12 +53,24 @@ def classify(clf, source, name: str, top_k: int, stats: dict):
 
 
 def watch(clf, folder: str, top_k: int, interval: float, stop: Stop, stats: dict):
-    """Polls the folder: portable (no inotify needed) and cheap at these rates."""
+    """Polls the folder: portable (no inotify needed) and cheap at these rates. A new file is taken once its
+    size is the same at two polls in a row, so one that a camera or a copy is still writing is not read half
+    written (and reported broken)."""
     seen = set(os.listdir(folder))
     log("watching", folder=folder, existing=len(seen))
+    growing: dict[str, int] = {}   # new files not taken yet, and the size each had at the last poll
     while not stop.requested:
         for name in sorted(set(os.listdir(folder)) - seen):
+            try:
+                size = os.path.getsize(os.path.join(folder, name))
+            except OSError:  # gone again
+                growing.pop(name, None)
+                continue
+            if growing.get(name) != size:
+                growing[name] = size
+                continue
             seen.add(name)
+            del growing[name]
             if name.lower().endswith(EXTENSIONS) and not stop.requested:
                 classify(clf, os.path.join(folder, name), name, top_k, stats)
         time.sleep(interval)

@@ -2,8 +2,8 @@
 # The test command (README, .ci/run): builds the environments if needed, then runs
 #   0. the project's lint (ruff) and type check (mypy) on runtime/, converters/, sdk/, and the
 #      documentation site built with mkdocs --strict (scripts/docs.sh),
-#   1. the workstation suite in .venv (TensorFlow present): converters, examples, CLI, installs,
-#   2. the runtime, CLI and install tests again in .venv-runtime, where TensorFlow is not installed,
+#   1. the workstation suite in .venv (TensorFlow present): converters, sweeps, examples, the installs,
+#   2. the runtime, CLI and install tests in .venv-runtime, where TensorFlow is not installed,
 #   3. the same once more in .venv-tflite on tflite-runtime with numpy<2 (older Pi OS / Coral images),
 #      beside 2.
 # Every step runs even when an earlier one failed; each one's summary is printed at the end and
@@ -53,12 +53,14 @@ replayed() {  # replayed FILE: prints what run_to kept and exits with its code (
 step "lint (ruff)" .venv/bin/python -m ruff check runtime converters sdk
 step "type check (mypy)" bash scripts/typecheck.sh
 step "documentation site (mkdocs --strict)" bash scripts/docs.sh
-# The workstation suite: converters, examples, the CLI and the installs, with TensorFlow. tests/runtime is left to
-# the two device suites: the runtime never imports TensorFlow, and here it would run on the same backend
-# (ai-edge-litert) as the LiteRT-only suite, test for test (about two minutes on two cores for nothing new).
-step "full suite (TensorFlow)" .venv/bin/python -m pytest tests/converters tests/examples tests/sdk tests/install "$@"
+# The workstation suite: what needs TensorFlow (converters, sweeps, the examples, the workstation install, the
+# documentation's Keras examples). The runtime and the CLI's device commands never import TensorFlow: the two
+# device suites run them (tests/runtime, tests/sdk), and here they would run again on the same backend
+# (ai-edge-litert) as in the LiteRT-only suite, test for test: minutes on two cores for nothing new.
+step "workstation suite (TensorFlow)" .venv/bin/python -m pytest tests/converters tests/examples tests/install \
+    tests/sdk/test_pareto.py tests/sdk/test_docs_examples.py "$@"
 # The two device suites run side by side (mostly one thread each; measured 5.9 min together against 7.6 one
-# after the other on two cores); each one's output is printed whole when both have finished. The full suite
+# after the other on two cores); each one's output is printed whole when both have finished. The workstation suite
 # does not join them: TensorFlow keeps both cores busy, and three at once took longer than this.
 lanes="$(mktemp -d)"
 log "the two device suites, side by side (their output follows when both have finished)"

@@ -122,7 +122,9 @@ def connect(address: str) -> Iterator[Cluster]:
 
 def _init(ray, target: str | None) -> None:
     if target is None:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.ERROR,
+        # address="local": a new Ray of this run's own. Without it, ray.init() joins a cluster already running on
+        # this machine (found through /tmp/ray), which is not what --ray local promises.
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.ERROR,
                  log_to_driver=False)
     else:
         ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False)

@@ -13,8 +13,8 @@ mark, ``<!-- example: KIND: why -->``, with KIND one of ``MARKS`` below:
   wildcards).
 
 A camera this machine lacks has a stand-in (``STAND_INS``: the test video plays it), and port 8080 becomes a
-free one. Blocks that need TensorFlow (a Keras model) run where it is installed (the full suite); every other
-block runs in the two device suites (in the full suite it would run on the same backend as in the LiteRT-only
+free one. Blocks that need TensorFlow (a Keras model) run where it is installed (the workstation suite); every other
+block runs in the two device suites (in the workstation suite it would run on the same backend as in the LiteRT-only
 suite). Blocks that cannot run here at all are listed with their marks at the end of the run
 (``pytest_terminal_summary`` in conftest).
 """
@@ -207,12 +207,20 @@ def run_command(words: list[str], block: Block) -> str:
         args, target = args[:at], args[at + 1]
     args = [match for a in args for match in (sorted(glob.glob(a)) if "*" in a else [a])]
     args = [a.replace("127.0.0.1:8080", f"127.0.0.1:{free_port()}") for a in args]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, f"{block.id}: edgelite {shlex.join(args)} exited {result.exit_code}:\n{result.output}"
+    if "--ray" in args:  # a Ray session of its own, as a user's command has: not this process's (the tests' cluster)
+        import subprocess
+        import sys
+        done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", *args],
+                              capture_output=True, text=True, timeout=300)
+        code, stdout, output = done.returncode, done.stdout, done.stdout + done.stderr
+    else:
+        result = CliRunner().invoke(main, args)
+        code, stdout, output = result.exit_code, result.stdout, result.output
+    assert code == 0, f"{block.id}: edgelite {shlex.join(args)} exited {code}:\n{output}"
     if target:
-        pathlib.Path(target).write_text(result.stdout)
+        pathlib.Path(target).write_text(stdout)
         assert pathlib.Path(target).stat().st_size > 0, f"{block.id}: nothing went to {target}"
-    return result.output
+    return output
 
 
 def shape(line: str) -> str:
@@ -232,8 +240,8 @@ def check_output(block: Block, before: str) -> None:
                          f"printed:\n{before}")
 
 
-# Each block runs where its path lives: a Keras model's in the full suite (TensorFlow), every other block in the
-# two device suites (the full suite would run those on the same backend as the LiteRT-only suite).
+# Each block runs where its path lives: a Keras model's in the workstation suite (TensorFlow), every other block in the
+# two device suites (the workstation suite would run those on the same backend as the LiteRT-only suite).
 RUN_HERE = [b for b in BLOCKS if b.kind in (None, "output", "slow") and b.needs_tensorflow == HAS_TENSORFLOW]
 
 

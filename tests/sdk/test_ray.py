@@ -118,12 +118,14 @@ def test_a_cluster_whose_workers_run_another_edgelite_is_named(tmp_path, digit_p
     assert os.environ.get("RAY_ADDRESS") is None
 
 
-def test_ray_local_starts_a_private_ray_for_the_run(digit_folder):
-    """--ray local: a Ray of this run's own, stopped after (the same path as a cluster, on this machine's cores)."""
+def test_ray_local_starts_a_private_ray_for_the_run(digit_folder, ray_cluster):
+    """--ray local: a Ray of this run's own, stopped after (the same path as a cluster, on this machine's cores),
+    even with another cluster running on this machine (the tests' two-node one), which it must not join."""
     import ray
     result = CliRunner().invoke(main, ["predict", str(DIGITS_INT8), str(digit_folder / "part2"), "--json",
-                                       "--ray", "local", "--workers", "1"])
+                                       "--ray", "local", "--workers", "2"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ray"]["address"] == "local" and len(data["results"]) == 100
+    assert data["ray"]["nodes"] == 1     # its own node, not the two of the cluster already running
     assert not ray.is_initialized()
