@@ -80,6 +80,13 @@ def output_options(parser, name: str) -> None:
                              "default: %(default)s)")
 
 
+def written(args) -> dict:
+    """The figures ``--out`` holds from an earlier run ({} if none): the parts a partial run keeps."""
+    import json
+    path = pathlib.Path(args.out) if args.out else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else {}
+
+
 def emit(results: dict, args, render) -> None:
     """Adds the machine to ``results``, writes them to ``args.out`` (whole or not at all) and prints them:
     JSON with ``--json``, else ``render(results)``'s table."""

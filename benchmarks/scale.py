@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import subprocess
 import sys
@@ -25,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import emit, output_options  # noqa: E402
+from common import emit, output_options, written  # noqa: E402
 
 SLOW_DEVICE_S = 10.0
 PHOTOS = 2400   # enough that the pool's start (actor processes, a model load each: seconds) does not set the rate
@@ -147,8 +146,7 @@ def main() -> int:
                                                    "(their figures are kept from --out's file).")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    previous = json.loads(pathlib.Path(args.out).read_text()) if skip and args.out and \
-        pathlib.Path(args.out).is_file() else {}
+    previous = written(args) if skip else {}
     report: dict = {}
     for name, part in (("sweep", sweep), ("fleet", fleet), ("predict", predict)):
         if name not in skip:

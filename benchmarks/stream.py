@@ -25,7 +25,7 @@ import threading
 import time
 
 import numpy as np
-from common import CACHE, emit, machine, output_options
+from common import CACHE, emit, machine, output_options, written
 
 from runtime import build_mobilenet, raw_interpreter
 
@@ -332,7 +332,7 @@ def main() -> None:
     mobilenet = edgelite.load(int8, threads=1, trust=True)
     if args.soak_only:
         path = pathlib.Path(args.out)
-        report = json.loads(path.read_text())
+        report = written(args)
         report["soak"] = {**soak(mobilenet, video, args.soak), "machine": machine()}
         path.write_text(json.dumps(report, indent=2) + "\n")
         print(render(report))
@@ -359,8 +359,8 @@ def main() -> None:
              "edgelite": edgelite_live(detector, video, rate, 20.0 / rate)} for rate in (1.0, 8.0)]
     if args.soak:
         report["soak"] = soak(mobilenet, video, args.soak)
-    elif args.out and pathlib.Path(args.out).is_file() and "soak" in json.loads(pathlib.Path(args.out).read_text()):
-        report["soak"] = json.loads(pathlib.Path(args.out).read_text())["soak"]   # kept, with its own machine and date
+    elif "soak" in (kept := written(args)):
+        report["soak"] = kept["soak"]   # kept from the earlier run, with its own machine and date
     add_goals(report)
     emit(report, args, lambda r: print(render(r)))
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .detection import iou
 from .errors import InputError
 from .preprocess import describe
+from .tasks import Embedder
 
 AGREE_IOU = 0.5          # a detection matches the reference's with the same label and at least this IoU
 AGREE_COSINE = 0.98      # two embeddings of an image agree at or above this cosine similarity
@@ -119,7 +121,6 @@ def pair(candidate, reference, image, options: dict) -> Pair:
         raw = task.model.run(tensor)
         outputs.append(task.dequantized(raw))
         decided.append(task.finish(raw, size, **options))
-    agree, why = _decided_alike(candidate.task, decided[0], decided[1], outputs[0], outputs[1])
     signal, noise, cosine = [], [], []
     for mine, ref in zip(*outputs):
         a, b = ref.astype(np.float64).ravel(), mine.astype(np.float64).ravel()
@@ -127,11 +128,15 @@ def pair(candidate, reference, image, options: dict) -> Pair:
         noise.append(float((a - b) @ (a - b)))
         norms = float(np.linalg.norm(a) * np.linalg.norm(b))
         cosine.append(float(a @ b) / norms if norms > 0 else 1.0)
+    names = [o.name for o in reference.model.outputs]
+    agree, why = _decided_alike(candidate.task, decided[0], decided[1], zip(names, signal, noise))
     return Pair(describe(image), agree, why, tuple(signal), tuple(noise), tuple(cosine),
                 tuple(o.size for o in outputs[1]))
 
 
-def _decided_alike(task: str, mine: dict, ref: dict, my_outputs, ref_outputs) -> tuple[bool, str]:
+def _decided_alike(task: str, mine: dict, ref: dict, powers) -> tuple[bool, str]:
+    """Whether the task's decisions agree, and why not; ``powers``: (name, signal, noise) of every output, which a
+    raw model, having no decision, is judged on."""
     if task == "classify":
         a, b = mine["classes"][0], ref["classes"][0]
         same = a.id == b.id
@@ -139,14 +144,10 @@ def _decided_alike(task: str, mine: dict, ref: dict, my_outputs, ref_outputs) ->
     if task == "detect":
         return _same_detections(mine["detections"], ref["detections"])
     if task == "embed":
-        a, b = mine["embedding"].astype(np.float64), ref["embedding"].astype(np.float64)
-        norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-        cos = float(a @ b) / norms if norms > 0 else 1.0
+        cos = Embedder.cosine(mine["embedding"], ref["embedding"])
         return cos >= AGREE_COSINE, "" if cos >= AGREE_COSINE else f"embedding cosine {cos:.3f}"
-    worst = min((snr_db(float(np.sum(r.astype(np.float64) ** 2)),
-                        float(np.sum((r.astype(np.float64) - m) ** 2))), name)
-                for (name, r), m in zip(ref["outputs"].items(), my_outputs))
-    return worst[0] >= AGREE_SNR_DB, "" if worst[0] >= AGREE_SNR_DB else f"{worst[1]} at {worst[0]:.1f} dB"
+    worst, name = min((snr_db(signal, noise), name) for name, signal, noise in powers)
+    return worst >= AGREE_SNR_DB, "" if worst >= AGREE_SNR_DB else f"{name} at {worst:.1f} dB"
 
 
 def _same_detections(mine, ref) -> tuple[bool, str]:
@@ -155,19 +156,13 @@ def _same_detections(mine, ref) -> tuple[bool, str]:
         return False, f"{len(mine)} detection(s) against {len(ref)}"
     free = list(range(len(ref)))
     for d in sorted(mine, key=lambda d: -d.score):
-        scored = [(_iou(d.box, ref[j].box), j) for j in free if ref[j].label_id == d.label_id]
-        best = max(scored, default=(0.0, -1))
+        same_label = [j for j in free if ref[j].label_id == d.label_id]
+        overlaps = iou(np.asarray(d.box), np.asarray([ref[j].box for j in same_label]).reshape(-1, 4))
+        best = (float(overlaps.max()), same_label[int(overlaps.argmax())]) if same_label else (0.0, -1)
         if best[0] < AGREE_IOU:
             return False, f"a detection at {tuple(round(v) for v in d.box)} has no match (best IoU {best[0]:.2f})"
         free.remove(best[1])
     return True, ""
-
-
-def _iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
 
 
 def summarize(candidate, reference, pairs: Iterable[Pair]) -> Comparison:

@@ -372,10 +372,11 @@ def _compare_here(model, reference, images, options: dict, jsonl: bool, as_json:
     def outcomes(progress):
         for image in images:
             try:
-                yield image, pair(model, reference, image, options)
+                outcome: object = pair(model, reference, image, options)
             except InputError as exc:
-                yield image, exc
-            progress.event({"event": "finished", "status": "ok"})
+                outcome = exc
+            progress.event({"event": "finished", "status": "failed" if isinstance(outcome, Exception) else "ok"})
+            yield image, outcome
     with Progress("images", len(images)) as progress:
         _report_comparison(model, reference, outcomes(progress), jsonl, as_json)
 

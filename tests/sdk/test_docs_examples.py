@@ -224,7 +224,7 @@ def run_command(words: list[str], block: Block) -> str:
 
 
 def shape(line: str) -> str:
-    """A line with its numbers, paths and quoted names as wildcards: what the docs promise about a printed line."""
+    """A line with its numbers as wildcards and its spacing collapsed: what the docs promise about a printed line."""
     line = re.sub(r"\d+(\.\d+)?", "#", line.strip())
     return re.sub(r"\s+", " ", line)
 
