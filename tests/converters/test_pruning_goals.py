@@ -5,6 +5,10 @@ of train/, best weights kept), so the 3 fine-tuning epochs during pruning cannot
 dense; then 50% and 80% pruning, int8, against the dense float model's top-1 on 360 held-out scans.
 Measured here: dense float 98.89% (stopped after 29 epochs); 50% + int8 98.89% (drop 0.00 points);
 80% + int8 98.33% (drop 0.56). One scan is 0.28 points.
+
+Behind -m slow (`bash scripts/test.sh -m slow`): training to convergence costs about 45 s of the test
+command's 15-minute budget, and tests/converters/test_pruning.py holds the same two goals on the example's
+model in every run.
 """
 import pathlib
 import sys
@@ -14,7 +18,7 @@ import pytest
 
 import edgelite
 
-pytestmark = pytest.mark.tensorflow
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 
