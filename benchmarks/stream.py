@@ -4,15 +4,19 @@ and OpenCV's headless build from the video and bench extras; MediaPipe from the 
 1. Decoders on the same 640x480 file: PyAV and OpenCV at full size, PyAV scaled near the model's input.
 2. Live mode against the naive loop (read a frame, infer, repeat: a FIFO that never drops) on the same file
    replayed faster than the model can take it: latency percentiles, and the median latency of the last quarter
-   of the run against the first (a backlog shows as growth).
+   of the run against the first (a backlog shows as growth), over --rounds runs, each split into the work on the
+   frame and the wait before it.
 3. Every-frame mode on the 640x480 file through int8 MobileNetV2, one inference thread, against the bare
    interpreter on ready tensors.
 4. MediaPipe's own LIVE_STREAM mode with its face detector against edgelite with the same model and decoder,
-   same file, same pacing: frames processed and latency.
+   same file, same pacing: frames processed and latency. Both decode a frame's packet before the frame's time and
+   convert its pixels after it (OpenCV's grab, then retrieve; PyAV's decode, then to_ndarray), as a camera's
+   driver hands over a decoded picture; latency counts from the frame's time. (Until this was fixed MediaPipe's
+   side converted before the frame's time, and was spared a cost edgelite paid.)
 5. With --soak S: resident memory of a live run of S seconds, sampled each second (growth after the first
    minute).
 
-    .venv/bin/python benchmarks/stream.py [--seconds 60] [--soak 600] [--json]
+    .venv/bin/python benchmarks/stream.py [--seconds 60] [--rounds 3] [--soak 600] [--json]
 """
 from __future__ import annotations
 
@@ -147,14 +151,33 @@ def quarters(latencies: list[float]) -> tuple[float, float]:
 
 
 def edgelite_live(task, video, speed: float, seconds: float) -> dict:
-    """edgelite's live mode on ``video`` (a file replayed at ``speed``, or a SyntheticCamera)."""
+    """edgelite's live mode on ``video`` (a file replayed at ``speed``, or a SyntheticCamera). Beside the latency,
+    its two parts per quarter: the work on the frame (preprocess, invoke, post-processing) and the wait (the
+    rest: the frame's age when the interpreter took it, and hand-over). A backlog grows the wait; a machine
+    that slows down mid-run grows the work."""
     from edgelite.runtime.stream import Stream
     run = Stream(task, video if isinstance(video, SyntheticCamera) else str(video), realtime=speed, duration=seconds)
-    latencies = [r.latency_ms for r in run]
+    latencies, work = [], []
+    for r in run:
+        latencies.append(r.latency_ms)
+        work.append(sum(r.result.timings_ms.values()))
     s = run.summary()
     first, last = quarters(latencies)
+    wait = [lat - w for lat, w in zip(latencies, work)]
     return {"processed": s.processed, "dropped": s.dropped, "frames_read": s.frames_read, "fps": s.fps,
-            "latency_ms": s.latency_ms, "first_quarter_median_ms": first, "last_quarter_median_ms": last}
+            "latency_ms": s.latency_ms, "first_quarter_median_ms": first, "last_quarter_median_ms": last,
+            "work_quarters_ms": list(quarters(work)), "wait_quarters_ms": list(quarters(wait))}
+
+
+def backlog_runs(task, frames: list, fps: float, seconds: float, runs: int) -> dict:
+    """Live mode against the camera ``runs`` times: each run's last-quarter median latency over its first. One
+    run's ratio moves with the machine (two 60 s runs here measured 0.84x and 1.18x, the work per frame
+    drifting, not the wait), so the goal is judged on the median run; every run is reported."""
+    each = [edgelite_live(task, SyntheticCamera(frames, fps, seconds), 1.0, seconds) for _ in range(runs)]
+    ratios = [r["last_quarter_median_ms"] / r["first_quarter_median_ms"] for r in each]
+    return {"first": each[0], "ratios": ratios, "median_ratio": float(np.median(ratios)),
+            "wait_quarters_ms": [r["wait_quarters_ms"] for r in each],
+            "work_quarters_ms": [r["work_quarters_ms"] for r in each]}
 
 
 def naive_fifo(task, camera: SyntheticCamera) -> dict:
@@ -248,13 +271,13 @@ sent = 0
 with vision.FaceDetector.create_from_options(options) as detector:
     started = time.perf_counter()
     while True:
-        ok, frame = capture.read()
-        if not ok:
+        if not capture.grab():  # the packet is decoded before the frame's time, its conversion after, as edgelite's
             break
         at = started + sent / fps / speed
         wait = at - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
+        ok, frame = capture.retrieve()
         stamp = int(sent * 1000 / fps / speed) + 1
         due[stamp] = at
         detector.detect_async(mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)),
@@ -280,6 +303,24 @@ def mediapipe_live(face_model: str, video: pathlib.Path, speed: float) -> dict |
     lat = data["latencies"]
     return {"sent": data["sent"], "processed": len(lat),
             "latency_ms": {f"p{p}": float(np.percentile(lat, p)) for p in (50, 95, 99)} if lat else None}
+
+
+def against_mediapipe(face: str, detector, video: pathlib.Path, rate: float, rounds: int) -> dict:
+    """MediaPipe and edgelite in alternating rounds on the same file at the same pacing; each side's figures are
+    its round with the median p95 (one 20 s round's p95 moves by a millisecond or more with the machine)."""
+    theirs, ours = [], []
+    for _ in range(rounds):
+        theirs.append(mediapipe_live(face, video, rate))
+        ours.append(edgelite_live(detector, video, rate, 20.0 / rate))
+    if any(t is None or "error" in t for t in theirs):
+        return {"speed": rate, "source_fps": 30 * rate, "mediapipe": next(t for t in theirs if t is None or
+                                                                          "error" in t), "edgelite": ours[0]}
+
+    def median_round(rows: list[dict]) -> dict:
+        return sorted(rows, key=lambda r: r["latency_ms"]["p95"])[len(rows) // 2]
+    return {"speed": rate, "source_fps": 30 * rate, "rounds": rounds, "mediapipe": median_round(theirs),
+            "edgelite": median_round(ours), "p95_ms_each_round": {"mediapipe": [t["latency_ms"]["p95"] for t in theirs],
+                                                                  "edgelite": [o["latency_ms"]["p95"] for o in ours]}}
 
 
 def face_model_path() -> str | None:
@@ -323,6 +364,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each live run")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of the memory run (0: skip)")
+    parser.add_argument("--rounds", type=int, default=3, help="live runs judged for backlog, and alternating rounds "
+                        "against MediaPipe (the median is judged, every one reported)")
     output_options(parser, "stream")
     parser.add_argument("--soak-only", action="store_true", help="only the memory run, added to --out's figures")
     args = parser.parse_args()
@@ -343,8 +386,8 @@ def main() -> None:
     report["one_frame_ms"] = frame
     report["source_fps"] = camera_fps
     frames = decoded_frames(video)
-    report["live"] = {"edgelite": edgelite_live(mobilenet, SyntheticCamera(frames, camera_fps, args.seconds), 1.0,
-                                                args.seconds),
+    backlog = backlog_runs(mobilenet, frames, camera_fps, args.seconds, args.rounds)
+    report["live"] = {"edgelite": backlog.pop("first"), "backlog_runs": backlog,
                       "edgelite_240fps": edgelite_live(mobilenet, SyntheticCamera(frames, 240.0, 20.0), 1.0, 20.0),
                       "naive_fifo": naive_fifo(mobilenet, SyntheticCamera(frames, camera_fps, args.seconds)),
                       "file_replayed": {"speed": 4.0,
@@ -354,9 +397,8 @@ def main() -> None:
     face = face_model_path()
     if face:
         detector = edgelite.load(face, decoder=str(FACE_DECODER), threads=1, trust=True)
-        report["mediapipe_live_stream"] = [
-            {"speed": rate, "source_fps": 30 * rate, "mediapipe": mediapipe_live(face, video, rate),
-             "edgelite": edgelite_live(detector, video, rate, 20.0 / rate)} for rate in (1.0, 8.0)]
+        report["mediapipe_live_stream"] = [against_mediapipe(face, detector, video, rate, args.rounds)
+                                           for rate in (1.0, 8.0)]
     if args.soak:
         report["soak"] = soak(mobilenet, video, args.soak)
     elif "soak" in (kept := written(args)):
@@ -371,11 +413,13 @@ def add_goals(report: dict) -> dict:
     report["goals"] = {
         "live_p95_over_one_frame": live["latency_ms"]["p95"] / frame,
         "live_p95_within_1_5x": live["latency_ms"]["p95"] / frame <= 1.5,
-        "live_last_over_first_quarter": live["last_quarter_median_ms"] / live["first_quarter_median_ms"],
-        "live_no_backlog": live["last_quarter_median_ms"] / live["first_quarter_median_ms"] <= 1.10,
+        "live_last_over_first_quarter": report["live"]["backlog_runs"]["median_ratio"],
+        "live_no_backlog": report["live"]["backlog_runs"]["median_ratio"] <= 1.10,
         "every_frame_at_least_0_9x": report["every_frame"]["ratio"] >= 0.9,
         "mediapipe_lower_p95": all(r["edgelite"]["latency_ms"]["p95"] < (r["mediapipe"].get("latency_ms") or {})
                                    .get("p95", float("inf")) for r in report.get("mediapipe_live_stream", [])),
+        "mediapipe_as_many_frames": all(r["edgelite"]["processed"] >= r["mediapipe"].get("processed", 0)
+                                        for r in report.get("mediapipe_live_stream", [])),
     }
     return report
 
@@ -389,8 +433,12 @@ def render(r: dict) -> str:
              f"live, edgelite: {live['processed']} processed, {live['dropped']} dropped; latency p50 "
              f"{live['latency_ms']['p50']:.1f} p95 {live['latency_ms']['p95']:.1f} ms = "
              f"{live['latency_ms']['p95'] / f['total']:.2f}x one frame (goal <= 1.5x); first quarter median "
-             f"{live['first_quarter_median_ms']:.1f} ms, last {live['last_quarter_median_ms']:.1f} ms "
-             f"({live['last_quarter_median_ms'] / live['first_quarter_median_ms']:.2f}x, goal within 10%)",
+             f"{live['first_quarter_median_ms']:.1f} ms, last {live['last_quarter_median_ms']:.1f} ms; last over first "
+             f"quarter in each of {len(r['live']['backlog_runs']['ratios'])} runs: "
+             + ", ".join(f"{x:.2f}x" for x in r["live"]["backlog_runs"]["ratios"])
+             + f" (median {r['goals']['live_last_over_first_quarter']:.2f}x, goal within 10%); the wait's quarters "
+             + ", ".join(f"{a:.1f}->{b:.1f}" for a, b in r["live"]["backlog_runs"]["wait_quarters_ms"]) + " ms, the work's "
+             + ", ".join(f"{a:.1f}->{b:.1f}" for a, b in r["live"]["backlog_runs"]["work_quarters_ms"]) + " ms",
              f"live, naive FIFO loop: {naive['processed']} processed, {naive['left_in_queue']} left queued; latency "
              f"p50 {naive['latency_ms']['p50']:.0f} p95 {naive['latency_ms']['p95']:.0f} ms; first quarter median "
              f"{naive['first_quarter_median_ms']:.0f} ms, last {naive['last_quarter_median_ms']:.0f} ms",
@@ -406,9 +454,12 @@ def render(r: dict) -> str:
         theirs, ours = row["mediapipe"], row["edgelite"]
         mp_text = theirs.get("error") or (f"processed {theirs['processed']} of {theirs['sent']}, latency p50 "
                                           f"{theirs['latency_ms']['p50']:.1f} p95 {theirs['latency_ms']['p95']:.1f} ms")
+        each = row.get("p95_ms_each_round")
+        rounds = "" if not each else (" (p95 of each round: MediaPipe " + ", ".join(f"{x:.1f}" for x in each["mediapipe"])
+                                      + "; edgelite " + ", ".join(f"{x:.1f}" for x in each["edgelite"]) + " ms)")
         lines.append(f"face detector, frames at {row['source_fps']:.0f} fps: MediaPipe LIVE_STREAM {mp_text}; edgelite "
                      f"processed {ours['processed']} of {ours['frames_read']}, latency p50 {ours['latency_ms']['p50']:.1f}"
-                     f" p95 {ours['latency_ms']['p95']:.1f} ms")
+                     f" p95 {ours['latency_ms']['p95']:.1f} ms{rounds}")
     if "soak" in r:
         s = r["soak"]
         lines.append(f"soak {s['seconds']:.0f} s: RSS {s['rss_mb_at_1_min']:.1f} MB at 1 min, {s['rss_mb_at_end']:.1f} "

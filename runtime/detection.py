@@ -77,9 +77,16 @@ class RawDetections:
     keypoints: np.ndarray  # [N, K, 2] x, y
 
 
-def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, decoder: Decoder) -> RawDetections:
+def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, decoder: Decoder,
+               min_score: float = -np.inf) -> RawDetections:
+    """Boxes, keypoints and best class of the anchors scoring at least ``min_score``, in anchor order. Scores come
+    first so only the candidates are decoded: a face detector's 896 anchors hold a handful above its threshold,
+    and decoding all of them was most of the post-processing of a live frame."""
     o = lambda key, default: decoder.option("tensors_to_detections", key, default)  # noqa: E731
-    boxes = raw_boxes.reshape(len(anchors), -1).astype(np.float32)
+    scores, classes = _best_class(raw_scores.reshape(len(anchors), -1).astype(np.float32), o)
+    rows = np.flatnonzero(scores >= min_score)
+    boxes = raw_boxes.reshape(len(anchors), -1)[rows].astype(np.float32)
+    anchors, scores, classes = anchors[rows], scores[rows], classes[rows]
     off = o("box_coord_offset", 0)
     a, b, c, d = (boxes[:, off + i] for i in range(4))
     xywh = o("reverse_output_order", False) or o("box_format", "") == "XYWH"
@@ -95,7 +102,6 @@ def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
     kx, ky = (kp[..., 0], kp[..., 1]) if xywh else (kp[..., 1], kp[..., 0])
     keypoints = np.stack([kx / o("x_scale", 1.0) * aw[:, None] + ax[:, None],
                           ky / o("y_scale", 1.0) * ah[:, None] + ay[:, None]], -1)
-    scores, classes = _best_class(raw_scores.reshape(len(anchors), -1).astype(np.float32), o)
     return RawDetections(np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], -1), scores, classes, keypoints)
 
 
@@ -175,9 +181,9 @@ def detections(outputs: list[np.ndarray], decoder: Decoder, anchors: np.ndarray 
         return suppress(found, decoder.option("yolo", "iou_threshold", 0.45), False,
                         decoder.option("yolo", "max_detections", 100))
     boxes, scores = _ssd_outputs(outputs, decoder)
-    found = decode_ssd(boxes, scores, anchors if anchors is not None else ssd_anchors(decoder), decoder)
-    found = _kept(found, decoder.option("tensors_to_detections", "min_score_thresh", -np.inf),
-                  decoder.option("tensors_to_detections", "max_results", -1))
+    min_score = decoder.option("tensors_to_detections", "min_score_thresh", -np.inf)
+    found = decode_ssd(boxes, scores, anchors if anchors is not None else ssd_anchors(decoder), decoder, min_score)
+    found = _kept(found, min_score, decoder.option("tensors_to_detections", "max_results", -1))
     n = decoder.sections.get("non_max_suppression", {})
     return suppress(found, n.get("min_suppression_threshold", 0.3), n.get("algorithm", "DEFAULT") == "WEIGHTED",
                     n.get("max_num_detections", -1), n.get("min_score_threshold", -np.inf))

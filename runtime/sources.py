@@ -83,11 +83,12 @@ def video_module():
 def decode_size(width: int, height: int, spec) -> tuple[int, int] | None:
     """The size to ask the decoder for so the model's preprocessing has (almost) nothing left to do: the
     letterbox's inner size, the center crop's covering size, or the input size for a stretch; None (full size)
-    unless that is a quarter of the frame's width or less: measured on a 640x480 file, swscale's scaled
-    conversion costs about what a full-size one does (0.75 ms at full size, 1.07 ms to 128x96 by area
-    averaging), so it pays only where it spares pillow a large resize. Area averaging, not swscale's fast
-    bilinear (0.76 ms): a 5x reduction by fast bilinear aliased enough to move the face detector's boxes
-    (8 of 31 within IoU 0.8 of the full-size frames' boxes, against all but a few by area).
+    when that would not shrink the frame. Measured on a 640x480 file for a 224x224 center crop: swscale's
+    conversion to RGB at full size and pillow's resize take 2.2 ms a frame, swscale scaling to 300x224 as it
+    converts and pillow only cropping 0.87 ms (an earlier rule scaled only at 4x or more, and left MobileNetV2's
+    reader thread short of the every-frame goal). Area averaging, not swscale's fast bilinear: a 5x reduction by
+    fast bilinear aliased enough to move the face detector's boxes (8 of 31 within IoU 0.8 of the full-size
+    frames' boxes, against all but a few by area).
     Results are mapped back to the source's pixels, so the size decoded never shows in them."""
     if spec is None:
         return None
@@ -97,7 +98,7 @@ def decode_size(width: int, height: int, spec) -> tuple[int, int] | None:
         scale = (min if spec.resize == "letterbox" else max)(spec.width / width, spec.height / height)
         w, h = max(2, round(width * scale)), max(2, round(height * scale))
     w, h = w + (w & 1), h + (h & 1)  # chroma planes want even sizes
-    return (w, h) if w * 4 <= width and h * 4 <= height else None
+    return (w, h) if w < width and h <= height or w <= width and h < height else None
 
 
 class VideoSource:

@@ -308,7 +308,7 @@ def stream(model, source, *, live: bool | None = None, realtime: float | None = 
       realtime: replay a file at this multiple of its own frame rate, as a camera would produce it.
       frames, duration: stop after this many processed frames or seconds.
       full_size: keep ``FrameResult.image`` at the source's size (for drawing); by default the decoder scales
-        frames for the model's preprocessing when that shrinks them 4x or more, and results are mapped back to the source's
+        frames to the size the model's preprocessing wants when that shrinks them, and results are mapped back to the source's
         pixels either way.
     Returns:
       A Stream: iterate it for FrameResults; ``stop()`` ends it, ``summary()`` says what it did.

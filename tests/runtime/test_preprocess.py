@@ -80,8 +80,10 @@ def test_bgr_order_reverses_channels():
 
 
 @pytest.mark.parametrize("dtype, scale, zero, mean, std, mode", [
-    (np.float32, 0.0, 0, (0.0,), (255.0,), "arith"),
+    (np.float32, 0.0, 0, (0.0,), (255.0,), "float-table"),
+    (np.float32, 0.0, 0, (127.5, 127.5, 127.5), (127.5, 127.5, 127.5), "float-table"),
     (np.float32, 0.0, 0, (123.7, 116.3, 103.5), (58.4, 57.1, 57.4), "arith"),
+    (np.float16, 0.0, 0, (0.0,), (255.0,), "arith"),
     (np.uint8, 1.0, 0, (0.0,), (1.0,), "copy"),
     (np.uint8, 1 / 255, 0, (0.0,), (255.0,), "copy"),
     (np.int8, 1 / 255, -128, (0.0,), (255.0,), "xor"),
@@ -100,7 +102,17 @@ def test_fused_normalization_matches_the_formula(dtype, scale, zero, mean, std, 
         expected = np.clip(np.rint(real / scale + zero), info.min, info.max)
         assert np.abs(out.astype(int) - expected).max() <= 1
     else:
-        np.testing.assert_allclose(out, real, rtol=1e-5, atol=1e-5)
+        tolerance = 1e-5 if dtype == np.float32 else 2e-3
+        np.testing.assert_allclose(out, real, rtol=tolerance, atol=tolerance)
+
+
+def test_the_float_table_gives_the_arithmetics_values_bit_for_bit():
+    """The table holds what ``pixel * gain + offset`` gives in float32 for each of the 256 pixel values."""
+    norm = Normalizer(InputSpec(8, 8, 3, mean=(127.5,), std=(127.5,)), InputQuantization(np.dtype(np.float32)))
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, 2)
+    out = norm(pixels, np.empty((16, 16, 3), np.float32))
+    expected = np.multiply(pixels, norm.gain, dtype=np.float32) + norm.offset
+    assert norm.mode == "float-table" and np.array_equal(out, expected)
 
 
 def test_batch_and_out_buffer(photos):

@@ -103,12 +103,13 @@ def test_every_frame_detections_equal_predict_on_each_frame_extracted(face_model
 
 def test_frames_the_decoder_scales_for_the_model_give_boxes_in_the_sources_pixels(face_model, face_video):  # noqa: F811
     """By default the decoder scales each 640x480 frame to the letterbox's inner size (128x96 for the face
-    detector's 128x128: a reduction of 4x or more), so preprocessing has almost nothing left to do; boxes are
+    detector's 128x128), so preprocessing has almost nothing left to do; boxes are
     mapped back to the source's pixels and land where the full-size frames put them."""
     from edgelite.runtime.input_spec import InputSpec
     from edgelite.runtime.sources import decode_size
     assert decode_size(640, 480, InputSpec(128, 128, resize="letterbox")) == (128, 96)
-    assert decode_size(640, 480, InputSpec(224, 224, resize="center-crop")) is None  # not 4x smaller: full size
+    assert decode_size(640, 480, InputSpec(224, 224, resize="center-crop")) == (300, 224)
+    assert decode_size(640, 480, InputSpec(640, 640, resize="letterbox")) is None  # would not shrink: full size
     assert decode_size(1920, 1080, InputSpec(224, 224, resize="center-crop")) == (398, 224)
     detector = edgelite.load(face_model, decoder=DECODER)
     full = list(stream(detector, str(face_video), full_size=True))
