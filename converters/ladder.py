@@ -22,7 +22,7 @@ import numpy as np
 from edgelite.runtime.errors import ConversionError, EdgeliteError
 from edgelite.runtime.targets import Target
 
-from . import qat, recovery
+from . import learned_ranges, qat, recovery
 from .quantization import QuantizeOptions, convert
 from .rungs import NAMES, RUNGS, Rung
 from .verify import Budget
@@ -128,7 +128,7 @@ def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None
         candidates = [r for r in RUNGS if r.name in names]
     else:
         start = first_rung(options)
-        candidates = list(RUNGS[RUNGS.index(start) + 1:]) if start in RUNGS else []
+        candidates = [r for r in RUNGS[RUNGS.index(start) + 1:] if not r.named_only] if start in RUNGS else []
         if options.per_tensor and options.mode == "int8":
             candidates = [r for r in candidates if r.per_tensor is not False]
     chosen, skipped = [], []
@@ -189,6 +189,15 @@ def _nothing_new(rung: Rung) -> str:
     return "nothing new to try here (no calibration images beyond those used)"
 
 
+def _fine_tuned_model(loaded, options: QuantizeOptions, batch: np.ndarray, report) -> tuple[bytes, int]:
+    """The fine-tuned model as int8: with its learned activation ranges where the calibrated model can take them
+    (the int8 variants QuantizationDebugger serves), else calibrated as usual. Returns the bytes and how many
+    tensors took a learned range."""
+    if report.learned and recovery.Calibrated.serves(options):
+        return learned_ranges.convert(loaded, options, batch, report.learned, qat.observed_ranges(loaded, batch))
+    return convert(loaded, options, batch), 0
+
+
 def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, check, budget: Budget):
     """(model bytes, verification, float layers, fine-tune report) for one rung; None when it has nothing to try."""
     shared = inputs.session() if inputs.session is not None else None
@@ -208,8 +217,9 @@ def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, che
         pixels = inputs.train_images() if inputs.train_images is not None else None
         if pixels is None:
             return None
-        with qat.fine_tuned(loaded, pixels, qat.QatOptions(per_tensor=options.per_tensor), inputs.seed) as report:
-            model_bytes = convert(loaded, options, batch)
-        return model_bytes, check(model_bytes), (), report.to_dict()
+        tune = qat.QatOptions(per_tensor=options.per_tensor, learn_ranges=rung.learn_ranges)
+        with qat.fine_tuned(loaded, pixels, tune, inputs.seed) as report:
+            model_bytes, in_model = _fine_tuned_model(loaded, options, batch, report)
+        return model_bytes, check(model_bytes), (), {**report.to_dict(), "ranges_in_model": in_model}
     model_bytes = convert(loaded, options, batch if options.calibrated else None)
     return model_bytes, check(model_bytes), (), None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,9 @@ class QatOptions:
     batch_size: int = 8
     learning_rate: float = 3e-5
     per_tensor: bool = False
+    learn_ranges: bool = True       # each activation's int8 range is learned too (LSQ+-style; see _learned_quantizer)
+    range_learning_rate: float = 1e-2   # Adam on the ranges' log-scale: 1e-2 moves a range by up to ~e^3 in 20 epochs
+    held_out_share: float = 0.2     # of the training images, set aside to choose the epoch kept
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,12 @@ class QatReport:
     seconds: float
     kept_epoch: int = 0   # the epoch whose weights were kept (lowest simulated loss); 0: the float weights
     library: str = "edgelite (fake-quant, straight-through estimator)"
+    learned_ranges: int = 0   # activation ranges learned (0: recorded min/max, as the converter calibrates)
+    held_out: int = 0         # training images set aside to choose the epoch kept (0: chosen on the fitted ones)
+    learned: dict = field(default_factory=dict, repr=False, compare=False)  # hook key -> (min, max) learned
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "learned"}
 
 
 def _is_linear(layer) -> bool:
@@ -229,6 +235,12 @@ def _ranges(tf, model, pixels: np.ndarray, size: int) -> dict:
     return ranges
 
 
+def observed_ranges(loaded, pixels: np.ndarray, size: int = 8) -> dict:
+    """Each int8 activation's float (min, max) over ``pixels`` with the model's current weights, keyed as the
+    fine-tune's hooks (and ``QatReport.learned``) key them."""
+    return _ranges(tensorflow(), loaded.model, pixels, size)
+
+
 def _quantizer(tf, ranges: dict):
     """A hook fake-quantizing each tensor to 8 bits over its recorded range (widened to hold zero)."""
     def hook(key, t):
@@ -237,6 +249,62 @@ def _quantizer(tf, ranges: dict):
             return t
         return tf.quantization.fake_quant_with_min_max_args(t, min=min(low, 0.0), max=max(high, 0.0), num_bits=8)
     return hook
+
+
+def _round_ste(tf, value):
+    """Rounds in the forward pass; the gradient passes straight through."""
+    return value + tf.stop_gradient(tf.round(value) - value)
+
+
+class LearnedRanges:
+    """Each int8 activation's range, learned: two log-scale factors on the recorded min and max (LSQ+-style).
+
+    The scale and zero point follow from the range as TFLite derives them, and the rounding's gradient reaches
+    the range as well as the clipping's. TensorFlow's own fake_quant_with_min_max_vars passes the range a
+    gradient only from clipped values (PACT), and a range started at the recorded min/max clips nothing, so it
+    would never move. A min or max at zero (a ReLU's) stays there."""
+
+    def __init__(self, tf, ranges: dict):
+        self.tf = tf
+        self.base = {k: (min(lo, 0.0), max(hi, 0.0)) for k, (lo, hi) in ranges.items() if hi > lo}
+        self.logs = {k: tf.Variable([0.0, 0.0], dtype=tf.float32, name="qat_range") for k in self.base}
+
+    @property
+    def variables(self) -> list:
+        return list(self.logs.values())
+
+    def bounds(self, key):
+        (low, high), log = self.base[key], self.logs[key]
+        return low * self.tf.exp(log[0]), high * self.tf.exp(log[1])
+
+    def hook(self, key, t):
+        tf = self.tf
+        if key not in self.base or getattr(t, "dtype", None) != tf.float32:
+            return t
+        low, high = self.bounds(key)
+        scale = tf.maximum((high - low) / 255.0, 1e-12)
+        zero = _round_ste(tf, -low / scale)
+        return (_round_ste(tf, tf.clip_by_value(t / scale + zero, 0.0, 255.0)) - zero) * scale
+
+    def values(self) -> dict:
+        return {k: tuple(float(b) for b in self.bounds(k)) for k in self.base}
+
+
+def _adam(tf, variables: list, learning_rate: float):
+    """Adam for the range variables (they live outside the Keras model, whose optimizer tracks its own)."""
+    moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in variables]
+    steps = tf.Variable(0.0)
+
+    def apply(grads) -> None:
+        steps.assign_add(1.0)
+        for variable, grad, (mean, square) in zip(variables, grads, moments):
+            if grad is None:
+                continue
+            mean.assign(0.9 * mean + 0.1 * grad)
+            square.assign(0.999 * square + 0.001 * tf.square(grad))
+            variable.assign_sub(learning_rate * (mean / (1 - 0.9 ** steps))
+                                / (tf.sqrt(square / (1 - 0.999 ** steps)) + 1e-8))
+    return apply
 
 
 def _batches(n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -273,18 +341,22 @@ def _loss(tf, model, scales: list[float]):
     return loss_of
 
 
-def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[float], per_tensor: bool):
+def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[float], per_tensor: bool,
+                   ranges: list, range_learning_rate: float):
     variables = model.trainable_variables
     loss_of = _loss(tf, model, scales)
+    apply_ranges = _adam(tf, ranges, range_learning_rate) if ranges else None
 
     @tf.function
     def step(x, targets):
         def forward():
             with tf.GradientTape() as tape:
                 loss = loss_of(x, targets)
-            return loss, tape.gradient(loss, variables)
+            return loss, tape.gradient(loss, variables + ranges)
         loss, grads = _quantized_run(tf, kernels, per_tensor, forward)
-        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads[:len(variables)], variables) if g is not None])
+        if apply_ranges is not None:
+            apply_ranges(grads[len(variables):])
         return loss
 
     @tf.function
@@ -293,11 +365,20 @@ def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[flo
     return step, evaluate
 
 
+def _split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fitted, held out) image indices; with fewer than 10 images nothing is held out (the epoch is chosen on
+    the fitted images, as before)."""
+    order = np.random.default_rng(seed).permutation(n)
+    held = int(n * share) if n >= 10 else 0
+    return order[held:], order[:held]
+
+
 @contextlib.contextmanager
 def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advance=lambda n: None):
     """The loaded model with quantization-aware fine-tuned weights inside the block; the float weights after.
 
-    Yields a QatReport. ``pixels`` are float, normalized as the model takes them."""
+    Yields a QatReport (``learned``: each activation's learned range, for ``learned_ranges.convert``).
+    ``pixels`` are float, normalized as the model takes them."""
     if loaded.flavor == "saved_model":
         raise ConversionError(f"{loaded.name}: quantization-aware fine-tuning needs a Keras model, not a bare "
                               "SavedModel graph")
@@ -312,33 +393,43 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
     try:
         targets, scales = training.teacher_outputs(loaded, pixels, size)
         ranges = _ranges(tf, model, pixels, size)
-        with _hooked(tf, model, _quantizer(tf, ranges)):
+        learned = LearnedRanges(tf, ranges) if options.learn_ranges else None
+        hook = learned.hook if learned is not None else _quantizer(tf, ranges)
+        fitted, held = _split(len(pixels), options.held_out_share, seed)
+        with _hooked(tf, model, hook):
             step, evaluate = _step_function(tf, model, kernels, _optimizer(loaded.flavor, options.learning_rate),
-                                            scales, options.per_tensor)
-            before, best, best_epoch = _train(model, step, evaluate, pixels, targets, options, seed, advance)
+                                            scales, options.per_tensor, learned.variables if learned else [],
+                                            options.range_learning_rate)
+            state = list(model.weights) + (learned.variables if learned else [])
+            before, best, best_epoch = _train(state, step, evaluate, pixels, targets, options, seed, advance,
+                                              fitted, held if len(held) else fitted)
         yield QatReport(len(pixels), options.epochs, len(kernels), len(ranges), before, best,
-                        time.perf_counter() - started, best_epoch)
+                        time.perf_counter() - started, best_epoch, learned_ranges=len(learned.base) if learned else 0,
+                        held_out=len(held), learned=learned.values() if learned else {})
     finally:
         for variable, value in zip(model.weights, original):
             variable.assign(value)
 
 
-def _train(model, step, evaluate, pixels: np.ndarray, targets: list[np.ndarray], options: QatOptions, seed: int,
-           advance) -> tuple[float, float, int]:
-    """The epochs; leaves the weights of the epoch with the lowest simulated loss (0: the starting weights).
-    Returns the starting loss, the kept loss and the kept epoch."""
+def _train(state: list, step, evaluate, pixels: np.ndarray, targets: list[np.ndarray], options: QatOptions,
+           seed: int, advance, fitted: np.ndarray, judged: np.ndarray) -> tuple[float, float, int]:
+    """The epochs on the ``fitted`` images; leaves ``state`` (the model's weights and the learned ranges) as in the
+    epoch with the lowest simulated loss on the ``judged`` images (0: as it started). Returns the starting loss,
+    the kept loss and the kept epoch."""
     size = max(1, options.batch_size)
-    before = best = _mean_loss(evaluate, pixels, targets, size)
-    kept, best_epoch = [np.array(v) for v in model.weights], 0
+    judged_targets = [t[judged] for t in targets]
+    before = best = _mean_loss(evaluate, pixels[judged], judged_targets, size)
+    kept, best_epoch = [np.array(v) for v in state], 0
     rng = np.random.default_rng(seed)
     for epoch in range(1, options.epochs + 1):
-        for idx in _batches(len(pixels), size, rng):
-            step(pixels[idx], [t[idx] for t in targets])
-        loss = _mean_loss(evaluate, pixels, targets, size)
+        for idx in _batches(len(fitted), size, rng):
+            rows = fitted[idx]
+            step(pixels[rows], [t[rows] for t in targets])
+        loss = _mean_loss(evaluate, pixels[judged], judged_targets, size)
         if loss < best:
-            best, best_epoch, kept = loss, epoch, [np.array(v) for v in model.weights]
+            best, best_epoch, kept = loss, epoch, [np.array(v) for v in state]
         advance(1)
-    for variable, value in zip(model.weights, kept):
+    for variable, value in zip(state, kept):
         variable.assign(value)
     return before, best, best_epoch
 

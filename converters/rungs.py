@@ -15,6 +15,8 @@ class Rung:
     more_calibration: bool = False
     float_fallback: bool = False
     qat: bool = False                # quantization-aware fine-tuning on --train-data first
+    learn_ranges: bool = True        # (qat) the activations' int8 ranges are learned too, not only the weights
+    named_only: bool = False         # tried only when --ladder names it (a comparison, not a step up)
 
 
 RUNGS = (
@@ -27,7 +29,9 @@ RUNGS = (
     Rung("int16x8", "16-bit activations, int8 weights (slower kernels, CPU only)", "int16x8", float_io=True),
     Rung("dynamic", "int8 weights, float activations (dynamic range)", "dynamic", float_io=True),
     Rung("fp16", "float16 weights, float activations", "fp16", float_io=True),
-    Rung("qat", "quantization-aware fine-tuning on --train-data (distilled from the float model), then full int8",
-         "int8", qat=True),
+    Rung("qat", "quantization-aware fine-tuning of the weights and the activations' int8 ranges on --train-data "
+         "(distilled from the float model), then full int8", "int8", qat=True),
+    Rung("qat-weights", "quantization-aware fine-tuning of the weights alone (activation ranges as calibrated), "
+         "then full int8", "int8", qat=True, learn_ranges=False, named_only=True),
 )
 NAMES = tuple(r.name for r in RUNGS)

@@ -83,3 +83,41 @@ def test_the_simulated_error_names_where_int8_error_comes_from_and_leaves_the_mo
     assert shares == sorted(shares, reverse=True) and shares[0] <= error.activations * 1.5
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert all("call" not in layer.__dict__ for layer in model.layers)
+
+
+def test_the_int8_model_takes_the_learned_activation_ranges():
+    """learned_ranges puts the given ranges where TFLite's int8 reads them: each matched tensor's scale is the
+    learned range's width over 255 (here half the observed range, so calibration alone could not give it)."""
+    import keras
+
+    from edgelite.converters import learned_ranges, qat
+    from edgelite.converters.loading import load_model
+    from edgelite.converters.quantization import QuantizeOptions
+    from edgelite.converters.tf import tensorflow
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Conv2D(4, 3), keras.layers.LeakyReLU(), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3)])
+    x = np.random.default_rng(0).uniform(-1, 1, (24, 16, 16, 3)).astype(np.float32)
+    loaded = load_model(model)
+    observed = qat.observed_ranges(loaded, x)
+    assert len(observed) == 3  # relu, leaky relu (its linear convolution fuses forward), pooled; the dense is linear
+    wanted = {k: (lo / 2, hi / 2) for k, (lo, hi) in observed.items()}
+    model_bytes, count = learned_ranges.convert(loaded, QuantizeOptions(io="float32"), x, wanted, observed)
+    assert count >= 3
+    interpreter = tensorflow().lite.Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    scales = [d["quantization"][0] for d in interpreter.get_tensor_details() if d["dtype"] == np.int8]
+    for low, high in wanted.values():
+        width = (max(high, 0.0) - min(low, 0.0)) / 255
+        assert any(abs(s - width) <= 1e-6 * width for s in scales), (low, high)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[:1])
+    interpreter.invoke()  # the model with the learned ranges runs
+
+
+def test_a_range_matches_by_value_and_an_ambiguous_one_matches_nothing():
+    from edgelite.converters.learned_ranges import nearest
+    observed = {"a": (0.0, 6.0), "b": (-1.0, 1.0), "c": (-1.0, 1.0005)}
+    assert nearest(0.0, 6.0000001, observed) == "a"
+    assert nearest(0.0, 5.0, observed) is None            # no tensor had this range
+    assert nearest(-1.0, 1.00025, observed) is None       # b or c: which one would be a guess, so neither
