@@ -8,18 +8,21 @@ prunes Keras 3 itself, on any model whose layers run through ``Layer.__call__``:
 - weights: every Conv2D, DepthwiseConv2D, SeparableConv2D and Dense kernel is rounded to
   symmetric int8 (per channel or per tensor, as the rung converts) for the forward pass, and
   the gradient is applied to the float weights (the straight-through estimator);
-- activations: each layer's output is fake-quantized to 8 bits over the range the float model
-  shows on the training images (the converter calibrates min/max the same way), except the
-  outputs TFLite fuses into the next op (a linear convolution, dense or batch norm);
+- activations: each layer's output is fake-quantized to 8 bits over a learned range (``LearnedRanges``: it
+  starts at the range the float model shows on the training images, as the converter calibrates min/max,
+  and is trained with the weights), except the outputs TFLite fuses into the next op (a linear
+  convolution, dense or batch norm);
 - the loss is the float model's own outputs (distillation, variance-normalized per output):
   the fine-tune pulls the int8 model back towards what verification compares it with, needs no
   labels, and treats every output of every task alike;
-- the simulated loss is measured on the training images after every epoch and the best epoch's
-  weights are kept (the starting weights when none beats them): epoch to epoch it wanders.
+- a fifth of the training images is held out of the fine-tune; the simulated loss on them is measured after
+  every epoch and the best epoch's weights and ranges are kept (the starting ones when none beats them):
+  epoch to epoch it wanders.
 
-The fine-tuned float weights are then converted with the usual calibration, so the result is
-full int8 and runs wherever the int8 rung runs (the Edge TPU included). Training happens on
-the loaded model in place; its weights and layers are restored afterwards.
+The fine-tuned float weights are then calibrated as usual and the learned ranges put in place of the
+calibrated min/max (``learned_ranges``), so the result is full int8 and runs wherever the int8 rung runs
+(the Edge TPU included). Training happens on the loaded model in place; its weights and layers are restored
+afterwards.
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ class QatOptions:
     batch_size: int = 8
     learning_rate: float = 3e-5
     per_tensor: bool = False
-    learn_ranges: bool = True       # each activation's int8 range is learned too (LSQ+-style; see _learned_quantizer)
+    learn_ranges: bool = True       # each activation's int8 range is learned too (LSQ+-style; see LearnedRanges)
     range_learning_rate: float = 1e-2   # Adam on the ranges' log-scale: 1e-2 moves a range by up to ~e^3 in 20 epochs
     held_out_share: float = 0.2     # of the training images, set aside to choose the epoch kept
 
