@@ -7,7 +7,7 @@ and OpenCV's headless build from the video and bench extras; MediaPipe from the 
    of the run against the first (a backlog shows as growth), over --rounds runs, each split into the work on the
    frame and the wait before it.
 3. Every-frame mode on the 640x480 file through int8 MobileNetV2, one inference thread, against the bare
-   interpreter on ready tensors.
+   interpreter on ready tensors, in back-to-back pairs (the median pair's ratio).
 4. MediaPipe's own LIVE_STREAM mode with its face detector against edgelite with the same model and decoder,
    same file, same pacing: frames processed and latency. Both decode a frame's packet before the frame's time and
    convert its pixels after it (OpenCV's grab, then retrieve; PyAV's decode, then to_ndarray), as a camera's
@@ -233,23 +233,27 @@ def naive_live(task, video: pathlib.Path, speed: float, seconds: float) -> dict:
             "first_quarter_median_ms": first, "last_quarter_median_ms": last}
 
 
-def every_frame(task, video: pathlib.Path, model_path: pathlib.Path) -> dict:
+def every_frame(task, video: pathlib.Path, model_path: pathlib.Path, pairs: int = 5) -> dict:
+    """Every-frame mode against the bare interpreter on ready tensors, in ``pairs`` back-to-back pairs: each pair's
+    ratio is judged on the same machine state (the interpreter's own rate moved 175 to 220 frames/s between
+    passes here), and the median pair is reported."""
     from edgelite.runtime.stream import Stream
     step, _ = raw_interpreter(model_path)
     for _ in range(20):
         step()
-    results = {"stream": [], "interpreter": []}
-    for _ in range(3):  # alternating passes, medians compared (a competing process lands on both sides)
+    rows = []
+    for _ in range(pairs):
         run = Stream(task, str(video))
         t0 = time.perf_counter()
         n = sum(1 for _ in run)
-        results["stream"].append(n / (time.perf_counter() - t0))
+        stream_fps = n / (time.perf_counter() - t0)
         t0 = time.perf_counter()
         for _ in range(n):
             step()
-        results["interpreter"].append(n / (time.perf_counter() - t0))
-    stream_fps, bare_fps = float(np.median(results["stream"])), float(np.median(results["interpreter"]))
-    return {"frames": n, "stream_fps": stream_fps, "interpreter_fps": bare_fps, "ratio": stream_fps / bare_fps}
+        rows.append((stream_fps / (n / (time.perf_counter() - t0)), stream_fps, n / (time.perf_counter() - t0)))
+    ratio, stream_fps, bare_fps = sorted(rows)[len(rows) // 2]
+    return {"frames": n, "stream_fps": stream_fps, "interpreter_fps": bare_fps, "ratio": ratio,
+            "ratios": [r[0] for r in rows]}
 
 
 MEDIAPIPE = """
@@ -448,8 +452,9 @@ def render(r: dict) -> str:
              f"{replay['naive_opencv_loop']['first_quarter_median_ms']:.0f}, last "
              f"{replay['naive_opencv_loop']['last_quarter_median_ms']:.0f})",
              f"every frame: {r['every_frame']['stream_fps']:.1f} frames/s against the interpreter's "
-             f"{r['every_frame']['interpreter_fps']:.1f} on ready tensors: {r['every_frame']['ratio']:.2f}x "
-             "(goal >= 0.9x)"]
+             f"{r['every_frame']['interpreter_fps']:.1f} on ready tensors: {r['every_frame']['ratio']:.2f}x, the median "
+             "of back-to-back pairs " + ", ".join(f"{x:.2f}x" for x in r["every_frame"].get("ratios", [])) +
+             " (goal >= 0.9x)"]
     for row in r.get("mediapipe_live_stream", []):
         theirs, ours = row["mediapipe"], row["edgelite"]
         mp_text = theirs.get("error") or (f"processed {theirs['processed']} of {theirs['sent']}, latency p50 "
