@@ -8,6 +8,7 @@ quantization so each pixel is touched once.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import time
@@ -285,10 +286,36 @@ class Preprocessor:
     def shape(self) -> tuple[int, int, int]:
         return (self.spec.height, self.spec.width, self.spec.channels)
 
+    @functools.cached_property
+    def _band(self) -> np.ndarray:
+        """The letterbox's padding as one normalized pixel."""
+        return self.normalize(np.full((1, 1, self.spec.channels), self.spec.pad_value, np.uint8),
+                              np.empty((1, 1, self.spec.channels), self.normalize.dtype))[0, 0]
+
+    def placement(self, array) -> tuple[int, int] | None:
+        """Where an RGB uint8 frame already at the size the resize would give sits in the input, (left, top):
+        the letterbox's inner size or the input size itself (what the video decoder scales to). Pillow's path
+        would copy it unchanged into the same place, so numpy does it directly; None for anything else."""
+        spec = self.spec
+        if not (isinstance(array, np.ndarray) and array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3
+                and spec.channels == 3 and spec.resize in ("letterbox", "stretch")):
+            return None
+        height, width = array.shape[:2]
+        if (width, height) == (spec.width, spec.height):
+            return 0, 0
+        scale = min(spec.width / width, spec.height / height)
+        inner = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if spec.resize != "letterbox" or inner != (width, height):
+            return None
+        return (spec.width - width) // 2, (spec.height - height) // 2
+
     def __call__(self, source, out: np.ndarray | None = None, stages: dict | None = None,
                  name: str | None = None) -> np.ndarray:
         """One image as a [1, H, W, C] tensor (written into ``out`` when given); ``stages`` and ``name`` as for
         load_pixels, plus "quantize" (normalization fused with the input's quantization)."""
+        at = self.placement(source)
+        if at is not None:
+            return self._placed(source, at, out, stages)
         pixels = load_pixels(source, self.spec, self.fast, stages, name)
         t0 = time.perf_counter()
         if out is None:
@@ -296,6 +323,22 @@ class Preprocessor:
         self.normalize(pixels, out.reshape(self.shape))
         if stages is not None:
             stages["quantize"] = stages.get("quantize", 0.0) + (time.perf_counter() - t0) * 1e3
+        return out
+
+    def _placed(self, array: np.ndarray, at: tuple[int, int], out: np.ndarray | None, stages: dict | None):
+        t0 = time.perf_counter()
+        if out is None:
+            out = np.empty((1, *self.shape), self.normalize.dtype)
+        tensor = out.reshape(self.shape)
+        height, width = array.shape[:2]
+        if (width, height) != (self.spec.width, self.spec.height):  # the letterbox's bands, normalized as pixels
+            tensor[:] = self._band
+        pixels = array[..., ::-1] if self.spec.color == "bgr" else array
+        t1 = time.perf_counter()
+        self.normalize(pixels, tensor[at[1]:at[1] + height, at[0]:at[0] + width])
+        if stages is not None:  # the placement is the resize stage here (the decoder did the resizing)
+            stages["resize"] = stages.get("resize", 0.0) + (t1 - t0) * 1e3
+            stages["quantize"] = stages.get("quantize", 0.0) + (time.perf_counter() - t1) * 1e3
         return out
 
     def batch(self, sources) -> np.ndarray:

@@ -140,6 +140,8 @@ class Task:
 
     def prepare(self, image, stages: dict | None = None) -> tuple[tuple[int, int], np.ndarray]:
         """The image's size once EXIF-oriented (boxes map back onto it) and its input tensor."""
+        if self._preprocess.placement(image) is not None:  # a frame already sized for the input: numpy alone
+            return (image.shape[1], image.shape[0]), self._preprocess(image, stages=stages)
         t0 = time.perf_counter()
         pil = as_image(image)  # opening may decode already (a PNG's EXIF can sit after its pixels): count it
         if stages is not None:

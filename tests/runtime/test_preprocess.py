@@ -180,3 +180,23 @@ def test_arrays_must_be_uint8_images():
         load_pixels(np.zeros((4, 4, 3), np.float32), RGB32)
     with pytest.raises(InputError, match="is not an image"):
         load_pixels(np.zeros((4, 4, 5), np.uint8), RGB32)
+
+
+@pytest.mark.parametrize("spec, shape, dtype, scale, zero", [
+    (InputSpec(128, 128, resize="letterbox", mean=(127.5,) * 3, std=(127.5,) * 3), (96, 128), np.float32, 0.0, 0),
+    (InputSpec(128, 128, resize="letterbox", pad_value=7, color="bgr"), (128, 96), np.int8, 1 / 255, -128),
+    (InputSpec(24, 24, resize="stretch"), (24, 24), np.uint8, 1.0, 0),
+    (InputSpec(40, 40, resize="letterbox", mean=(123.7, 116.3, 103.5), std=(58.4, 57.1, 57.4)), (22, 40),
+     np.float32, 0.0, 0),
+    (InputSpec(32, 32, resize="letterbox"), (31, 32), np.float32, 0.0, 0),
+])
+def test_a_frame_already_sized_for_the_input_skips_pillow_and_gives_its_tensor_exactly(spec, shape, dtype, scale,
+                                                                                         zero, photos):
+    """The video decoder scales frames to the letterbox's inner size (or the input size): numpy places them
+    directly, with the same values pillow's path gives, padding included."""
+    from PIL import Image
+    pre = Preprocessor(spec, InputQuantization(np.dtype(dtype), scale, zero))
+    frame = np.asarray(Image.open(photos[0]).convert("RGB").resize(shape[::-1]))
+    assert pre.placement(frame) is not None
+    np.testing.assert_array_equal(pre(frame), pre(Image.fromarray(frame)))
+    assert pre.placement(np.asarray(Image.fromarray(frame).resize((shape[1] + 8, shape[0] + 8)))) is None
