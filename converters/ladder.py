@@ -215,7 +215,7 @@ def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, che
             return None
     if rung.qat:
         pixels = inputs.train_images() if inputs.train_images is not None else None
-        if pixels is None:
+        if pixels is None or batch is None:
             return None
         tune = qat.QatOptions(per_tensor=options.per_tensor, learn_ranges=rung.learn_ranges)
         with qat.fine_tuned(loaded, pixels, tune, inputs.seed) as report:
