@@ -8,6 +8,7 @@ from tests.conftest import ROOT
 
 
 @pytest.mark.tensorflow
+@pytest.mark.slow  # README command 1 (scripts/setup.sh -> examples/quickstart.sh) runs this script to the end
 def test_train_and_convert(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "train_and_convert.py"), "--out", str(tmp_path),
                           "--epochs", "3"], capture_output=True, text=True, timeout=600)
