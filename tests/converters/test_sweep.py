@@ -1,7 +1,6 @@
 """`edgelite sweep` on real digit scans: variants, reports, Pareto, budgets, resuming, failures."""
 import json
 import os
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -136,9 +135,18 @@ def test_sweep_without_eval_data_holds_out_calibration_images_and_unlabelled_ima
 
 
 # -- the same sweep on a real Ray cluster (two nodes on loopback) ------------------------------------
+def _cpu_seconds(proc) -> float:
+    """User plus system CPU time of a /proc entry (fields 14 and 15 of its stat line, after the command name)."""
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _kill_once(title: str, killed: list, stop) -> None:
-    """Kills (SIGKILL) the first process whose title is ``title`` (Ray names a worker by the task it runs), half
-    a second after it took that title: mid-variant (the task then imports TensorFlow for seconds)."""
+    """Kills (SIGKILL) the first process whose title is ``title`` (Ray names a worker by the task it runs) once it
+    has spent 0.3 s of CPU under that title: mid-variant, whatever the machine's load. The task has then counted
+    its attempt (a blocking call, no CPU) and is converting (over a second of CPU). A wall-clock delay of half a
+    second raced the task's end once on a clean clone: the kill landed as the result went back, and nothing was
+    retried."""
     import pathlib
     import signal
     seen: dict[int, float] = {}
@@ -147,12 +155,12 @@ def _kill_once(title: str, killed: list, stop) -> None:
             try:
                 if (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").startswith(title):
                     pid = int(proc.name)
-                    seen.setdefault(pid, time.monotonic())
-                    if time.monotonic() - seen[pid] >= 0.5:
+                    seen.setdefault(pid, _cpu_seconds(proc))
+                    if _cpu_seconds(proc) - seen[pid] >= 0.3:
                         os.kill(pid, signal.SIGKILL)
                         killed.append(pid)
                         return
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
         stop.wait(0.05)
 
