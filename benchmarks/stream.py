@@ -250,7 +250,8 @@ def every_frame(task, video: pathlib.Path, model_path: pathlib.Path, pairs: int 
         t0 = time.perf_counter()
         for _ in range(n):
             step()
-        rows.append((stream_fps / (n / (time.perf_counter() - t0)), stream_fps, n / (time.perf_counter() - t0)))
+        bare_fps = n / (time.perf_counter() - t0)
+        rows.append((stream_fps / bare_fps, stream_fps, bare_fps))
     ratio, stream_fps, bare_fps = sorted(rows)[len(rows) // 2]
     return {"frames": n, "stream_fps": stream_fps, "interpreter_fps": bare_fps, "ratio": ratio,
             "ratios": [r[0] for r in rows]}

@@ -73,12 +73,13 @@ class QatReport:
     seconds: float
     kept_epoch: int = 0   # the epoch whose weights were kept (lowest simulated loss); 0: the float weights
     library: str = "edgelite (fake-quant, straight-through estimator)"
-    learned_ranges: int = 0   # activation ranges learned (0: recorded min/max, as the converter calibrates)
     held_out: int = 0         # training images set aside to choose the epoch kept (0: chosen on the fitted ones)
     learned: dict = field(default_factory=dict, repr=False, compare=False)  # hook key -> (min, max) learned
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "learned"}
+        """The record's figures: the learned ranges as their count (0: recorded min/max, as calibration takes)."""
+        data = {k: v for k, v in asdict(self).items() if k != "learned"}
+        return {**data, "learned_ranges": len(self.learned)}
 
 
 def _is_linear(layer) -> bool:
@@ -407,8 +408,8 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
             before, best, best_epoch = _train(state, step, evaluate, pixels, targets, options, seed, advance,
                                               fitted, held if len(held) else fitted)
         yield QatReport(len(pixels), options.epochs, len(kernels), len(ranges), before, best,
-                        time.perf_counter() - started, best_epoch, learned_ranges=len(learned.base) if learned else 0,
-                        held_out=len(held), learned=learned.values() if learned else {})
+                        time.perf_counter() - started, best_epoch, held_out=len(held),
+                        learned=learned.values() if learned else {})
     finally:
         for variable, value in zip(model.weights, original):
             variable.assign(value)

@@ -133,6 +133,14 @@ def center_box(width: int, height: int, aspect: float) -> tuple[float, float, fl
     return (0.0, (height - h) / 2, float(width), (height + h) / 2)
 
 
+def letterbox_box(width: int, height: int, spec: InputSpec) -> tuple[int, int, int, int]:
+    """Where a width x height image lands in the letterboxed input: (left, top, inner width, inner height). The one
+    rule for the resize, for frames the decoder already sized, and for mapping boxes back."""
+    scale = min(spec.width / width, spec.height / height)
+    inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
+    return (spec.width - inner_w) // 2, (spec.height - inner_h) // 2, inner_w, inner_h
+
+
 def _resized(image: Image.Image, spec: InputSpec, fast: bool) -> Image.Image:
     size = (spec.width, spec.height)
     if image.size == size:
@@ -142,12 +150,10 @@ def _resized(image: Image.Image, spec: InputSpec, fast: bool) -> Image.Image:
         box = center_box(image.width, image.height, spec.width / spec.height)
         return image.resize(size, _RESAMPLE, box=box, reducing_gap=gap)
     if spec.resize == "letterbox":
-        scale = min(spec.width / image.width, spec.height / image.height)
-        inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        left, top, inner_w, inner_h = letterbox_box(image.width, image.height, spec)
         fill = spec.pad_value if spec.channels == 1 else (spec.pad_value,) * 3
         canvas = Image.new(image.mode, size, fill)
-        canvas.paste(image.resize(inner, _RESAMPLE, reducing_gap=gap),
-                     ((spec.width - inner[0]) // 2, (spec.height - inner[1]) // 2))
+        canvas.paste(image.resize((inner_w, inner_h), _RESAMPLE, reducing_gap=gap), (left, top))
         return canvas
     return image.resize(size, _RESAMPLE, reducing_gap=gap)
 
@@ -303,19 +309,18 @@ class Preprocessor:
         height, width = array.shape[:2]
         if (width, height) == (spec.width, spec.height):
             return 0, 0
-        scale = min(spec.width / width, spec.height / height)
-        inner = (max(1, round(width * scale)), max(1, round(height * scale)))
-        if spec.resize != "letterbox" or inner != (width, height):
+        if spec.resize != "letterbox":
             return None
-        return (spec.width - width) // 2, (spec.height - height) // 2
+        left, top, inner_w, inner_h = letterbox_box(width, height, spec)
+        return (left, top) if (inner_w, inner_h) == (width, height) else None
 
     def __call__(self, source, out: np.ndarray | None = None, stages: dict | None = None,
                  name: str | None = None) -> np.ndarray:
         """One image as a [1, H, W, C] tensor (written into ``out`` when given); ``stages`` and ``name`` as for
         load_pixels, plus "quantize" (normalization fused with the input's quantization)."""
-        at = self.placement(source)
-        if at is not None:
-            return self._placed(source, at, out, stages)
+        placed = self.placed(source, out, stages)
+        if placed is not None:
+            return placed
         pixels = load_pixels(source, self.spec, self.fast, stages, name)
         t0 = time.perf_counter()
         if out is None:
@@ -325,7 +330,11 @@ class Preprocessor:
             stages["quantize"] = stages.get("quantize", 0.0) + (time.perf_counter() - t0) * 1e3
         return out
 
-    def _placed(self, array: np.ndarray, at: tuple[int, int], out: np.ndarray | None, stages: dict | None):
+    def placed(self, array, out: np.ndarray | None = None, stages: dict | None = None) -> np.ndarray | None:
+        """The input tensor of a frame ``placement`` places, through numpy alone; None for any other image."""
+        at = self.placement(array)
+        if at is None:
+            return None
         t0 = time.perf_counter()
         if out is None:
             out = np.empty((1, *self.shape), self.normalize.dtype)

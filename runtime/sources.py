@@ -98,7 +98,7 @@ def decode_size(width: int, height: int, spec) -> tuple[int, int] | None:
         scale = (min if spec.resize == "letterbox" else max)(spec.width / width, spec.height / height)
         w, h = max(2, round(width * scale)), max(2, round(height * scale))
     w, h = w + (w & 1), h + (h & 1)  # chroma planes want even sizes
-    return (w, h) if w < width and h <= height or w <= width and h < height else None
+    return (w, h) if (w, h) != (width, height) and w <= width and h <= height else None
 
 
 class VideoSource:

@@ -21,7 +21,7 @@ from .input_spec import InputSpec
 from .metadata import derive_input_spec, read_metadata
 from .model import Model, read_source
 from .postprocess import Class, dequantize
-from .preprocess import InputQuantization, Preprocessor, as_image, center_box, describe
+from .preprocess import InputQuantization, Preprocessor, as_image, center_box, describe, letterbox_box
 from .tflite_file import ModelFile, ReadModel
 
 TASKS = ("classify", "detect", "embed", "raw")
@@ -140,8 +140,9 @@ class Task:
 
     def prepare(self, image, stages: dict | None = None) -> tuple[tuple[int, int], np.ndarray]:
         """The image's size once EXIF-oriented (boxes map back onto it) and its input tensor."""
-        if self._preprocess.placement(image) is not None:  # a frame already sized for the input: numpy alone
-            return (image.shape[1], image.shape[0]), self._preprocess(image, stages=stages)
+        placed = self._preprocess.placed(image, stages=stages)  # a frame already sized for the input: numpy alone
+        if placed is not None:
+            return (image.shape[1], image.shape[0]), placed
         t0 = time.perf_counter()
         pil = as_image(image)  # opening may decode already (a PNG's EXIF can sit after its pixels): count it
         if stages is not None:
@@ -295,10 +296,9 @@ def _to_pixels(found: det.RawDetections, spec: InputSpec, size: tuple[int, int])
     xs = np.concatenate([found.boxes[:, [0, 2]], found.keypoints[..., 0]], axis=1)
     ys = np.concatenate([found.boxes[:, [1, 3]], found.keypoints[..., 1]], axis=1)
     if spec.resize == "letterbox":
-        scale = min(spec.width / width, spec.height / height)
-        inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
-        xs = (xs * spec.width - (spec.width - inner_w) // 2) * width / inner_w
-        ys = (ys * spec.height - (spec.height - inner_h) // 2) * height / inner_h
+        pad_x, pad_y, inner_w, inner_h = letterbox_box(width, height, spec)
+        xs = (xs * spec.width - pad_x) * width / inner_w
+        ys = (ys * spec.height - pad_y) * height / inner_h
     elif spec.resize == "center-crop":
         left, top, right, bottom = center_box(width, height, spec.width / spec.height)
         xs, ys = left + xs * (right - left), top + ys * (bottom - top)
