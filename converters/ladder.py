@@ -189,13 +189,28 @@ def _nothing_new(rung: Rung) -> str:
     return "nothing new to try here (no calibration images beyond those used)"
 
 
-def _fine_tuned_model(loaded, options: QuantizeOptions, batch: np.ndarray, report) -> tuple[bytes, int]:
-    """The fine-tuned model as int8: with its learned activation ranges where the calibrated model can take them
-    (the int8 variants QuantizationDebugger serves), else calibrated as usual. Returns the bytes and how many
-    tensors took a learned range."""
-    if report.learned and recovery.Calibrated.serves(options):
-        return learned_ranges.convert(loaded, options, batch, report.learned, qat.observed_ranges(loaded, batch))
-    return convert(loaded, options, batch), 0
+def qat_model(loaded, options: QuantizeOptions, pixels: np.ndarray, batch: np.ndarray, tune: qat.QatOptions,
+              seed: int) -> tuple[bytes, dict]:
+    """The QAT rung's int8 model and its record: fine-tuned on ``pixels`` with the input rounded at the step the
+    int8 model takes, then calibrated on ``batch`` with the learned activation ranges put in where the calibrated
+    model can take them (the int8 variants QuantizationDebugger serves; else calibrated as usual)."""
+    step = recovery.Calibrated(loaded, options, batch, limit=len(batch)).input_step
+    with qat.fine_tuned(loaded, pixels, tune, seed, input_step=step) as report:
+        if report.learned and recovery.Calibrated.serves(options):
+            session = recovery.Calibrated(loaded, options, batch, limit=len(batch))
+            model_bytes, in_model = learned_ranges.convert(session, options, report.learned,
+                                                           qat.observed_ranges(loaded, batch))
+        else:
+            model_bytes, in_model = _quantized(loaded, options, batch), 0
+    return model_bytes, {**report.to_dict(), "ranges_in_model": in_model}
+
+
+def _quantized(loaded, options: QuantizeOptions, batch: np.ndarray | None) -> bytes:
+    """The model converted as ``options`` say: through a calibrated model (whose input step keeps pixels off the
+    rounding ties: input_step.py) for the variants QuantizationDebugger serves, else by the converter proper."""
+    if batch is not None and options.calibrated and recovery.Calibrated.serves(options):
+        return recovery.Calibrated(loaded, options, batch, limit=len(batch)).quantized(options)
+    return convert(loaded, options, batch if options.calibrated else None)
 
 
 def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, check, budget: Budget):
@@ -218,8 +233,7 @@ def _candidate(rung: Rung, loaded, options: QuantizeOptions, inputs: Inputs, che
         if pixels is None or batch is None:
             return None
         tune = qat.QatOptions(per_tensor=options.per_tensor, learn_ranges=rung.learn_ranges)
-        with qat.fine_tuned(loaded, pixels, tune, inputs.seed) as report:
-            model_bytes, in_model = _fine_tuned_model(loaded, options, batch, report)
-        return model_bytes, check(model_bytes), (), {**report.to_dict(), "ranges_in_model": in_model}
-    model_bytes = convert(loaded, options, batch if options.calibrated else None)
+        model_bytes, record = qat_model(loaded, options, pixels, batch, tune, inputs.seed)
+        return model_bytes, check(model_bytes), (), record
+    model_bytes = _quantized(loaded, options, batch)
     return model_bytes, check(model_bytes), (), None

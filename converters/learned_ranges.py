@@ -53,13 +53,12 @@ def with_ranges(calibrated: bytes, observed: dict, learned: dict) -> tuple[bytes
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), count
 
 
-def convert(loaded, options: QuantizeOptions, batch: np.ndarray, learned: dict, observed: dict) -> tuple[bytes, int]:
+def convert(session, options: QuantizeOptions, learned: dict, observed: dict) -> tuple[bytes, int]:
     """The fine-tuned model as full int8 with the learned ranges: (model bytes, tensors given a learned range).
 
-    ``observed``: each hooked tensor's (min, max) over ``batch`` in Keras, with the fine-tuned weights."""
-    from . import recovery
+    ``session``: a recovery.Calibrated of the fine-tuned model; ``observed``: each hooked tensor's (min, max) in
+    Keras over the same images, with the fine-tuned weights."""
     from .tf import quiet
-    session = recovery.Calibrated(loaded, options, batch)
     debugger = session.debugger
     with quiet():
         debugger.calibrated_model, count = with_ranges(debugger.calibrated_model, observed, learned)

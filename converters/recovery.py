@@ -16,6 +16,7 @@ import numpy as np
 
 from edgelite.runtime.errors import ConversionError
 
+from .input_step import InputStep, with_input_step
 from .quantization import QuantizeOptions, make_converter, representative
 from .tf import quiet, tensorflow
 
@@ -52,8 +53,9 @@ class Calibrated:
     """One calibration of the model, quantized many ways: per channel or per tensor, int8 or float I/O, some
     layers left in float. TensorFlow's QuantizationDebugger keeps the calibrated model, so after the first
     conversion (export, MLIR, calibration: seconds) each variant is a re-quantization (tens of milliseconds):
-    the ladder's int8 rungs on the same images share one conversion. Variants with uint8 I/O or sparse
-    encoding go through the converter proper (the debugger does neither)."""
+    the ladder's int8 rungs on the same images share one conversion. The calibrated input range is replaced by
+    the step ``InputStep.of`` chooses for the images' values, so pixels do not sit on rounding ties. Variants
+    with uint8 I/O or sparse encoding go through the converter proper (the debugger does neither)."""
 
     def __init__(self, loaded, options: QuantizeOptions, calibration: np.ndarray, limit: int = 64):
         self.loaded, self.options, self.calibration, self.limit = loaded, options, calibration, limit
@@ -71,9 +73,16 @@ class Calibrated:
             tf = tensorflow()
             converter = make_converter(self.loaded, self.options, self.calibration)
             with quiet():
-                self._debugger = tf.lite.experimental.QuantizationDebugger(
+                debugger = tf.lite.experimental.QuantizationDebugger(
                     converter=converter, debug_dataset=representative(self.calibration[:self.limit]))
+                debugger.calibrated_model = with_input_step(debugger.calibrated_model, self.input_step)
+            self._debugger = debugger
         return self._debugger
+
+    @property
+    def input_step(self) -> InputStep:
+        """The int8 input's step for these calibration images (see ``input_step``): every variant takes it."""
+        return InputStep.of(self.calibration[:self.limit])
 
     def quantized(self, options: QuantizeOptions, float_layers: tuple[str, ...] = ()) -> bytes:
         """The model as ``options`` say (``serves(options)`` must hold), the named tensors' ops in float."""

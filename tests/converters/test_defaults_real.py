@@ -87,6 +87,19 @@ def fer_pixels(folder: pathlib.Path) -> np.ndarray:
                      for p in sorted(folder.glob("*.png"))])[..., None] / 127.5 - 1.0
 
 
+def input_rounding_error(path: pathlib.Path) -> float:
+    """RMS error, over the 256 pixel values, of the int8 input the runtime feeds the model against p / 127.5 - 1."""
+    from edgelite.runtime.input_spec import InputSpec
+    from edgelite.runtime.model import Model
+    from edgelite.runtime.preprocess import InputQuantization, Normalizer
+    tensor = Model(str(path)).inputs[0]
+    normalizer = Normalizer(InputSpec(1, 256, 1, "grayscale", mean=(127.5,), std=(127.5,)),
+                            InputQuantization(np.dtype(np.int8), tensor.scale, tensor.zero_point))
+    fed = normalizer(np.arange(256, dtype=np.uint8).reshape(1, 256, 1), np.empty((1, 256, 1), np.int8))
+    held = (fed.astype(np.float64) - tensor.zero_point) * tensor.scale
+    return float(np.sqrt(np.mean((held.ravel() - (np.arange(256) / 127.5 - 1)) ** 2)))
+
+
 def test_the_emotion_cnn_passes_with_the_defaults_and_holds_on_faces_it_never_saw(tmp_path, fer_model, faces):
     out = tmp_path / "fer.tflite"
     result = CliRunner().invoke(main, ["convert", str(fer_model), "-o", str(out), "--calibration",
@@ -96,6 +109,7 @@ def test_the_emotion_cnn_passes_with_the_defaults_and_holds_on_faces_it_never_sa
     assert "verifying on 20 held out of the calibration images: one image is 5.00 points" in result.stderr
     assert "verdict: within budget" in result.stdout
     assert out.stat().st_size <= 0.15 * fer_model.stat().st_size
+    assert input_rounding_error(out) <= 0.3 * 2 / 255   # off the ties of calibration's own step (2/255: half a step)
     import keras
     x = fer_pixels(faces["fer_unseen"])
     reference = np.asarray(keras.models.load_model(fer_model, compile=False)(x, training=False))

@@ -59,7 +59,9 @@ def test_qat_fine_tunes_a_tf_keras_model_with_a_separable_convolution_and_puts_e
     assert report.loss_after <= report.loss_before and 0 <= report.kept_epoch <= 2
     assert changed == (report.kept_epoch > 0)  # the best epoch's weights, or the float ones when none beat them
     assert report.kernels == 4  # conv, depthwise + pointwise, dense
-    assert report.activations == 4  # conv (relu), inside the separable, relu, pooled; linear outputs fuse forward
+    # conv (relu), inside the separable, relu, pooled, the dense output; the separable's and batch norm's linear
+    # outputs fuse forward (into the batch norm, the ReLU) as TFLite fuses them
+    assert report.activations == 5
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert all("call" not in layer.__dict__ for layer in model.layers)
 
@@ -78,7 +80,7 @@ def test_the_simulated_error_names_where_int8_error_comes_from_and_leaves_the_mo
     error = qat.simulated_error(load_model(model), x, worst=3)
     assert all(np.isfinite(v) and 0 < v < 1 for v in (error.both, error.weights, error.activations))
     assert len(error.worst_activations) == 3
-    assert {name for name, _ in error.worst_activations} <= {"c", "s (mid)", "r", "g"}
+    assert {name for name, _ in error.worst_activations} <= {"c", "s (mid)", "r", "g", "d"}
     shares = [share for _, share in error.worst_activations]
     assert shares == sorted(shares, reverse=True) and shares[0] <= error.activations * 1.5
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
@@ -90,7 +92,7 @@ def test_the_int8_model_takes_the_learned_activation_ranges():
     learned range's width over 255 (here half the observed range, so calibration alone could not give it)."""
     import keras
 
-    from edgelite.converters import learned_ranges, qat
+    from edgelite.converters import learned_ranges, qat, recovery
     from edgelite.converters.loading import load_model
     from edgelite.converters.quantization import QuantizeOptions
     from edgelite.converters.tf import tensorflow
@@ -101,10 +103,13 @@ def test_the_int8_model_takes_the_learned_activation_ranges():
     x = np.random.default_rng(0).uniform(-1, 1, (24, 16, 16, 3)).astype(np.float32)
     loaded = load_model(model)
     observed = qat.observed_ranges(loaded, x)
-    assert len(observed) == 3  # relu, leaky relu (its linear convolution fuses forward), pooled; the dense is linear
+    # relu; the linear convolution (TFLite stores it: a leaky ReLU does not fuse into it); leaky relu; pooled; the
+    # dense output (the model's)
+    assert len(observed) == 5
     wanted = {k: (lo / 2, hi / 2) for k, (lo, hi) in observed.items()}
-    model_bytes, count = learned_ranges.convert(loaded, QuantizeOptions(io="float32"), x, wanted, observed)
-    assert count >= 3
+    options = QuantizeOptions(io="float32")
+    model_bytes, count = learned_ranges.convert(recovery.Calibrated(loaded, options, x), options, wanted, observed)
+    assert count >= 5
     interpreter = tensorflow().lite.Interpreter(model_content=model_bytes)
     interpreter.allocate_tensors()
     scales = [d["quantization"][0] for d in interpreter.get_tensor_details() if d["dtype"] == np.int8]
@@ -121,3 +126,21 @@ def test_a_range_matches_by_value_and_an_ambiguous_one_matches_nothing():
     assert nearest(0.0, 6.0000001, observed) == "a"
     assert nearest(0.0, 5.0, observed) is None            # no tensor had this range
     assert nearest(-1.0, 1.00025, observed) is None       # b or c: which one would be a guess, so neither
+
+
+def test_augmented_views_are_the_images_mirrored_and_shifted_by_at_most_a_sixteenth():
+    from edgelite.converters.qat import augmented
+    pixels = np.random.default_rng(0).uniform(-1, 1, (6, 32, 32, 3)).astype(np.float32)
+    views = augmented(pixels, 3, seed=0)
+    assert len(views) == 3 and all(v.shape == pixels.shape and v.dtype == pixels.dtype for v in views)
+    padded = np.pad(pixels, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")   # 32 // 16 = 2 pixels each way
+    moves = set()
+    for view in views:
+        for i, image in enumerate(view):
+            found = [(flip, top, left) for flip in (False, True) for top in range(5) for left in range(5)
+                     if np.array_equal(image, (lambda c: c[:, ::-1] if flip else c)(padded[i, top:top + 32,
+                                                                                          left:left + 32]))]
+            assert found, i
+            moves.add(found[0])
+    assert len(moves) > 3   # the views differ from one another
+    assert all(np.array_equal(a, b) for a, b in zip(views, augmented(pixels, 3, seed=0)))   # the seed fixes them
