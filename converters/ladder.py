@@ -194,10 +194,9 @@ def qat_model(loaded, options: QuantizeOptions, pixels: np.ndarray, batch: np.nd
     """The QAT rung's int8 model and its record: fine-tuned on ``pixels`` with the input rounded at the step the
     int8 model takes, then calibrated on ``batch`` with the learned activation ranges put in where the calibrated
     model can take them (the int8 variants QuantizationDebugger serves; else calibrated as usual)."""
-    step = recovery.Calibrated(loaded, options, batch, limit=len(batch)).input_step
-    with qat.fine_tuned(loaded, pixels, tune, seed, input_step=step) as report:
+    session = recovery.Calibrated(loaded, options, batch, limit=len(batch))  # calibrates on first use: tuned
+    with qat.fine_tuned(loaded, pixels, tune, seed, input_step=session.input_step) as report:
         if report.learned and recovery.Calibrated.serves(options):
-            session = recovery.Calibrated(loaded, options, batch, limit=len(batch))
             model_bytes, in_model = learned_ranges.convert(session, options, report.learned,
                                                            qat.observed_ranges(loaded, batch))
         else:

@@ -9,6 +9,7 @@ out. Only for targets that can run float ops (not the Edge TPU).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ class Calibrated:
             self._debugger = debugger
         return self._debugger
 
-    @property
+    @functools.cached_property
     def input_step(self) -> InputStep:
         """The int8 input's step for these calibration images (see ``input_step``): every variant takes it."""
         return InputStep.of(self.calibration[:self.limit])
