@@ -97,14 +97,15 @@ def variant_key(model, options: dict) -> str:
                                      default=str).encode()).hexdigest()
 
 
-def cached(folder: pathlib.Path, name: str, key: str) -> dict | None:
-    """The result of a variant built before from the same key, or None."""
+def cached(folder: pathlib.Path, name: str, model, options: dict) -> tuple[str, dict | None]:
+    """The variant's key, and its result when a run before built it from the same key (else None)."""
+    key = variant_key(model, options)
     out, meta = folder / f"{name}.tflite", folder / f"{name}.json"
     if out.exists() and meta.exists():
         saved = json.loads(meta.read_text())
         if saved.get("key") == key:
-            return saved["result"]
-    return None
+            return key, saved["result"]
+    return key, None
 
 
 def keep(folder: pathlib.Path, name: str, key: str, result: dict) -> None:
@@ -116,8 +117,7 @@ def keep(folder: pathlib.Path, name: str, key: str, result: dict) -> None:
 def _build(name: str, model, folder: pathlib.Path, options: dict, reporter) -> tuple[dict, bool]:
     """Converts one variant here, or reuses it when the same source, options and data built it before."""
     from edgelite.converters import convert
-    key = variant_key(model, options)
-    saved = cached(folder, name, key)
+    key, saved = cached(folder, name, model, options)
     if saved is not None:
         return saved, True
     result = convert(model, output=folder / f"{name}.tflite", reporter=reporter, **options).to_dict()

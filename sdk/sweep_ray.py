@@ -25,7 +25,7 @@ from typing import Any
 
 from edgelite.runtime.errors import EdgeliteError
 
-from .sweep import PATH_OPTIONS, cached, keep, variant_key
+from .sweep import PATH_OPTIONS, cached, keep
 
 RETRIES = 2   # a worker that dies mid-variant (killed, out of memory, node lost) is retried this many times
 FINE_TUNED = ("prune",)
@@ -134,8 +134,7 @@ def _submit(model, jobs, folder: pathlib.Path, cluster, attempts, out: dict, emi
     shipped: dict[tuple, object] = {}
     pending = {}
     for name, options in jobs:
-        key = variant_key(model, options)
-        saved = cached(folder, name, key)
+        key, saved = cached(folder, name, model, options)
         if saved is not None:
             out[name] = (saved, {"reused": True, "built_on": "earlier run", "attempts": 0})
             emit({"event": "finished", "variant": name, "status": "ok", "reused": True})
