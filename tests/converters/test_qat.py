@@ -144,3 +144,27 @@ def test_augmented_views_are_the_images_mirrored_and_shifted_by_at_most_a_sixtee
             moves.add(found[0])
     assert len(moves) > 3   # the views differ from one another
     assert all(np.array_equal(a, b) for a, b in zip(views, augmented(pixels, 3, seed=0)))   # the seed fixes them
+
+
+def test_frozen_weights_learn_only_the_ranges_and_the_pull_draws_weights_back_to_the_float_ones():
+    import keras
+
+    from edgelite.converters import qat
+    from edgelite.converters.loading import load_model
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).uniform(-1, 1, (40, 16, 16, 3)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    options = qat.QatOptions(epochs=2, learn_weights=False, augmented_copies=0)
+    with qat.fine_tuned(load_model(model), x, options, 0) as report:
+        assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert report.learned and report.loss_after <= report.loss_before
+    # the pull's gradient: 2 * anchor * (w - w0) / |w0|^2 added to the loss's, per tensor; none without an anchor
+    import tensorflow as tf
+    w = tf.Variable([3.0, 4.0])
+    pull = qat._pull(tf, [w], 0.5)
+    w.assign([4.0, 4.0])
+    (g,) = pull([tf.constant([1.0, 1.0])])
+    np.testing.assert_allclose(g.numpy(), [1.0 + 2 * 0.5 * 1.0 / 25.0, 1.0], rtol=1e-6)
+    assert qat._pull(tf, [w], 0.0)([None]) == [None]
