@@ -400,19 +400,19 @@ def _loss(tf, model, scales: list[float], input_step: InputStep | None = None):
 def _pull(tf, variables: list, anchor: float):
     """The gradient of ``anchor`` times each tensor's squared distance from its starting value over its squared norm
     (zero when ``anchor`` is 0): what keeps a fine-tune on a hundred images near the weights trained on many."""
-    starts = [tf.constant(np.array(v)) for v in variables]
-    norms = [max(float(np.sum(np.square(np.array(v)))), 1e-12) for v in variables]
+    if not anchor:
+        return lambda grads: grads
+    starts = [np.array(v) for v in variables]
+    weights = [2.0 * anchor / max(float(np.sum(np.square(s))), 1e-12) for s in starts]
 
     def gradients(grads: list) -> list:
-        if not anchor:
-            return grads
-        return [g if g is None else g + (2.0 * anchor / n) * (v - s)
-                for g, v, s, n in zip(grads, variables, starts, norms)]
+        return [g if g is None else g + w * (v - tf.constant(s))
+                for g, v, s, w in zip(grads, variables, starts, weights)]
     return gradients
 
 
-def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[float], per_tensor: bool,
-                   ranges: list, options: QatOptions, input_step: InputStep | None = None):
+def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[float], ranges: list,
+                   options: QatOptions, input_step: InputStep | None = None):
     variables = model.trainable_variables if options.learn_weights else []
     loss_of = _loss(tf, model, scales, input_step)
     apply_ranges = _adam(tf, ranges, options.range_learning_rate) if ranges else None
@@ -424,7 +424,7 @@ def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[flo
             with tf.GradientTape() as tape:
                 loss = loss_of(x, targets)
             return loss, tape.gradient(loss, variables + ranges)
-        loss, grads = _quantized_run(tf, kernels, per_tensor, forward)
+        loss, grads = _quantized_run(tf, kernels, options.per_tensor, forward)
         pairs = [(g, v) for g, v in zip(pulled(grads[:len(variables)]), variables) if g is not None]
         if pairs:
             optimizer.apply_gradients(pairs)
@@ -434,7 +434,7 @@ def _step_function(tf, model, kernels: list[Kernel], optimizer, scales: list[flo
 
     @tf.function
     def evaluate(x, targets):
-        return _quantized_run(tf, kernels, per_tensor, lambda: loss_of(x, targets))
+        return _quantized_run(tf, kernels, options.per_tensor, lambda: loss_of(x, targets))
     return step, evaluate
 
 
@@ -474,8 +474,7 @@ def fine_tuned(loaded, pixels: np.ndarray, options: QatOptions, seed: int, advan
         views = _views(loaded, pixels[fitted], [t[fitted] for t in targets], options.augmented_copies, seed, size)
         with _hooked(tf, model, hook):
             step, evaluate = _step_function(tf, model, kernels, _optimizer(loaded.flavor, options.learning_rate),
-                                            scales, options.per_tensor, learned.variables if learned else [],
-                                            options, input_step)
+                                            scales, learned.variables if learned else [], options, input_step)
             state = list(model.weights) + (learned.variables if learned else [])
             before, best, best_epoch = _train(state, step, evaluate, views,
                                               (pixels[judged], [t[judged] for t in targets]), options, seed, advance)

@@ -105,7 +105,7 @@ def predict_on_ray(model: str, images: Sequence[str], *, workers: int | None, lo
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)   # not a line per dataset run on the user's terminal
-    # nor Ray Data's warning that the progress bars just turned off are off (edgelite counts the images itself)
+    # nor Ray Data's notice that its progress bars are off (turned off above: edgelite counts the images itself)
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     model_limit = limit_from_env(MODEL_LIMIT_ENV, DEFAULT_MODEL_LIMIT)
     data = read_regular(model, "a model", model_limit, ModelError)

@@ -200,8 +200,6 @@ print(os.environ.get("TF_USE_LEGACY_KERAS"), getattr(tf.keras, "version", lambda
     assert out.stdout.split()[-2:] == ["None", "3"]
 
 
-# behind -m slow (about 12 s): the 15-minute test command ran at 15 min 2 s with it
-@pytest.mark.slow
 def test_mirrored_strategy_on_two_cpu_devices(tmp_path, digits_keras, digit_folders):
     """MirroredStrategy over two logical CPU devices, in a fresh process (devices are fixed at TF start)."""
     train, _ = digit_folders

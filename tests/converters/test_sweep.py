@@ -228,9 +228,6 @@ def test_a_sweep_run_again_on_ray_builds_only_what_is_missing(swept_on_ray, digi
     assert next(r for r in rows if r["variant"] == "dynamic")["built_on"].startswith("ray:127.0.0.1")
 
 
-# behind -m slow (about 30 s, a Ray cluster of its own): the 15-minute test command ran at 15 min 2 s with it; resuming on
-# Ray without a kill stays in the suite (test_a_sweep_run_again_on_ray_builds_only_what_is_missing)
-@pytest.mark.slow
 def test_a_sweep_whose_driver_is_killed_resumes_on_ray_without_redoing_what_finished(tmp_path, digits_keras,
                                                                                      digit_folders, ray_cluster):
     """SIGKILL the `edgelite sweep --ray` process as soon as its first variant is back; run it again: only the
