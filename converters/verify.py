@@ -202,7 +202,8 @@ def flip_evidence(reference: np.ndarray, converted: np.ndarray, min_snr_db: floa
     count against the accuracy budget."""
     flipped = reference.argmax(1) != converted.argmax(1)
     measured = float(np.sqrt(np.mean((reference.astype(np.float64) - converted) ** 2)))
-    allowed = float(np.sqrt(np.mean(reference.astype(np.float64) ** 2) / 10 ** (min_snr_db / 10)))
+    with np.errstate(divide="ignore"):   # a budget far below zero (a sweep's -1e9: none) allows any noise: inf
+        allowed = float(np.sqrt(np.mean(reference.astype(np.float64) ** 2) / 10 ** (min_snr_db / 10)))
     band = TIE_SIGMAS * math.sqrt(2) * min(measured, allowed)
     top2 = np.sort(reference, axis=1)[:, -2:] if reference.shape[1] > 1 else np.zeros((len(reference), 2))
     near = (top2[:, 1] - top2[:, 0]) < band

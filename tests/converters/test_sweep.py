@@ -262,3 +262,19 @@ def test_a_sweep_whose_driver_is_killed_resumes_on_ray_without_redoing_what_fini
     assert reused | started == {"fp32", "int8", "prune50-int8"} and not reused & started
     rows = json.loads(rerun.stdout.splitlines()[-1])["report"]["rows"]
     assert all(r["error"] is None and r["median_ms"] is not None for r in rows)
+
+
+def test_a_sweeps_absent_snr_budget_lets_flips_be_judged_on_the_noise_measured_without_a_warning():
+    """A sweep converts with no SNR budget (-NO_RECOVERY): any noise is allowed, so the near-tie band is set by the
+    noise measured alone, and no division warning reaches the user's terminal."""
+    import math
+    import warnings
+
+    import numpy as np
+
+    from edgelite.converters.verify import TIE_SIGMAS, flip_evidence
+    reference, converted = np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([[0.6, 0.4], [0.45, 0.55]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evidence = flip_evidence(reference, converted, -sweep_mod.NO_RECOVERY)
+    assert evidence["band"] == pytest.approx(TIE_SIGMAS * math.sqrt(2) * evidence["sigma"])
