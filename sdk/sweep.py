@@ -98,12 +98,16 @@ def variant_key(model, options: dict) -> str:
 
 
 def cached(folder: pathlib.Path, name: str, model, options: dict) -> tuple[str, dict | None]:
-    """The variant's key, and its result when a run before built it from the same key (else None)."""
+    """The variant's key, and its result when a run before built it from the same key (else None). A record that
+    cannot be read as one (cut short, edited, not JSON) is no record: the variant is built again and recorded anew."""
     key = variant_key(model, options)
     out, meta = folder / f"{name}.tflite", folder / f"{name}.json"
-    if out.exists() and meta.exists():
-        saved = json.loads(meta.read_text())
-        if saved.get("key") == key:
+    if out.is_file() and meta.is_file():
+        try:
+            saved = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            return key, None
+        if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("result"), dict):
             return key, saved["result"]
     return key, None
 

@@ -278,3 +278,17 @@ def test_a_sweeps_absent_snr_budget_lets_flips_be_judged_on_the_noise_measured_w
         warnings.simplefilter("error")
         evidence = flip_evidence(reference, converted, -sweep_mod.NO_RECOVERY)
     assert evidence["band"] == pytest.approx(TIE_SIGMAS * math.sqrt(2) * evidence["sigma"])
+
+
+@pytest.mark.parametrize("record", ['{"key": ', "[1, 2]", '{"key": "KEY", "result": 3}', "\udcff"])
+def test_a_variant_record_that_cannot_be_read_is_built_again_not_a_traceback(tmp_path, record):
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"a model")
+    options = {"calibration": None}
+    key, saved = sweep_mod.cached(tmp_path, "int8", model, options)
+    assert saved is None
+    (tmp_path / "int8.tflite").write_bytes(b"built")
+    (tmp_path / "int8.json").write_bytes(record.replace("KEY", key).encode("utf-8", "surrogateescape"))
+    assert sweep_mod.cached(tmp_path, "int8", model, options) == (key, None)
+    sweep_mod.keep(tmp_path, "int8", key, {"top1": 1.0})
+    assert sweep_mod.cached(tmp_path, "int8", model, options) == (key, {"top1": 1.0})
