@@ -18,10 +18,12 @@ import shutil
 import tempfile
 
 import numpy as np
-from common import emit, fer_model, output_options, save_lfw_faces
+from common import emit, fer_model, output_options
+from qat import folds
 
 FITTED = {"held_out_share": 0.0, "epochs": 40, "augmented_copies": 0}   # every held-out face fitted and judged
-ROWS = {"rung": {}, "fitted-free": {**FITTED, "anchor": 0.0}, "fitted-pulled": FITTED}
+# row -> (the faces it fine-tunes on, its QatOptions)
+ROWS = {"rung": ("train", {}), "fitted-free": ("held", {**FITTED, "anchor": 0.0}), "fitted-pulled": ("held", FITTED)}
 
 
 def main() -> None:
@@ -37,17 +39,15 @@ def main() -> None:
     spec = InputSpec(64, 64, 1, "grayscale", mean=(127.5,), std=(127.5,))
     reporter, options = Reporter(), quantization.QuantizeOptions("int8", "float32", False)
     runs: dict[str, list] = {name: [] for name in ("ptq", *ROWS)}
-    for fold in range(5):
-        work = pathlib.Path(tempfile.mkdtemp())
-        try:
-            (work / "train").mkdir()
-            (work / "held").mkdir()
-            save_lfw_faces(lambda rank, index, f=fold, work=work: work / ("held" if rank % 5 == f else "train"))
-            train, _ = images.load(images.scan(work / "train", "train"), spec, reporter, "train")
-            held, _ = images.load(images.scan(work / "held", "held"), spec, reporter, "held")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        pixels, held_pixels = images.float_batch(train, spec), images.float_batch(held, spec)
+    work = pathlib.Path(tempfile.mkdtemp())
+    try:
+        split = [tuple(images.load(images.scan(d, d.name), spec, reporter, d.name)[0] for d in pair)
+                 for pair in folds(work)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for fold, (train, held) in enumerate(split):
+        faces = {"train": images.float_batch(train, spec), "held": images.float_batch(held, spec)}
+        pixels = faces["train"]
         calibration = pixels[np.random.default_rng(args.seed).permutation(len(pixels))[:50]]
         reference = verify.float_outputs(loaded, held, spec)[0]
 
@@ -56,9 +56,8 @@ def main() -> None:
             return {"snr_db": verify.fidelity(reference, out)["snr_db"],
                     "flips": int(np.sum(np.argmax(out, -1) != np.argmax(reference, -1)))}
         runs["ptq"].append(measured(recovery.Calibrated(loaded, options, calibration, limit=50).quantized(options)))
-        for name, tune in ROWS.items():
-            fitted = pixels if name == "rung" else held_pixels
-            model_bytes, report = ladder.qat_model(loaded, options, fitted, calibration, qat.QatOptions(**tune),
+        for name, (fitted, tune) in ROWS.items():
+            model_bytes, report = ladder.qat_model(loaded, options, faces[fitted], calibration, qat.QatOptions(**tune),
                                                    seed=args.seed)
             runs[name].append({**measured(model_bytes), "kept_epoch": report["kept_epoch"]})
         print(f"fold {fold}: " + "  ".join(f"{n} {r[-1]['snr_db']:.2f} dB" for n, r in runs.items()), flush=True)

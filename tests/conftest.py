@@ -219,9 +219,9 @@ def ray_cluster():
 def pytest_terminal_summary(terminalreporter):
     """The documentation's code blocks that do not run here, with their marks (tests/sdk/test_docs_examples.py)."""
     docs = next((m for name, m in list(sys.modules.items()) if name.endswith("test_docs_examples")), None)
-    ran = any(getattr(r, "nodeid", "").startswith("tests/sdk/test_docs_examples.py")
-              for reports in terminalreporter.stats.values() for r in reports)
-    if docs is None and ran:  # under pytest-xdist the workers ran it; the controller never imported it
+    if docs is None and any(getattr(r, "nodeid", "").startswith("tests/sdk/test_docs_examples.py")
+                            for reports in terminalreporter.stats.values() for r in reports):
+        # under pytest-xdist the workers ran it; the controller never imported it
         import importlib
         docs = importlib.import_module("tests.sdk.test_docs_examples")
     if docs is None or not docs.NOT_RUN:
