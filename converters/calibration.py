@@ -82,10 +82,41 @@ def _calibration_split(cal_set: imgs.ImageSet | None, hold_out: bool, o: Convert
     return imgs.sample(cal_set, o.calibration_count, o.seed)[0], None
 
 
+def declared_labels(labels) -> tuple[str, ...] | None:
+    """The label list given (a file or names), before anything else is known; None when none was given."""
+    if isinstance(labels, (str, os.PathLike)):
+        return tuple(read_labels(labels))
+    return tuple(str(x) for x in labels) if labels is not None else None
+
+
+def through_labels(images: imgs.ImageSet, declared: Sequence[str] | None, reporter: Reporter) -> imgs.ImageSet:
+    """Class folders mapped to the model's outputs through the label list it will ship with, so verification
+    grades what the device will say: folder ``digit_7`` is the output the labels call ``digit_7``. Folders
+    named for none of the labels keep their sorted order (said: the label order then goes unchecked); some
+    named and some not is an error."""
+    if declared is None or images.labels is None or images.class_names is None:
+        return images
+    missing = [n for n in images.class_names if n not in declared]
+    if len(missing) == len(images.class_names):
+        reporter.warn(f"{images.root}: no class folder is named for a label ({', '.join(images.class_names[:4])}"
+                      f"{'...' if len(images.class_names) > 4 else ''} against {', '.join(declared[:4])}"
+                      f"{'...' if len(declared) > 4 else ''}): folders are taken as outputs in sorted order, so the "
+                      "label file's order is not checked; name the folders as the labels are")
+        return images
+    if missing:
+        raise ConversionError(f"{images.root}: class folder(s) {', '.join(missing[:5])} are not among the labels "
+                              f"({len(declared)} given): name each folder for the label of its class")
+    index = [declared.index(n) for n in images.class_names]
+    return imgs.ImageSet(images.root, images.paths, [index[i] for i in images.labels], list(declared))
+
+
 def gather(o: ConvertOptions, spec: InputSpec, needs_calibration: bool, reporter: Reporter) -> Data:
-    """Calibration pixels, evaluation pixels (eval-data, else held-out calibration images) and their labels."""
+    """Calibration pixels, evaluation pixels (eval-data, else held-out calibration images) and their labels,
+    the labels as indices of the model's outputs (``through_labels``)."""
     cal_set = imgs.scan(o.calibration, "calibration") if o.calibration is not None else None
     eval_set = imgs.scan(o.eval_data, "eval-data") if o.eval_data is not None else None
+    if eval_set is not None:
+        eval_set = through_labels(eval_set, declared_labels(o.labels), reporter)
     if cal_set is None and needs_calibration:
         raise ConversionError(f"{o.quantize} quantization is calibrated on images: give --calibration DIR")
     if eval_set is not None and eval_set.labels is None:
@@ -109,12 +140,9 @@ def gather(o: ConvertOptions, spec: InputSpec, needs_calibration: bool, reporter
 
 def resolve_labels(labels, class_names: Sequence[str] | None, n_classes: int | None) -> tuple[str, ...] | None:
     """Labels from the option (a file or names), else the class folders; their count must fit the model."""
-    found: tuple[str, ...] | None
-    if isinstance(labels, (str, os.PathLike)):
-        found, where = tuple(read_labels(labels)), os.fspath(labels)
-    elif labels is not None:
-        found, where = tuple(str(x) for x in labels), "labels"
-    else:
+    found = declared_labels(labels)
+    where = os.fspath(labels) if isinstance(labels, (str, os.PathLike)) else "labels"
+    if found is None:
         found, where = (tuple(class_names) if class_names else None), "the class folders"
     if found is not None and n_classes is not None and len(found) != n_classes:
         raise ConversionError(f"{where}: {len(found)} labels for a model with {n_classes} outputs")
@@ -150,7 +178,7 @@ def train_set(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str], re
     from .training import TrainSet
     if o.train_data is None:
         return None
-    found = imgs.scan(o.train_data, "train-data")
+    found = through_labels(imgs.scan(o.train_data, "train-data"), declared_labels(o.labels), reporter)
     keep = [i for i, p in enumerate(found.paths) if str(p.resolve()) not in eval_paths]
     if len(keep) < len(found):
         reporter.warn(f"{len(found) - len(keep)} of the {len(found)} --train-data images are verification images; "

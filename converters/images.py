@@ -86,10 +86,3 @@ def float_batch(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     for i, p in enumerate(pixels):
         norm(p, out[i])
     return out
-
-
-def class_names_from(*sets: ImageSet | None) -> list[str] | None:
-    for s in sets:
-        if s is not None and s.class_names:
-            return s.class_names
-    return None

@@ -58,8 +58,8 @@ def convert(session, options: QuantizeOptions, learned: dict, observed: dict) ->
 
     ``session``: a recovery.Calibrated of the fine-tuned model; ``observed``: each hooked tensor's (min, max) in
     Keras over the same images, with the fine-tuned weights."""
-    from .tf import quiet
+    from .quantization import converter_call
     debugger = session.debugger
-    with quiet():
+    with converter_call(session.loaded.name):
         debugger.calibrated_model, count = with_ranges(debugger.calibrated_model, observed, learned)
     return session.quantized(options), count

@@ -50,6 +50,8 @@ class ConvertOptions:
     input_range: str | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    force_input_scale: bool = False       # feed a leading Rescaling/Normalization layer a scale it was not built for
+    accept_float_model: bool = False      # convert a float model near chance or with swapped-looking labels anyway
     resize: str = "stretch"
     labels: Any = None                    # a labels file path, or a sequence of names
     target: str = "xnnpack"

@@ -23,7 +23,7 @@ from edgelite.runtime.sparsity import weight_sparsity
 from edgelite.runtime.targets import TARGET_NAMES
 from edgelite.runtime.tflite_file import parse
 
-from . import calibration, images, ladder, pruning, quantization, recovery, targets, training, verify
+from . import calibration, float_model, images, ladder, pruning, quantization, recovery, targets, training, verify
 from . import record as records
 from .calibration import Data
 from .contract import resolve_input_spec
@@ -47,6 +47,7 @@ class Source:
     spec: InputSpec
     pruning: PruneReport | None = None
     train_classes: tuple[str, ...] | None = None
+    eval_outputs: list[np.ndarray] | None = None  # the original float model's outputs on the eval images, once
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,11 @@ class ConversionResult:
     edgetpu: CompileReport | None = None
     standard_metadata: dict | None = None
     unverified: str | None = None
+    float_checks: float_model.FloatChecks | None = None  # the float model before int8: labelled top-1, input conventions
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for name in ("verification", "recovery", "pruning", "compatibility", "edgetpu", "input_spec"):
+        for name in ("verification", "recovery", "pruning", "compatibility", "edgetpu", "input_spec", "float_checks"):
             value = data[name]
             data[name] = value.to_dict() if value is not None else None
         data["labels"] = list(self.labels) if self.labels is not None else None
@@ -122,8 +124,23 @@ class _Clock:
 def load_source(model, o: ConvertOptions) -> Source:
     """Loads the model and decides its input contract."""
     original = load_model(model, o.input_shape, o.custom_objects)
-    spec = resolve_input_spec(original, input_range=o.input_range, mean=o.mean, std=o.std, resize=o.resize)
+    spec = resolve_input_spec(original, input_range=o.input_range, mean=o.mean, std=o.std, resize=o.resize,
+                              force=o.force_input_scale)
     return Source(original, original, spec)
+
+
+def judge_float(source: Source, data: Data, task: str, o: ConvertOptions, rep: Reporter) -> tuple[Source, float_model.FloatChecks]:
+    """The float model on the user's images before int8: the input conventions compared on calibration images,
+    then, with labelled images, its own top-1 through the labels it ships with (a contract that is wrong stops
+    here). Its eval outputs are kept for verification."""
+    found = float_model.check_conventions(source.original, data.calibration, source.spec, o.seed, rep) \
+        if task in ("classify", "raw") else None
+    outputs = verify.float_outputs(source.original, data.eval_pixels, source.spec) \
+        if data.eval_pixels is not None and o.verification else None
+    names = calibration.declared_labels(o.labels) or data.class_names
+    labelled = float_model.judge(source.original, outputs, data.eval_labels, names, task, o.accept_float_model,
+                                 found.better if found else None, rep, data.eval_pixels, source.spec, o.seed)
+    return dataclasses.replace(source, eval_outputs=outputs), float_model.FloatChecks(labelled, found)
 
 
 def prune_source(source: Source, train: training.TrainSet | None, o: ConvertOptions, rep: Reporter) -> Source:
@@ -169,7 +186,7 @@ def check(source: Source, converted: Converted, data: Data, task: str, o: Conver
         rep.warn(f"not verified: {why}")
         return Checked(converted.model_bytes, converted.quantize, None, None, unverified=why)
     floats = verify.Reference.of(source.original, source.model if source.pruning is not None else None,
-                                 data.eval_pixels, source.spec)
+                                 data.eval_pixels, source.spec, source.eval_outputs)
     pruned_top1 = floats.converted_top1(data.eval_labels) if source.pruning is not None else None
     pruned_snr = floats.pruned_snr_db() if source.pruning is not None and task == "raw" else None
     measure = lambda model_bytes: verify.verify(  # noqa: E731 - one comparison, used for every candidate
@@ -321,6 +338,7 @@ def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     resolution = calibration.resolution(data, task, o.max_accuracy_drop)
     if resolution:
         rep.warn(resolution)
+    source, judged = judge_float(source, data, task, o, rep)
     train = functools.cache(lambda: calibration.train_set(o, source.spec, data.eval_paths, rep))
     data = dataclasses.replace(data, train=train)
     t0 = time.perf_counter()
@@ -340,7 +358,7 @@ def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     embedded = embed(source, converted, checked, labels, sparsity, task, o)
     path, compiled = write(embedded, converted, checked, o, rep)
     clock.seconds["total"] = time.perf_counter() - clock.started
-    return _result(model, o, source, converted, checked, embedded, path, compiled, labels, clock, rep)
+    return _result(model, o, source, converted, checked, embedded, path, compiled, labels, clock, rep, judged)
 
 
 def _with_pruning_measurements(source: Source, checked: Checked, converted: Converted, sparsity: dict,
@@ -357,7 +375,7 @@ def _with_pruning_measurements(source: Source, checked: Checked, converted: Conv
 
 def _result(model, o: ConvertOptions, source: Source, converted: Converted, checked: Checked,
             embedded: records.Embedded, path: str, compiled, labels, clock: _Clock,
-            rep: RecordingReporter) -> ConversionResult:
+            rep: RecordingReporter, judged: float_model.FloatChecks) -> ConversionResult:
     size = os.path.getsize(model) if isinstance(model, (str, os.PathLike)) and os.path.isfile(model) else None
     return ConversionResult(
         output=path, source=source.model.name, within_budget=checked.within(budget_of(o)),
@@ -366,7 +384,7 @@ def _result(model, o: ConvertOptions, source: Source, converted: Converted, chec
         recovery=checked.recovery, labels=labels, input_spec=source.spec, seconds=clock.seconds,
         warnings=tuple(rep.warnings), pruning=source.pruning, weight_sparsity=embedded.weight_sparsity,
         compatibility=converted.compatibility, edgetpu=compiled, standard_metadata=embedded.standard_metadata,
-        unverified=checked.unverified)
+        unverified=checked.unverified, float_checks=judged)
 
 
 def check_keras(model, target_name: str, **options) -> dict:

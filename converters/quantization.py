@@ -5,8 +5,9 @@ defaults (int8 I/O, per-channel weights, builtin ops only) and errors that say w
 """
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,23 +108,38 @@ def _static_batch_converter(tf, loaded: LoadedModel):
 _FLEX_OP = re.compile(r"\btf\.([A-Z]\w+)")  # TF op names are CamelCase
 
 
-def run_converter(converter, name: str, allow_flex: bool = False) -> bytes:
-    """Runs the converter; unsupported ops become one line naming them and the way out."""
+@contextlib.contextmanager
+def converter_call(name: str, allow_flex: bool = False) -> Iterator[None]:
+    """Every call into TensorFlow's converter goes through here (the converter proper, QuantizationDebugger's
+    calibration and re-quantization, the learned-range quantizer), whichever path the conversion takes: what
+    it prints is silenced and what it raises (ConverterError with an MLIR dump, ValueError, RuntimeError)
+    becomes one ConversionError line naming the ops and the way out."""
     try:
         with quiet():
-            return converter.convert()
+            yield
+    except ConversionError:
+        raise
     except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, and friends
-        text = str(exc)
-        flex = sorted(set(_FLEX_OP.findall(text)))
-        if flex and allow_flex:
-            raise ConversionError(f"{name}: ops neither builtin nor available as Flex kernels: {', '.join(flex)}; "
-                                  "replace them in the model") from None
-        if flex or "Select TF" in text or "not supported by the native TFLite runtime" in text:
-            raise ConversionError(f"{name}: ops not in TFLite's builtin set: {', '.join(flex) or 'see TensorFlow log'}; "
-                                  "replace them, or pass --allow-flex to embed TensorFlow (Flex) kernels, which "
-                                  "needs the Flex delegate on the device") from None
-        detail = " ".join(text.split())[:300]
-        raise ConversionError(f"{name}: the TFLite converter failed: {detail}") from None
+        raise _one_line(name, str(exc), allow_flex) from None
+
+
+def _one_line(name: str, text: str, allow_flex: bool) -> ConversionError:
+    flex = sorted(set(_FLEX_OP.findall(text)))
+    if flex and allow_flex:
+        return ConversionError(f"{name}: ops neither builtin nor available as Flex kernels: {', '.join(flex)}; "
+                               "replace them in the model")
+    if flex or "Select TF" in text or "not supported by the native TFLite runtime" in text:
+        return ConversionError(f"{name}: ops not in TFLite's builtin set: {', '.join(flex) or 'see TensorFlow log'}; "
+                               "replace them, or pass --allow-flex to embed TensorFlow (Flex) kernels, which "
+                               "needs the Flex delegate on the device")
+    detail = " ".join(text.split())[:300]
+    return ConversionError(f"{name}: the TFLite converter failed: {detail}")
+
+
+def run_converter(converter, name: str, allow_flex: bool = False) -> bytes:
+    """Runs the converter; unsupported ops become one line naming them and the way out."""
+    with converter_call(name, allow_flex):
+        return converter.convert()
 
 
 def convert(loaded: LoadedModel, options: QuantizeOptions, calibration: np.ndarray | None) -> bytes:

@@ -18,7 +18,7 @@ import numpy as np
 from edgelite.runtime.errors import ConversionError
 
 from .input_step import InputStep, with_input_step
-from .quantization import QuantizeOptions, make_converter, representative
+from .quantization import QuantizeOptions, converter_call, make_converter, representative
 from .tf import quiet, tensorflow
 
 STEPS = (1, 2, 4, 8)
@@ -73,7 +73,7 @@ class Calibrated:
         if self._debugger is None:
             tf = tensorflow()
             converter = make_converter(self.loaded, self.options, self.calibration)
-            with quiet():
+            with converter_call(self.loaded.name):
                 debugger = tf.lite.experimental.QuantizationDebugger(
                     converter=converter, debug_dataset=representative(self.calibration[:self.limit]))
                 debugger.calibrated_model = with_input_step(debugger.calibrated_model, self.input_step)
@@ -88,7 +88,7 @@ class Calibrated:
     def quantized(self, options: QuantizeOptions, float_layers: tuple[str, ...] = ()) -> bytes:
         """The model as ``options`` say (``serves(options)`` must hold), the named tensors' ops in float."""
         self._configure(options, float_layers)
-        with quiet():
+        with converter_call(self.loaded.name):
             return self.debugger.get_nondebug_quantized_model()
 
     def _configure(self, options: QuantizeOptions, float_layers: tuple[str, ...] = ()) -> None:
@@ -104,7 +104,7 @@ class Calibrated:
         those outputs are computed from, so the float layers land on the head that fails."""
         if self._ranked_as != options.per_tensor:
             self._configure(options)
-            with quiet():
+            with converter_call(self.loaded.name):
                 self.debugger.run()
             self._ranked_as = options.per_tensor
         buf = io.StringIO()

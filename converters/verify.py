@@ -268,8 +268,9 @@ class Reference:
 
     @classmethod
     def of(cls, original: LoadedModel, converted_from: LoadedModel | None, pixels: np.ndarray,
-           spec: InputSpec) -> Reference:
-        outputs = float_outputs(original, pixels, spec)
+           spec: InputSpec, outputs: list[np.ndarray] | None = None) -> Reference:
+        """``outputs``: the original model's outputs on ``pixels`` when already computed."""
+        outputs = outputs if outputs is not None else float_outputs(original, pixels, spec)
         direct = outputs if converted_from is None else float_outputs(converted_from, pixels, spec)
         return cls(outputs, direct, original.output_names)
 

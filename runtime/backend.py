@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 
 from .errors import BackendUnavailableError
+from .version import install_extra
 
 ENV_VAR = "EDGELITE_BACKEND"
 
 # name -> (interpreter module, distribution to install, how to get it)
-# What to install beside edgelite for each backend (the same packages its extras name).
-INSTALL_LITERT = "pip install ai-edge-litert"
-INSTALL_TFLITE = "pip install tflite-runtime 'numpy<2'"
-INSTALL_TENSORFLOW = "pip install 'tensorflow>=2.16,<2.22' tf-keras tensorflow-model-optimization"
+# What to install for each backend: the wheel's extra that brings it. tflite-runtime's last wheels are for
+# Python 3.11 and older (its extra carries that marker), so it is never suggested on a newer Python.
+INSTALL_LITERT = install_extra("litert")
+TFLITE_PYTHONS = (3, 12)  # tflite-runtime has wheels below this
+INSTALL_TFLITE = install_extra("tflite") if sys.version_info < TFLITE_PYTHONS else \
+    f"none: tflite-runtime has no wheel for Python {sys.version_info[0]}.{sys.version_info[1]} (3.11 and older); use {INSTALL_LITERT}"
+INSTALL_TENSORFLOW = install_extra("convert")
 
 _CANDIDATES = {
     "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert", INSTALL_LITERT),
@@ -120,11 +126,15 @@ def backend_report() -> list[dict]:
     TensorFlow is not imported here unless already loaded: importing it takes seconds and
     gigabytes, and a device never needs it.
     """
-    import sys
     rows = []
     for key, (module_name, dist, install) in _CANDIDATES.items():
         if key == "tensorflow" and "tensorflow" not in sys.modules:
             rows.append(_distribution_row(key, dist, install))
+            continue
+        if key == "tflite_runtime" and sys.version_info >= TFLITE_PYTHONS and importlib.util.find_spec(
+                "tflite_runtime") is None:
+            rows.append({"name": key, "available": False, "version": None, "optional": True,
+                         "detail": f"not for this Python: {INSTALL_TFLITE}"})
             continue
         found = probe(key)
         if isinstance(found, str):
@@ -139,5 +149,6 @@ def _distribution_row(key: str, dist: str, install: str) -> dict:
     try:
         return {"name": key, "available": True, "version": version(dist),
                 "detail": "installed (not imported: slow to load)"}
-    except PackageNotFoundError:
-        return {"name": key, "available": False, "version": None, "detail": f"not installed; install: {install}"}
+    except PackageNotFoundError:  # only TensorFlow is read this way: a device never needs it
+        return {"name": key, "available": False, "version": None, "optional": True,
+                "detail": f"not installed: workstation only (edgelite convert), not needed on a device ({install})"}

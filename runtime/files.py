@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable
 
@@ -20,11 +21,22 @@ DEFAULT_IMAGE_LIMIT = 256 << 20  # 256 MiB of encoded image
 HEAD_BYTES = 8
 
 
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***`` (a camera's
+    ``rtsp://admin:secret@host/`` is printed, logged and served as ``rtsp://***@host/``)."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
 def describe(path) -> str:
-    """The path as text, quoted (repr) when it holds a newline or another control character."""
+    """The path as text, credentials in a URL removed, quoted (repr) when it holds a newline or another
+    control character."""
     name = os.fspath(path)
     if isinstance(name, bytes):
         name = os.fsdecode(name)
+    name = without_credentials(name)
     return repr(name) if any(ord(c) < 32 or ord(c) == 127 for c in name) else name
 
 

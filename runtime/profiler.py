@@ -55,7 +55,7 @@ class ProfileResult:
     threads: int | None
     runs: int
     warmup: int
-    load_ms: float
+    load_ms: float           # the model: read, validate, interpreter, delegate, tensors
     first_invoke_ms: float
     latency_ms: Stats
     throughput_ips: float
@@ -65,6 +65,7 @@ class ProfileResult:
     rss_added_by_load_bytes: int | None
     peak_rss_bytes: int | None
     isolated: bool = False
+    start_ms: float = 0.0    # before the load: the backend's import (once per process) and a sandboxed first load
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,7 +203,7 @@ def profile_one(model_path, *, threads: int | None = None, delegate: str = "auto
         runs=len(samples), warmup=warmup, load_ms=model.load_ms, first_invoke_ms=first, latency_ms=latency,
         throughput_ips=1e3 / latency.mean if latency.mean else 0.0, stages_ms=stages, input=source,
         rss_before_load_bytes=rss0, rss_added_by_load_bytes=(rss1 - rss0) if rss0 and rss1 else None,
-        peak_rss_bytes=peak_rss())
+        peak_rss_bytes=peak_rss(), start_ms=model.start_ms)
 
 
 def _profile_isolated(model_path, threads, options: dict) -> ProfileResult:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .files import expand_images, open_regular
+from .files import expand_images, open_regular, without_credentials
 from .preprocess import as_image, describe
+from .version import install_extra
 
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "tcp://", "udp://", "rtmp://")
 CAMERA = re.compile(r"^(/dev/video\d+|\d+)$")
@@ -76,7 +77,7 @@ def video_module():
     try:
         import av
     except ImportError:
-        raise InputError("reading video needs PyAV: pip install 'edgelite[video]'") from None
+        raise InputError(f"reading video needs PyAV: {install_extra('video')}") from None
     return av
 
 
@@ -186,7 +187,7 @@ class VideoSource:
 
 
 def _why(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
+    text = without_credentials(getattr(exc, "strerror", None) or str(exc))  # FFmpeg names the URL it opened
     return " ".join(text.split())[:200] or type(exc).__name__
 
 

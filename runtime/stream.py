@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EdgeliteError, InputError
+from .files import without_credentials
 from .sources import Frame, open_source
 from .tasks import rescaled
 
@@ -152,9 +153,9 @@ class Stream:
                 else:
                     self._ahead(frame)
         except EdgeliteError as exc:
-            self._error = str(exc)
+            self._error = without_credentials(str(exc))
         except Exception as exc:  # noqa: BLE001 - a decoder's own failure ends the run with one line, not a trace
-            self._error = f"{self.source.name}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            self._error = f"{self.source.name}: {type(exc).__name__}: {' '.join(without_credentials(str(exc)).split())[:200]}"
         finally:
             if self._slot is not None:
                 self._slot.close()

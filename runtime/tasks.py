@@ -138,6 +138,12 @@ class Task:
 
     post_stage = "postprocess"   # the timing name of what follows the invoke
 
+    def warm_up(self) -> None:
+        """One untimed invoke on zeros: the first invoke sets up the delegate's kernels and costs many times a
+        later one, so per-image times reported after this are what each image costs."""
+        info = self.model.inputs[0]
+        self.model.run(np.zeros(info.shape, info.dtype))
+
     def prepare(self, image, stages: dict | None = None) -> tuple[tuple[int, int], np.ndarray]:
         """The image's size once EXIF-oriented (boxes map back onto it) and its input tensor."""
         placed = self._preprocess.placed(image, stages=stages)  # a frame already sized for the input: numpy alone

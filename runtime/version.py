@@ -13,3 +13,9 @@ def edgelite_version() -> str:
 
 
 __version__ = edgelite_version()
+
+
+def install_extra(extra: str) -> str:
+    """The one pip line that adds an extra: edgelite is installed from its wheel (it is not on a package index),
+    so the line names the wheel file, as the README does."""
+    return f"pip install 'edgelite-{__version__}-py3-none-any.whl[{extra}]'"

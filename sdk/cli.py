@@ -22,6 +22,7 @@ from .options import DELEGATE, INPUT_SHAPE, use
 from .report import (
     check_text,
     comparison_text,
+    conventions_text,
     convert_text,
     doctor_text,
     inspect_text,
@@ -172,7 +173,8 @@ def _bar(label: str, total: int):
 @click.argument("model", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="The .tflite file to write (atomically).")
 @use("calibration", "calibration_count", "eval_data", "quantize", "io", "per_tensor", "input_range", "mean", "std",
-     "resize", "labels", "target", "max_accuracy_drop", resize={"default": "stretch", "show_default": True})
+     "force_input_scale", "resize", "labels", "accept_float_model", "target", "max_accuracy_drop",
+     resize={"default": "stretch", "show_default": True})
 @click.option("--allow-flex", is_flag=True, help="Allow TensorFlow (Flex) ops; the device then needs the Flex delegate.")
 @click.option("--seed", default=DEFAULTS["seed"], show_default=True, type=int,
               help="Seed for sampling calibration images.")
@@ -247,6 +249,50 @@ def check(model, target, calibration, input_range, as_json):
     _emit(as_json, report, check_text(report))
 
 
+# -- check-input -----------------------------------------------------------------------------------
+@main.command("check-input")
+@click.argument("model", type=click.Path(dir_okay=True))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@use("input_range", "mean", "std")
+@click.option("--count", default=64, show_default=True, type=click.IntRange(min=8), help="Images to compare on "
+              "(a seeded sample).")
+@json_option
+def check_input(model, images, input_range, mean, std, count, as_json):
+    """Which input scale a classifier's answers say it was trained with (no labels needed).
+
+    Runs the float model on the images under each usual convention (0,1; -1,1; 0,255; ImageNet's mean/std;
+    each in BGR too) and compares how much its answers say about the images. A hint, with how sure it is:
+    a Keras model (needs the convert extra) or a float-input .tflite.
+
+    \b
+    Example:
+      edgelite check-input model.keras images/ --input-range 0,255
+    """
+    import numpy as np
+
+    from edgelite.runtime.files import expand_images
+    found = expand_images(images)
+    picked = [found[i] for i in sorted(np.random.default_rng(0).permutation(len(found))[:count])]
+    if model.endswith(".tflite"):
+        from edgelite.runtime.conventions import check_file
+        scale: dict[str, tuple[float, ...] | None] = dict(zip(("mean", "std"), _range_pair(input_range))) \
+            if input_range else {"mean": mean, "std": std}
+        result = check_file(model, picked, mean=scale["mean"], std=scale["std"])
+    else:
+        from edgelite.converters.float_model import check_keras_input
+        result = check_keras_input(model, picked, input_range=input_range, mean=mean, std=std)
+    if result is None:
+        raise click.ClickException(f"{model}: no output is one score per class, or fewer than 8 images: the "
+                                   "convention check applies to classifiers (and softmax heads)")
+    _emit(as_json, result.to_dict(), conventions_text(result))
+
+
+def _range_pair(name: str) -> tuple[tuple[float], tuple[float]]:
+    from edgelite.runtime.input_spec import RANGES
+    mean, std = RANGES[name]
+    return (mean,), (std,)
+
+
 # -- inspect ---------------------------------------------------------------------------------------
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=True))
@@ -305,6 +351,7 @@ def predict(model, images, top_k, threads, delegate, fallback, backend, labels, 
                         {**load_options, "threads": threads[0] if threads else 1})
         return
     clf = load(model, threads=threads[0] if threads else None, **load_options)
+    clf.warm_up()
     if reference:
         _compare_here(clf, load(reference, threads=threads[0] if threads else None, **load_options), images,
                       {"top_k": top_k} if clf.task == "classify" else {}, jsonl, as_json)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hmac
+import html
 import io
 import ipaddress
 import json
@@ -133,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.page.allowed(parts.query, self.headers):
             return self._send(403, "text/plain", b"a valid token is required\n")
         if parts.path == "/":
-            return self._send(200, "text/html; charset=utf-8", PAGE.replace("SOURCE", self.page.title).encode())
+            return self._send(200, "text/html; charset=utf-8", PAGE.replace("SOURCE", html.escape(self.page.title)).encode())
         if parts.path == "/stats.json":
             return self._send(200, "application/json", json.dumps(self.page.stats()).encode())
         return self._mjpeg()

@@ -142,6 +142,11 @@ def _conversion_options(d, MODES, IO_TYPES, TARGET_NAMES, INPUT_RANGES, RESIZE_M
                         "expects (when it has no leading Rescaling/Normalization layer).")),
         "mean": (("--mean",), dict(type=MEAN, help="Normalization mean on 0..255 pixels (one, or one per channel).")),
         "std": (("--std",), dict(type=STD, help="Normalization std on 0..255 pixels (one, or one per channel).")),
+        "force_input_scale": (("--force-input-scale",), dict(is_flag=True, help="Feed a leading Rescaling/"
+                              "Normalization layer the scale given even though it was built for raw pixels.")),
+        "accept_float_model": (("--accept-float-model",), dict(is_flag=True, help="Convert even when the float "
+                               "model itself is near chance on the labelled images or its labels look swapped "
+                               "(then a warning).")),
         "resize": (("--resize",), dict(type=click.Choice(RESIZE_MODES), help="How images are fitted to the input "
                    "[default: the model's record; stretch when converting].")),
         "labels": (("--labels",), dict(type=click.Path(dir_okay=False), help="Labels file, one per line [default: "

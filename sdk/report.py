@@ -37,10 +37,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def profile_table(results) -> str:
-    headers = ["model", "threads", "delegate", "median ms", "p90 ms", "p99 ms", "first ms", "load ms", "size",
-               "RSS +load", "peak RSS"]
+    headers = ["model", "threads", "delegate", "median ms", "p90 ms", "p99 ms", "first ms", "load ms", "start ms",
+               "size", "RSS +load", "peak RSS"]
     rows = [[r.model, r.threads or "default", r.delegate["actual"], fmt_ms(r.latency_ms.median),
              fmt_ms(r.latency_ms.p90), fmt_ms(r.latency_ms.p99), fmt_ms(r.first_invoke_ms), fmt_ms(r.load_ms),
+             fmt_ms(r.start_ms),
              fmt_bytes(r.model_size_bytes), fmt_bytes(r.rss_added_by_load_bytes), fmt_bytes(r.peak_rss_bytes)]
             for r in results]
     return table(headers, rows)
@@ -104,7 +105,7 @@ def convert_text(r, budget: float, min_snr: float = 20.0) -> str:
         size += f", {r.output_size_bytes / r.input_size_bytes:.2f}x of {fmt_bytes(r.input_size_bytes)}"
     granularity = {True: "per-channel, ", False: "per-tensor, ", None: ""}[q["per_channel"]]
     lines = [f"wrote {r.output} ({size}): {q['mode']}, {q['io']} I/O, {granularity}target {r.target}",
-             _verification_line(r.verification, budget, r.unverified)]
+             *_float_lines(r.float_checks), _verification_line(r.verification, budget, r.unverified)]
     if r.verification is not None:
         lines.append(verdict_line(r.verification, budget, min_snr, r.within_budget))
     if r.verification is not None and len(r.verification.outputs) > 1:
@@ -117,6 +118,38 @@ def convert_text(r, budget: float, min_snr: float = 20.0) -> str:
             lines.append(line)
     lines.append("took " + ", ".join(f"{k} {v:.2f} s" for k, v in r.seconds.items()))
     return "\n".join(lines)
+
+
+def conventions_text(c) -> str:
+    """``edgelite check-input``: each convention's score, then what it says."""
+    rows = [(s.convention.name + ("  (given)" if s.convention.name == c.chosen else ""), f"{s.information:.3f}",
+             f"{100 * s.top_share:.0f}%") for s in c.scores]
+    table_text = table(["convention", "information", "top class share"], rows)
+    if c.better:
+        verdict = c.warning
+    else:
+        verdict = (f"no usual convention is clearly better than {c.chosen} on these {c.images} images"
+                   + (f" (the best led in {100 * c.sure:.0f}% of resamples, under the 95% asked)" if c.sure else ""))
+    return f"{table_text}\n{verdict}"
+
+
+def _float_lines(checks) -> list[str]:
+    """The float model as judged before int8: its own top-1 through the shipped labels, the input convention."""
+    if checks is None:
+        return []
+    lines = []
+    if checks.labelled is not None:
+        j = checks.labelled
+        lines.append(f"float model before int8: top-1 {100 * j.top1:.2f}% on {j.images} labelled images "
+                     f"(chance {100 * j.chance:.1f}%), graded through the labels it ships with")
+    c = checks.conventions
+    if c is not None:
+        by = {s.convention.name: s.information for s in c.scores}
+        verdict = f"{c.better} looks better (led in {100 * c.sure:.0f}% of resamples)" if c.better else \
+            "no usual convention clearly better"
+        lines.append(f"input convention {c.chosen}: the float model's answers carry {by[c.chosen]:.2f} of the "
+                     f"information they could on {c.images} calibration images; {verdict}")
+    return lines
 
 
 def _verification_line(v, budget: float, unverified: str | None) -> str:
@@ -334,7 +367,8 @@ def doctor_text(info: dict) -> str:
     tpu, gpu = info["edgetpu"], info["gpu"]
     lines = [f"python {info['python']} on {info['platform']}",
              "packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v), "", "backends:"]
-    lines += [f"  [{mark[b['available']]}] {b['name']} {b['version'] or ''}  {b['detail']}" for b in info["backends"]]
+    lines += [f"  [{'n/a' if b.get('optional') else mark[b['available']]}] {b['name']} {b['version'] or ''}  "
+              f"{b['detail']}" for b in info["backends"]]
     lines += ["", "delegates:"]
     lines += [f"  [{mark[d['available']]}] {d['name']}  {d['detail']}" for d in info["delegates"]]
     lines += ["", f"Edge TPU: runtime {tpu['runtime_version'] or 'not found'}; devices listed by libedgetpu: "

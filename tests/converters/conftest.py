@@ -23,7 +23,8 @@ def digit_folders(tmp_path_factory, digits):
     return root / "train", root / "eval"
 
 
-def train_digits(digit_folders, rescaling: bool = True, epochs: int = 6):
+def train_digits(digit_folders, rescaling: bool = True, epochs: int = 6, scale: str = "0,1"):
+    """The digits CNN; without ``rescaling`` its training script scales pixels to ``scale`` ("0,1" or "-1,1")."""
     import keras
     from edgelite.runtime.metadata import InputSpec
     from edgelite.runtime.preprocess import load_pixels
@@ -36,7 +37,7 @@ def train_digits(digit_folders, rescaling: bool = True, epochs: int = 6):
     if rescaling:
         layers.append(keras.layers.Rescaling(1 / 255.0))
     else:
-        x = x / 255.0
+        x = x / 255.0 if scale == "0,1" else x / 127.5 - 1.0
     layers += [keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
                keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(), keras.layers.Flatten(),
                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")]

@@ -160,7 +160,7 @@ def test_nested_transfer_learning_model_and_embedding_task(tmp_path, digits_mode
     base = keras.Model(digits_model.inputs, digits_model.layers[-3].output)  # the conv trunk, flattened
     nested = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.Dense(10, activation="softmax")])
     result = edgelite.convert(nested, output=tmp_path / "n.tflite", calibration=train, eval_data=evaluation,
-                              calibration_count=60, max_accuracy_drop=100.0)
+                              calibration_count=60, max_accuracy_drop=100.0, accept_float_model=True)  # untrained head
     assert result.verification.task == "classify" and result.verification.float_top1 is not None
     embedder = edgelite.convert(base, output=tmp_path / "e.tflite", calibration=train, task="embed",
                                 calibration_count=60)

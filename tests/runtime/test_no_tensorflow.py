@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+from edgelite.runtime.version import __version__
 from tests.conftest import DIGITS_INT8, ROOT
 
 BLOCK = """
@@ -46,4 +47,4 @@ def test_convert_says_how_to_install_tensorflow(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         "error: converting needs TensorFlow (blocked for this test: tensorflow); install it: "
-        "pip install 'tensorflow>=2.16,<2.22' tf-keras tensorflow-model-optimization"]
+        f"pip install 'edgelite-{__version__}-py3-none-any.whl[convert]'"]

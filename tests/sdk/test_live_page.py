@@ -107,6 +107,33 @@ def test_the_page_serves_the_annotated_video_and_figures_that_update(face_model,
         child.wait(10)
 
 
+def test_a_file_name_with_html_is_escaped_on_the_page(face_model, slow_video, tmp_path):  # noqa: F811
+    hostile = tmp_path / "<img src=x onerror=alert(1)> 'q\".mp4"
+    shutil.copy(slow_video, hostile)
+    child, base = serve(face_model, hostile)
+    try:
+        wait_for_figures(base)
+        page = get(base + "/")[2].decode()
+        assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt; &#x27;q&quot;.mp4" in page
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+def test_credentials_in_a_source_url_are_printed_nowhere():
+    from edgelite.runtime.files import describe, without_credentials
+    assert describe("rtsp://admin:pa55word@cam.local:554/live") == "rtsp://***@cam.local:554/live"
+    assert without_credentials("Connection refused: http://u:p@10.1.2.3/x and tcp://k@h:1") == \
+        "Connection refused: http://***@10.1.2.3/x and tcp://***@h:1"
+    port = free_port()  # nothing listens there: the source fails, and its error line must not carry the password
+    done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", "stream",
+                           str(ROOT / "examples" / "models" / "digits_int8.tflite"),
+                           f"http://admin:pa55word@127.0.0.1:{port}/video.mjpg", "--timeout", "3", "--jsonl"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 1 and "pa55word" not in done.stdout + done.stderr, done.stderr
+    assert "http://***@127.0.0.1" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_token_guards_every_path(face_model, slow_video):  # noqa: F811
     child, base = serve(face_model, slow_video, "--token", "s3cret")
     try:

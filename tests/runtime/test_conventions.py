@@ -1,0 +1,53 @@
+"""The label-free input check on a float .tflite, with no TensorFlow: the example digits model (a Rescaling layer
+inside: it takes 0..255) on real digit scans, given the right scale and a wrong one; and the criterion itself."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgelite.cli import main
+from edgelite.runtime.conventions import check_file, information, probabilities
+from edgelite.runtime.errors import InputError
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory, heldout_digits):
+    from PIL import Image
+    folder = tmp_path_factory.mktemp("scans")
+    images, _ = heldout_digits
+    for i, image in enumerate(images[:40]):
+        Image.fromarray(image, "L").save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_information_is_high_only_for_confident_and_varied_answers():
+    varied = np.eye(4)[np.arange(40) % 4]
+    assert information(varied) == pytest.approx(1.0, abs=1e-6)
+    assert information(np.eye(4)[np.zeros(40, int)]) == pytest.approx(0.0, abs=1e-6)  # one class for all
+    assert information(np.full((40, 4), 0.25)) == pytest.approx(0.0, abs=1e-6)        # a guess for all
+    assert probabilities(np.zeros((5, 2))) is None  # a yes/no head is left alone
+
+
+def test_the_right_scale_raises_nothing_and_a_wrong_one_is_named(scans):
+    images = sorted(scans.iterdir())
+    right = check_file(DIGITS_FLOAT, images)
+    assert right.chosen == "0,255" and right.better is None and right.warning is None
+    wrong = check_file(DIGITS_FLOAT, images, mean=(0.0,), std=(255.0,))
+    assert wrong.chosen == "0,1" and wrong.better == "0,255" and wrong.sure >= 0.95
+    assert "under 0,1" in wrong.warning and "under 0,255" in wrong.warning
+
+
+def test_cli_check_input_text_json_and_an_int8_model(scans):
+    runner = CliRunner()
+    result = runner.invoke(main, ["check-input", str(DIGITS_FLOAT), str(scans), "--input-range", "0,1"])
+    assert result.exit_code == 0, result.output
+    assert "0,1  (given)" in result.output and "wrong input scale" in result.output
+    as_json = runner.invoke(main, ["check-input", str(DIGITS_FLOAT), str(scans), "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["better"] is None
+    int8 = runner.invoke(main, ["check-input", str(DIGITS_INT8), str(scans)])
+    lines = [line for line in int8.output.splitlines() if line.strip()]
+    assert int8.exit_code == 1 and len(lines) == 1 and "needs a float-input model" in lines[0], int8.output
+    with pytest.raises(InputError):
+        check_file(DIGITS_INT8, sorted(scans.iterdir()))
