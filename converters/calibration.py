@@ -41,6 +41,7 @@ class Data:
     unverified: str | None = None         # why nothing can be verified, when that is so
     eval_paths: frozenset[str] = frozenset()  # resolved, so no later step trains on them
     train: Callable[[], Any] = lambda: None   # the TrainSet (decoded on first call), set by the pipeline
+    labels_given: tuple[str, ...] | None = None  # --labels as read, once: the list the model ships with
 
 
 def held_out_count(n: int) -> int:
@@ -115,8 +116,9 @@ def gather(o: ConvertOptions, spec: InputSpec, needs_calibration: bool, reporter
     the labels as indices of the model's outputs (``through_labels``)."""
     cal_set = imgs.scan(o.calibration, "calibration") if o.calibration is not None else None
     eval_set = imgs.scan(o.eval_data, "eval-data") if o.eval_data is not None else None
+    given = declared_labels(o.labels)
     if eval_set is not None:
-        eval_set = through_labels(eval_set, declared_labels(o.labels), reporter)
+        eval_set = through_labels(eval_set, given, reporter)
     if cal_set is None and needs_calibration:
         raise ConversionError(f"{o.quantize} quantization is calibrated on images: give --calibration DIR")
     if eval_set is not None and eval_set.labels is None:
@@ -128,19 +130,22 @@ def gather(o: ConvertOptions, spec: InputSpec, needs_calibration: bool, reporter
     if eval_set is not None:
         pixels, labels = imgs.load(eval_set, spec, reporter, "eval images")
         return Data(calibration, pixels, tuple(labels) if labels is not None else None, "eval-data", names,
-                    eval_paths=_resolved(eval_set))
+                    eval_paths=_resolved(eval_set), labels_given=given)
     if held is not None and len(held):
         pixels, _ = imgs.load(held, spec, reporter, "held-out images")
-        return Data(calibration, pixels, None, "held-out calibration images", names, eval_paths=_resolved(held))
+        return Data(calibration, pixels, None, "held-out calibration images", names, eval_paths=_resolved(held),
+                    labels_given=given)
     why = (f"only {len(cal_set)} calibration images: verification holds out at least {MIN_HELD_OUT} that calibration "
            f"never sees, so give --eval-data DIR or at least {MIN_HELD_OUT + 1} images") if cal_set is not None else \
         "no images to verify on: give --eval-data DIR or --calibration DIR"
-    return Data(calibration, None, None, "", names, why)
+    return Data(calibration, None, None, "", names, why, labels_given=given)
 
 
-def resolve_labels(labels, class_names: Sequence[str] | None, n_classes: int | None) -> tuple[str, ...] | None:
-    """Labels from the option (a file or names), else the class folders; their count must fit the model."""
-    found = declared_labels(labels)
+def resolve_labels(labels, given: tuple[str, ...] | None, class_names: Sequence[str] | None,
+                   n_classes: int | None) -> tuple[str, ...] | None:
+    """The labels given (``given``: ``labels``, a file or names, as ``declared_labels`` read it), else the class
+    folders; their count must fit the model."""
+    found = given
     where = os.fspath(labels) if isinstance(labels, (str, os.PathLike)) else "labels"
     if found is None:
         found, where = (tuple(class_names) if class_names else None), "the class folders"
@@ -172,13 +177,14 @@ def _resolved(images: imgs.ImageSet) -> frozenset[str]:
     return frozenset(str(p.resolve()) for p in images.paths)
 
 
-def train_set(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str], reporter: Reporter):
+def train_set(o: ConvertOptions, spec: InputSpec, eval_paths: frozenset[str], given: tuple[str, ...] | None,
+              reporter: Reporter):
     """Every --train-data image that verification does not grade on (fine-tuning on one would flatter the
     result), with class indices when it has class folders; None without --train-data or when none is left."""
     from .training import TrainSet
     if o.train_data is None:
         return None
-    found = through_labels(imgs.scan(o.train_data, "train-data"), declared_labels(o.labels), reporter)
+    found = through_labels(imgs.scan(o.train_data, "train-data"), given, reporter)
     keep = [i for i, p in enumerate(found.paths) if str(p.resolve()) not in eval_paths]
     if len(keep) < len(found):
         reporter.warn(f"{len(found) - len(keep)} of the {len(found)} --train-data images are verification images; "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgelite.runtime.errors import ConversionError
+from edgelite.runtime.input_spec import range_normalization
 from edgelite.runtime.metadata import RANGES, InputSpec
 
 from .loading import LoadedModel
@@ -29,7 +30,6 @@ SPAN_TOLERANCE = 0.1            # of 255: how far an explicit scale may sit from
 class PixelLayer:
     """A leading Rescaling/Normalization layer and the input it was built for (None: not raw pixels, unknown)."""
 
-    kind: str
     does: str                                             # what it computes, for messages
     expects: tuple[tuple[float, ...], tuple[float, ...]] | None
 
@@ -67,7 +67,7 @@ def describe(layer) -> PixelLayer:
     span = float(np.max(np.abs(scale))) * 255.0
     low, high = float(np.min(offset)), float(np.max(offset + 255.0 * scale))
     does = (f"{layer.name} ({type(layer).__name__}) maps pixels 0..255 to {low:.3g}..{high:.3g}")
-    return PixelLayer(type(layer).__name__, does, RAW if span <= LARGEST_PIXEL_SPAN else None)
+    return PixelLayer(does, RAW if span <= LARGEST_PIXEL_SPAN else None)
 
 
 def leading_pixel_layer(loaded: LoadedModel) -> PixelLayer | None:
@@ -78,7 +78,7 @@ def leading_pixel_layer(loaded: LoadedModel) -> PixelLayer | None:
     try:
         return describe(layer)
     except (AttributeError, TypeError, ValueError):  # a Normalization never adapted: no factors to read
-        return PixelLayer(type(layer).__name__, f"{layer.name} ({type(layer).__name__})", None)
+        return PixelLayer(f"{layer.name} ({type(layer).__name__})", None)
 
 
 def _explicit(input_range: str | None, mean, std):
@@ -88,7 +88,7 @@ def _explicit(input_range: str | None, mean, std):
             raise ConversionError(f"input range {input_range!r} is not one of {', '.join(RANGES)}")
         if mean is not None or std is not None:
             raise ConversionError("give either an input range or mean/std, not both")
-        return (RANGES[key][0],), (RANGES[key][1],)
+        return range_normalization(key)
     if mean is not None or std is not None:
         return (tuple(mean) if mean is not None else (0.0,)), (tuple(std) if std is not None else (1.0,))
     return None

@@ -139,18 +139,23 @@ def _name(labels: Sequence[str], index: int) -> str:
     return labels[index] if index < len(labels) else f"output {index}"
 
 
-def top1_by_convention(loaded: LoadedModel, pixels: np.ndarray, truth, spec: InputSpec,
-                       seed: int) -> tuple[dict[str, float], int]:
-    """Top-1 of the float model under each usual convention on up to ``CONVENTION_LABELLED`` of the images."""
+def top1_by_convention(loaded: LoadedModel, pixels: np.ndarray, truth, spec: InputSpec, given: np.ndarray,
+                       seed: int) -> tuple[str, dict[str, float], int]:
+    """The convention ``spec`` uses and the float model's top-1 under it and under each other usual convention, on
+    up to ``CONVENTION_LABELLED`` of the images. ``given``: its probabilities under ``spec``, already computed for
+    every image, so only the other conventions are run."""
     from .verify import float_outputs
     pick = np.random.default_rng(seed).permutation(len(pixels))[:CONVENTION_LABELLED]
     sample, truth_arr = pixels[pick], np.asarray(truth)[pick]
-    found = {}
+    chosen = conventions.named(spec)
+    found = {chosen.name: float((given[pick].argmax(1) == truth_arr).mean())}
     for c in conventions.conventions(spec.channels):
+        if c.name == chosen.name:
+            continue
         p = conventions.probabilities(float_outputs(loaded, *c.applied(sample, spec))[0])
         if p is not None:
             found[c.name] = float((p.argmax(1) == truth_arr).mean())
-    return found, len(pick)
+    return chosen.name, found, len(pick)
 
 
 def judge(loaded: LoadedModel, outputs: list[np.ndarray] | None, truth, labels, task: str, accept: bool,
@@ -166,11 +171,11 @@ def judge(loaded: LoadedModel, outputs: list[np.ndarray] | None, truth, labels, 
         return None
     found = judge_labelled(p, truth, labels or [str(i) for i in range(p.shape[1])])
     if pixels is not None and spec is not None and not found.swaps:
-        by, n = top1_by_convention(loaded, pixels, truth, spec, seed)
-        found = replace(found, by_convention=by, convention=conventions.named(spec).name, subset=n)
+        name, by, n = top1_by_convention(loaded, pixels, truth, spec, p, seed)
+        found = replace(found, by_convention=by, convention=name, subset=n)
     problem = found.problem()
     if problem and better and not found.swaps and not found.better_conventions:
-        problem += f" (the label-free check found its answers more informative under --input-range {better})"
+        problem += f" (the label-free check found its answers more informative under {better})"
     if problem and not accept:
         raise ConversionError(f"{loaded.name}: {problem}")
     if problem:

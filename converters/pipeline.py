@@ -137,7 +137,7 @@ def judge_float(source: Source, data: Data, task: str, o: ConvertOptions, rep: R
         if task in ("classify", "raw") else None
     outputs = verify.float_outputs(source.original, data.eval_pixels, source.spec) \
         if data.eval_pixels is not None and o.verification else None
-    names = calibration.declared_labels(o.labels) or data.class_names
+    names = data.labels_given or data.class_names
     labelled = float_model.judge(source.original, outputs, data.eval_labels, names, task, o.accept_float_model,
                                  found.better if found else None, rep, data.eval_pixels, source.spec, o.seed)
     return dataclasses.replace(source, eval_outputs=outputs), float_model.FloatChecks(labelled, found)
@@ -339,13 +339,15 @@ def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     if resolution:
         rep.warn(resolution)
     source, judged = judge_float(source, data, task, o, rep)
-    train = functools.cache(lambda: calibration.train_set(o, source.spec, data.eval_paths, rep))
+    train = functools.cache(lambda: calibration.train_set(o, source.spec, data.eval_paths, data.labels_given,
+                                                                 rep))
     data = dataclasses.replace(data, train=train)
     t0 = time.perf_counter()
     source = prune_source(source, train() if o.prune is not None else None, o, rep)
     if source.pruning is not None:
         clock.lap("prune", t0)
-    labels = calibration.resolve_labels(o.labels, data.class_names or source.train_classes, source.model.n_classes)
+    labels = calibration.resolve_labels(o.labels, data.labels_given, data.class_names or source.train_classes,
+                                        source.model.n_classes)
     t0 = time.perf_counter()
     converted = convert_source(source, data, o, rep)
     clock.lap("convert", t0)

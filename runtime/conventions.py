@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .input_spec import RANGES, InputSpec
+from .input_spec import RANGES, InputSpec, range_normalization
 
 IMAGENET = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
 RESAMPLES = 200
@@ -54,7 +54,7 @@ class Convention:
 
 def conventions(channels: int) -> tuple[Convention, ...]:
     """The usual conventions: the three ranges, ImageNet's mean/std, and (colour) each with channels swapped."""
-    base = [Convention(name, (m,), (s,)) for name, (m, s) in RANGES.items()]
+    base = [Convention(name, *range_normalization(name)) for name in RANGES]
     if channels == 3:
         base.append(Convention("imagenet", *IMAGENET))
         base += [Convention(f"{c.name} bgr", c.mean, c.std, bgr=True) for c in list(base)]

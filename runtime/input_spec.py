@@ -10,6 +10,12 @@ COLOR_ORDERS = ("rgb", "bgr", "grayscale")
 RANGES = {"0,1": (0.0, 255.0), "-1,1": (127.5, 127.5), "0,255": (0.0, 1.0)}
 
 
+def range_normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) on 0..255 pixels for an input range named in ``RANGES`` ("0,1", "-1,1", "0,255")."""
+    mean, std = RANGES[name]
+    return (mean,), (std,)
+
+
 def _channels_tuple(name: str, value, channels: int) -> tuple[float, ...]:
     values = (value,) if isinstance(value, (int, float)) else tuple(value)
     if len(values) == 1:

@@ -271,26 +271,23 @@ def check_input(model, images, input_range, mean, std, count, as_json):
     import numpy as np
 
     from edgelite.runtime.files import expand_images
+    if input_range and (mean or std):
+        raise click.UsageError("give either --input-range or --mean/--std, not both")
     found = expand_images(images)
     picked = [found[i] for i in sorted(np.random.default_rng(0).permutation(len(found))[:count])]
     if model.endswith(".tflite"):
         from edgelite.runtime.conventions import check_file
-        scale: dict[str, tuple[float, ...] | None] = dict(zip(("mean", "std"), _range_pair(input_range))) \
-            if input_range else {"mean": mean, "std": std}
-        result = check_file(model, picked, mean=scale["mean"], std=scale["std"])
+        from edgelite.runtime.input_spec import range_normalization
+        if input_range:
+            mean, std = range_normalization(input_range)
+        result = check_file(model, picked, mean=mean, std=std)
     else:
         from edgelite.converters.float_model import check_keras_input
         result = check_keras_input(model, picked, input_range=input_range, mean=mean, std=std)
     if result is None:
-        raise click.ClickException(f"{model}: no output is one score per class, or fewer than 8 images: the "
-                                   "convention check applies to classifiers (and softmax heads)")
+        raise click.ClickException(f"{model}: no output scores three or more classes, or fewer than 8 images: the "
+                                   "convention check applies to classifiers (and softmax heads) of 3+ classes")
     _emit(as_json, result.to_dict(), conventions_text(result))
-
-
-def _range_pair(name: str) -> tuple[tuple[float], tuple[float]]:
-    from edgelite.runtime.input_spec import RANGES
-    mean, std = RANGES[name]
-    return (mean,), (std,)
 
 
 # -- inspect ---------------------------------------------------------------------------------------

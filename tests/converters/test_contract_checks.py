@@ -77,6 +77,14 @@ def test_a_training_scale_not_given_is_caught_with_labels_and_named_without(tmp_
     assert "-1,1" in (conventions.better, *conventions.alike), conventions.to_dict()
 
 
+def test_a_scale_that_is_none_of_the_usual_ones_is_compared_too(tmp_path, minus_one_digits, digit_folders):
+    train, evaluation = digit_folders
+    with pytest.raises(ConversionError, match=r"with the input scale given \(mean \[0\.0, 0\.0, 0\.0\] std "
+                                              r"\[100\.0, 100\.0, 100\.0\]\) but -1,1 9\d\.\d%"):
+        edgelite.convert(minus_one_digits, output=tmp_path / "m.tflite", calibration=train, eval_data=evaluation,
+                         calibration_count=50, mean=(0.0,), std=(100.0,))
+
+
 def test_the_right_contract_raises_no_alarm(tmp_path, minus_one_digits, digit_folders, converted):
     train, evaluation = digit_folders
     right = edgelite.convert(minus_one_digits, output=tmp_path / "r.tflite", calibration=train, eval_data=evaluation,
