@@ -7,7 +7,9 @@ each thread its own Classifier (each holds its own interpreter).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +103,8 @@ Classification = TaskResult  # the name a classifier's result had before every t
 __all__ = ["Classification", "Classifier", "classify_many", "load", "read_labels"]
 
 
-def load(path, delegate: str = "auto", threads: int | None = None, **options) -> Classifier:
+def load(path: str | os.PathLike | bytes, delegate: str = "auto", threads: int | None = None,
+         **options: Any) -> Classifier:
     """Loads a .tflite image classifier; needs no TensorFlow.
 
     Args:

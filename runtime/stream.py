@@ -296,8 +296,9 @@ class Stream:
         return thread
 
 
-def stream(model, source, *, live: bool | None = None, realtime: float | None = None, frames: int | None = None,
-           duration: float | None = None, full_size: bool = False, **load_options) -> Stream:
+def stream(model: Any, source: str | int, *, live: bool | None = None, realtime: float | None = None,
+           frames: int | None = None, duration: float | None = None, full_size: bool = False,
+           **load_options: Any) -> Stream:
     """Results from a model on a video source, as an iterator (``for r in edgelite.stream(model, source)``).
 
     Args:
@@ -307,7 +308,8 @@ def stream(model, source, *, live: bool | None = None, realtime: float | None = 
         ``http://`` or ``tcp://`` URL, or ``picamera2``.
       live: newest frame wins (default for cameras, network streams and ``realtime`` files) or every frame.
       realtime: replay a file at this multiple of its own frame rate, as a camera would produce it.
-      frames, duration: stop after this many processed frames or seconds.
+      frames: stop after this many processed frames.
+      duration: stop after this many seconds.
       full_size: keep ``FrameResult.image`` at the source's size (for drawing); by default the decoder scales
         frames to the size the model's preprocessing wants when that shrinks them, and results are mapped back to the source's
         pixels either way.

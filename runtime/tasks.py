@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -342,14 +343,15 @@ def infer_task(output_shapes: list[tuple[int, ...]], inputs: int, record_task: s
     return "classify" if len(output_shapes) == 1 and len(output_shapes[0]) == 2 and inputs == 1 else "raw"
 
 
-def load(path, delegate: str = "auto", threads: int | None = None, *, task: str | None = None, decoder=None,
-         **options):
+def load(path: str | os.PathLike | bytes, delegate: str = "auto", threads: int | None = None, *,
+         task: str | None = None, decoder: str | os.PathLike | dict | None = None, **options: Any):
     """Loads a .tflite model as the task object it is; needs no TensorFlow. Never refuses a valid image model for
     not being a classifier: without a record, task or decoder, it returns a RawModel (``assumed_task`` says so).
 
     Args:
       path: the .tflite file (validated, and sandboxed on first load, before this process runs it).
-      delegate, threads: as for ``Classifier``.
+      delegate: as for ``Classifier``.
+      threads: as for ``Classifier``.
       task: classify, detect, embed or raw; default from the record, else from the outputs.
       decoder: for detect: a decoder file, dict or Decoder (MediaPipe's option names); default the record's.
       **options: backend, fallback, fast, labels, mean, std, resize, color.
@@ -361,7 +363,8 @@ def load(path, delegate: str = "auto", threads: int | None = None, *, task: str 
     from .classifier import Classifier
     if task is not None and task not in TASKS:
         raise InputError(f"task {task!r} is not one of {', '.join(TASKS)}")
-    chosen, source = task or ("detect" if decoder is not None else None), path
+    chosen = task or ("detect" if decoder is not None else None)
+    source: str | os.PathLike | bytes | ReadModel = path
     if chosen is None:
         data, file = read_source(path)
         source = path if isinstance(path, (bytes, bytearray, memoryview)) else ReadModel(data, file)

@@ -38,6 +38,26 @@ def test_every_page_is_built_with_the_generated_references(site):
     assert "[[" not in (site / "live-video.html").read_text()  # every figure came from a benchmark's file
 
 
+def test_a_docstring_warning_fails_the_build(tmp_path):
+    """--strict for real: griffe's warning on a documented parameter the function does not have aborts the build
+    (with --quiet, mkdocs printed nothing and passed)."""
+    if not DOCS_PYTHON.exists():
+        pytest.skip("no .venv-docs (scripts/setup.sh builds it with the docs extra)")
+    copy = tmp_path / "checkout"
+    for part in ("docs", "scripts", "runtime", "converters", "sdk"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.tflite"))
+    shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    tasks = copy / "runtime" / "tasks.py"
+    text = tasks.read_text()
+    assert "      threads: as for ``Classifier``.\n" in text
+    tasks.write_text(text.replace("      threads: as for ``Classifier``.\n",
+                                  "      threads: as for ``Classifier``.\n      nowhere: a parameter load() lacks.\n"))
+    out = subprocess.run(["bash", str(copy / "scripts" / "docs.sh"), str(DOCS_PYTHON), str(tmp_path / "site")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0, out.stdout[-2000:]
+    assert "'nowhere' does not appear in the function signature" in out.stdout + out.stderr
+
+
 def test_the_site_needs_nothing_from_the_network(site):
     for page in site.glob("*.html"):
         text = page.read_text()
