@@ -152,7 +152,7 @@ def top1_by_convention(loaded: LoadedModel, pixels: np.ndarray, truth, spec: Inp
     for c in conventions.conventions(spec.channels):
         if c.name == chosen.name:
             continue
-        p = conventions.probabilities(float_outputs(loaded, *c.applied(sample, spec))[0])
+        p = conventions.probabilities(float_outputs(loaded, *c.applied(sample, spec))[0], logits=True)
         if p is not None:
             found[c.name] = float((p.argmax(1) == truth_arr).mean())
     return chosen.name, found, len(pick)
@@ -166,7 +166,7 @@ def judge(loaded: LoadedModel, outputs: list[np.ndarray] | None, truth, labels, 
     or warns with ``accept``."""
     if task != "classify" or outputs is None or truth is None:
         return None
-    p = conventions.probabilities(outputs[0])
+    p = conventions.probabilities(outputs[0], logits=True)  # the classify task's one output
     if p is None:
         return None
     found = judge_labelled(p, truth, labels or [str(i) for i in range(p.shape[1])])
@@ -184,12 +184,14 @@ def judge(loaded: LoadedModel, outputs: list[np.ndarray] | None, truth, labels, 
 
 
 def check_conventions(loaded: LoadedModel, pixels: np.ndarray | None, spec: InputSpec, seed: int,
-                      reporter: Reporter) -> conventions.ConventionCheck | None:
-    """The label-free check on up to ``CONVENTION_IMAGES`` calibration images; its warning, when it has one."""
+                      reporter: Reporter, classifier: bool) -> conventions.ConventionCheck | None:
+    """The label-free check on up to ``CONVENTION_IMAGES`` calibration images; its warning, when it has one.
+    ``classifier``: the task is classify, so its output's logits are class scores (a raw model's heads count only
+    where they already are probabilities)."""
     if pixels is None:
         return None
     sample = pixels[np.random.default_rng(seed).permutation(len(pixels))[:CONVENTION_IMAGES]]
-    found = _compare(loaded, sample, spec, seed)
+    found = _compare(loaded, sample, spec, seed, classifier)
     if found is not None and found.warning:
         reporter.warn(f"{loaded.name}: {found.warning}")
     return found
@@ -211,9 +213,10 @@ def check_keras_input(model, images, *, input_range=None, mean=None, std=None, s
         if input_range is not None or mean is not None or std is not None:
             raise
         spec = resolve_input_spec(loaded, input_range="0,1")
-    return _compare(loaded, np.stack([load_pixels(path, spec) for path in images]), spec, seed)
+    return _compare(loaded, np.stack([load_pixels(path, spec) for path in images]), spec, seed,
+                    loaded.n_classes is not None)
 
 
-def _compare(loaded: LoadedModel, pixels: np.ndarray, spec: InputSpec, seed: int):
+def _compare(loaded: LoadedModel, pixels: np.ndarray, spec: InputSpec, seed: int, classifier: bool):
     from .images import float_batch
-    return conventions.check(lambda x, s: loaded.predict_all(float_batch(x, s)), pixels, spec, seed)
+    return conventions.check(lambda x, s: loaded.predict_all(float_batch(x, s)), pixels, spec, seed, classifier)

@@ -133,8 +133,8 @@ def judge_float(source: Source, data: Data, task: str, o: ConvertOptions, rep: R
     """The float model on the user's images before int8: the input conventions compared on calibration images,
     then, with labelled images, its own top-1 through the labels it ships with (a contract that is wrong stops
     here). Its eval outputs are kept for verification."""
-    found = float_model.check_conventions(source.original, data.calibration, source.spec, o.seed, rep) \
-        if task in ("classify", "raw") else None
+    found = float_model.check_conventions(source.original, data.calibration, source.spec, o.seed, rep,
+                                          task == "classify") if task in ("classify", "raw") else None
     outputs = verify.float_outputs(source.original, data.eval_pixels, source.spec) \
         if data.eval_pixels is not None and o.verification else None
     names = data.labels_given or data.class_names

@@ -74,15 +74,19 @@ def _close(a: Sequence[float], b: Sequence[float]) -> bool:
     return bool(np.allclose(x, y, rtol=0.02, atol=0.5))
 
 
-def probabilities(output: np.ndarray) -> np.ndarray | None:
-    """[n, classes] probabilities from one output: as they are when rows already sum to 1, else softmax of
-    logits; None when the output is not one score per class of at least ``MIN_CLASSES`` classes (a yes/no head
-    rightly answers the same for images of one kind, which this criterion would take for a collapse)."""
+def probabilities(output: np.ndarray, logits: bool = False) -> np.ndarray | None:
+    """[n, classes] probabilities from one output: as they are when rows already sum to 1; softmax of the rows
+    when ``logits`` (the output is known to be a classifier's, as a ``classify`` task's is); else None, as for an
+    output of fewer than ``MIN_CLASSES`` classes (a yes/no head rightly answers the same for images of one kind,
+    which this criterion would take for a collapse). Without ``logits`` a box or landmark head, or a detector's
+    scores, is never read as classes."""
     if output.ndim != 2 or output.shape[1] < MIN_CLASSES:
         return None
     x = output.astype(np.float64)
     if x.min() >= 0 and np.allclose(x.sum(1), 1.0, atol=1e-3):
         return x
+    if not logits:
+        return None
     e = np.exp(x - x.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
@@ -136,9 +140,9 @@ class ConventionCheck:
 
 
 def check(run: Callable[[np.ndarray, InputSpec], list[np.ndarray]], pixels: np.ndarray, spec: InputSpec,
-          seed: int = 0) -> ConventionCheck | None:
+          seed: int = 0, logits: bool = False) -> ConventionCheck | None:
     """``run(pixels, spec)`` gives the float model's outputs on uint8 ``pixels`` [n, H, W, C] (decoded as ``spec``
-    says) normalized as ``spec`` says.
+    says) normalized as ``spec`` says; ``logits``: its first output is a classifier's (``probabilities``).
     None when no output is one score per class or there are too few images to say anything."""
     if len(pixels) < MIN_IMAGES:
         return None
@@ -146,7 +150,8 @@ def check(run: Callable[[np.ndarray, InputSpec], list[np.ndarray]], pixels: np.n
     candidates = (chosen, *(c for c in conventions(spec.channels) if c.name != chosen.name))
     per: dict[str, list[np.ndarray]] = {}
     for c in candidates:
-        found = [p for p in map(probabilities, run(*c.applied(pixels, spec))) if p is not None]
+        found = [p for i, out in enumerate(run(*c.applied(pixels, spec)))
+                 if (p := probabilities(out, logits and i == 0)) is not None]
         if not found:
             return None
         per[c.name] = found
@@ -197,7 +202,7 @@ def check_file(path, images: Sequence, *, seed: int = 0, **options) -> Conventio
     from .errors import InputError
     from .preprocess import InputQuantization, Normalizer, load_pixels
     from .tasks import load
-    model = load(path, task="raw", **options)
+    model = load(path, **options)   # the task the record says, else the one its outputs say
     info = model.model.inputs[0]
     if info.dtype != np.float32:
         raise InputError(f"{model.path}: its input is {np.dtype(info.dtype).name}: the input quantization fixes the "
@@ -212,4 +217,4 @@ def check_file(path, images: Sequence, *, seed: int = 0, **options) -> Conventio
             norm(p, x[0])
             rows.append(model.dequantized(model.model.run(x)))
         return [np.concatenate([r[i] for r in rows]) for i in range(len(rows[0]))]
-    return check(run, pixels, model.input_spec, seed)
+    return check(run, pixels, model.input_spec, seed, logits=model.task == "classify")

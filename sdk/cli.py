@@ -273,7 +273,12 @@ def check_input(model, images, input_range, mean, std, count, as_json):
     from edgelite.runtime.files import expand_images
     if input_range and (mean or std):
         raise click.UsageError("give either --input-range or --mean/--std, not both")
+    from edgelite.runtime.conventions import MIN_IMAGES
+    from edgelite.runtime.errors import InputError
     found = expand_images(images)
+    if len(found) < MIN_IMAGES:
+        raise InputError(f"{len(found)} image(s) given: the convention check compares answers over at least "
+                         f"{MIN_IMAGES} images of several classes")
     picked = [found[i] for i in sorted(np.random.default_rng(0).permutation(len(found))[:count])]
     if model.endswith(".tflite"):
         from edgelite.runtime.conventions import check_file
@@ -285,8 +290,8 @@ def check_input(model, images, input_range, mean, std, count, as_json):
         from edgelite.converters.float_model import check_keras_input
         result = check_keras_input(model, picked, input_range=input_range, mean=mean, std=std)
     if result is None:
-        raise click.ClickException(f"{model}: no output scores three or more classes, or fewer than 8 images: the "
-                                   "convention check applies to classifiers (and softmax heads) of 3+ classes")
+        raise InputError(f"{model}: no output scores three or more classes: the convention check applies to "
+                         "classifiers (and softmax heads) of 3+ classes")
     _emit(as_json, result.to_dict(), conventions_text(result))
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from edgelite.cli import main
 from edgelite.runtime.conventions import check_file, information, probabilities
 from edgelite.runtime.errors import InputError
-from tests.conftest import DIGITS_FLOAT, DIGITS_INT8
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,9 @@ def test_information_is_high_only_for_confident_and_varied_answers():
     assert information(np.eye(4)[np.zeros(40, int)]) == pytest.approx(0.0, abs=1e-6)  # one class for all
     assert information(np.full((40, 4), 0.25)) == pytest.approx(0.0, abs=1e-6)        # a guess for all
     assert probabilities(np.zeros((5, 2))) is None  # a yes/no head is left alone
+    boxes = np.random.default_rng(0).uniform(-1, 1, (20, 4))
+    assert probabilities(boxes) is None  # a box head is no class scores...
+    assert probabilities(boxes, logits=True) is not None  # ...unless the task says it is a classifier's logits
 
 
 def test_the_right_scale_raises_nothing_and_a_wrong_one_is_named(scans):
@@ -51,3 +54,14 @@ def test_cli_check_input_text_json_and_an_int8_model(scans):
     assert int8.exit_code == 1 and len(lines) == 1 and "needs a float-input model" in lines[0], int8.output
     with pytest.raises(InputError):
         check_file(DIGITS_INT8, sorted(scans.iterdir()))
+
+
+@pytest.mark.parametrize("model, images, message", [
+    (MODELS / "ssd_postprocess.tflite", "all", "no output scores three or more classes"),  # a detector's scores
+    (DIGITS_FLOAT, "three", "3 image(s) given: the convention check compares answers over at least 8"),
+])
+def test_cli_check_input_says_in_one_line_where_it_does_not_apply(scans, model, images, message):
+    paths = [str(p) for p in sorted(scans.iterdir())]
+    result = CliRunner().invoke(main, ["check-input", str(model), *(paths if images == "all" else paths[:3])])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and message in lines[0], result.output
