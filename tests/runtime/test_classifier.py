@@ -5,7 +5,7 @@ from PIL import Image
 
 import edgelite
 from edgelite.runtime.errors import InputError, ModelError
-from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, default_cpu_delegate
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, ROOT, default_cpu_delegate
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,14 @@ def test_load_reads_the_model_file_once_even_when_it_infers_the_task(monkeypatch
     assert type(model).__name__ == "Classifier"  # the record says classify
     assert reads == [str(DIGITS_INT8)]
     assert model.classify(str(digit_png)).top.label == "7"
+
+
+@pytest.mark.parametrize("model, task", [(DIGITS_INT8, None), (DIGITS_FLOAT, "embed"), (DIGITS_FLOAT, "raw"),
+                                         (MODELS / "ssd_postprocess.tflite", None), (MODELS / "gray_float.tflite", None)])
+def test_warm_up_runs_the_whole_task_once_for_every_kind(model, task):
+    """predict warms the model up (decode, preprocessing, invoke, the task's decoding) on a blank PNG before it
+    times any image: it must work for every task and input, colour or grey."""
+    from edgelite.runtime.tasks import load
+    loaded = load(model, task=task)
+    loaded.warm_up()
+    assert loaded.run(str(ROOT / "examples" / "images" / "digit_3.png")).task == loaded.task

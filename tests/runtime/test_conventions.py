@@ -65,3 +65,4 @@ def test_cli_check_input_says_in_one_line_where_it_does_not_apply(scans, model, 
     result = CliRunner().invoke(main, ["check-input", str(model), *(paths if images == "all" else paths[:3])])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and message in lines[0], result.output
+
