@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,6 +34,7 @@ NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "tcp://", "udp://", "rt
 CAMERA = re.compile(r"^(/dev/video\d+|\d+)$")
 PICAMERA = re.compile(r"^picamera2(:\d+)?$")
 OPEN_TIMEOUT = 10.0  # seconds a network source or camera may take to answer, then to send each packet
+FRAME_CEILING_MB = 64  # no compressed frame, and no single allocation FFmpeg makes, above this (--max-frame-mb)
 
 
 class UsageError(InputError):
@@ -42,20 +44,30 @@ class UsageError(InputError):
 @dataclass(frozen=True)
 class Frame:
     """One decoded frame: its 0-based index in the source, the source's timestamp, when it became available
-    (``time.perf_counter()``; capture-to-result latency starts there), and its RGB pixels."""
+    (``time.perf_counter()``; capture-to-result latency starts there), and its pixels: an RGB array, or the
+    conversion that makes one from the decoder's picture, run the first time ``image`` is asked for. A live
+    stream converts only the frames it processes: converting every decoded frame cost a reader more than
+    decoding did, and made the backlog form before the newest-frame slot (``benchmarks/stream.py``)."""
 
     index: int
     time_ms: float | None
     captured: float
-    image: np.ndarray
+    pixels: np.ndarray | Callable[[], np.ndarray]
     decode_ms: float
     source_size: tuple[int, int] | None = None  # (width, height) before the decoder scaled it; None: not scaled
 
+    @cached_property
+    def image(self) -> np.ndarray:
+        """The frame as an RGB array (converted once, on the thread that first asks)."""
+        return self.pixels() if callable(self.pixels) else self.pixels
 
-def open_source(spec: str, *, realtime: float | None = None, size=None, timeout: float = OPEN_TIMEOUT):
+
+def open_source(spec: str, *, realtime: float | None = None, size=None, timeout: float = OPEN_TIMEOUT,
+                max_frame_mb: float = FRAME_CEILING_MB):
     """The source ``spec`` names: a folder or glob of images, a video file, ``/dev/videoN`` or a camera index,
     a network URL, or ``picamera2[:N]``. ``realtime`` replays a file at that multiple of its own frame rate, as
-    a camera would produce it; ``size`` (the model's InputSpec) asks the decoder for frames sized for it."""
+    a camera would produce it; ``size`` (the model's InputSpec) asks the decoder for frames sized for it;
+    ``max_frame_mb`` is the ceiling on one compressed frame (see ``frame_limit``)."""
     text = os.fspath(spec)
     if PICAMERA.match(text):
         return PiCameraSource(int(text.split(":")[1]) if ":" in text else 0,
@@ -64,13 +76,14 @@ def open_source(spec: str, *, realtime: float | None = None, size=None, timeout:
         if not text.startswith(NETWORK):
             raise UsageError(f"{describe(text)}: unsupported URL scheme; edgelite reads "
                              f"{', '.join(s[:-3] for s in NETWORK)}")
-        return VideoSource(text, live=True, size=size, timeout=timeout)
+        return VideoSource(text, live=True, size=size, timeout=timeout, max_frame_mb=max_frame_mb)
     if CAMERA.match(text):
         device = text if text.startswith("/dev/") else f"/dev/video{text}"
-        return VideoSource(device, live=True, size=size, timeout=timeout, fmt="v4l2")
+        return VideoSource(device, live=True, size=size, timeout=timeout, fmt="v4l2", max_frame_mb=max_frame_mb)
     if os.path.isdir(text) or any(c in text for c in "*?["):
         return ImageSource(text)
-    return VideoSource(text, live=realtime is not None, size=size, timeout=timeout, speed=realtime, file=True)
+    return VideoSource(text, live=realtime is not None, size=size, timeout=timeout, speed=realtime, file=True,
+                       max_frame_mb=max_frame_mb)
 
 
 def video_module():
@@ -79,6 +92,36 @@ def video_module():
     except ImportError:
         raise InputError(f"reading video needs PyAV: {install_extra('video')}") from None
     return av
+
+
+def frame_limit(width: int, height: int, ceiling_bytes: int) -> int:
+    """The most bytes one compressed frame of a ``width`` x ``height`` stream may take: twice a raw RGB frame
+    of that size (a JPEG or an intra frame at the highest quality stays under one) plus 1 MiB of headers,
+    and never more than the ceiling. A camera that sends more is lying about what it sends."""
+    return min(ceiling_bytes, 2 * 3 * width * height + (1 << 20))
+
+
+def cap_allocations(ceiling_bytes: int) -> bool:
+    """Asks FFmpeg to refuse any single allocation over ``ceiling_bytes`` (``av_max_alloc``), so a network
+    part that claims 2 GB and keeps sending fails at the ceiling instead of growing one packet until the
+    device runs out of memory (measured: 2.0 GB resident before, see docs/security.md). Process-wide, as
+    FFmpeg's setting is; found through the library PyAV loaded. False where that library cannot be found
+    (not Linux): then only the per-frame check in ``VideoSource.frames`` applies, after the packet is read."""
+    import ctypes
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps if "libavutil" in line and "/" in line}
+    except OSError:
+        return False
+    for path in sorted(paths):
+        try:
+            util = ctypes.CDLL(path)  # already loaded by PyAV: the same library, not a second copy
+            util.av_max_alloc.argtypes = [ctypes.c_size_t]
+            util.av_max_alloc(ceiling_bytes)
+            return True
+        except (OSError, AttributeError):
+            continue
+    return False
 
 
 def decode_size(width: int, height: int, spec) -> tuple[int, int] | None:
@@ -106,10 +149,11 @@ class VideoSource:
     """Anything FFmpeg reads, through PyAV: files, cameras (V4L2), RTSP, HTTP (MJPEG and more), TCP."""
 
     def __init__(self, url: str, *, live: bool, size=None, timeout: float = OPEN_TIMEOUT, fmt: str | None = None,
-                 speed: float | None = None, file: bool = False):
+                 speed: float | None = None, file: bool = False, max_frame_mb: float = FRAME_CEILING_MB):
         av = video_module()
         self.name, self.live, self.size, self.speed, self.skipped = describe(url), live, size, speed, 0
-        self.timeout = timeout
+        self.timeout, self.ceiling = timeout, int(max_frame_mb * (1 << 20))
+        cap_allocations(self.ceiling)
         self._handle = os.fdopen(open_regular(url, "video", InputError), "rb") if file else None
         try:
             self._container = av.open(self._handle or url, format=fmt, timeout=(timeout, timeout),
@@ -123,6 +167,10 @@ class VideoSource:
         except FileNotFoundError:
             self.close()
             raise InputError(f"{self.name}: no such camera or file") from None
+        except MemoryError:
+            self.close()
+            raise InputError(f"{self.name}: sent more than --max-frame-mb {max_frame_mb:g} allows in one piece") \
+                from None
         except (av.error.FFmpegError, OSError) as exc:
             self.close()
             raise InputError(f"{self.name}: cannot open as video ({_why(exc)})") from None
@@ -133,6 +181,9 @@ class VideoSource:
         self._stream.thread_type = "AUTO" if not live else "SLICE"  # frame threads add a frame of latency per core
         rate = self._stream.average_rate
         self.fps = float(rate) if rate else None
+        context = self._stream.codec_context
+        self.limit = frame_limit(context.width, context.height, self.ceiling) if context.width and context.height \
+            else self.ceiling
 
     def frames(self) -> Iterator[Frame]:
         """Every frame in order; a packet that will not decode is skipped and counted (``skipped``); a source
@@ -145,9 +196,17 @@ class VideoSource:
             except StopIteration:
                 return
             except av.error.ExitError:
-                raise InputError(f"{self.name}: no data for {self.timeout:g} s") from None
+                raise InputError(f"{self.name}: no frame for {self.timeout:g} s (timed out after {index} frames)") \
+                    from None
+            except MemoryError:
+                raise InputError(f"{self.name}: a frame larger than --max-frame-mb {self.ceiling / (1 << 20):g} "
+                                 f"(after {index} frames)") from None
             except (av.error.FFmpegError, OSError) as exc:
-                raise InputError(f"{self.name}: stopped delivering frames ({_why(exc)})") from None
+                raise InputError(f"{self.name}: stopped after {index} frames ({_why(exc)})") from None
+            if packet.size > self.limit:
+                raise InputError(f"{self.name}: sent {packet.size / (1 << 20):.1f} MB for one frame, more than a "
+                                 f"{self._stream.codec_context.width}x{self._stream.codec_context.height} frame "
+                                 f"can be ({self.limit / (1 << 20):.1f} MB; after {index} frames)")
             t0 = time.perf_counter()
             try:
                 decoded = packet.decode()
@@ -160,10 +219,9 @@ class VideoSource:
                 t0 = time.perf_counter()
 
     def _frame(self, frame, index: int, started: float, t0: float) -> Frame:
-        """The frame as RGB, scaled by the decoder to the size the model's preprocessing wants (``decode_size``);
-        ``t0`` is when its decoding began. A replayed
-        file hands the decoded picture over at its own time, as a camera's driver would, and the conversion to
-        RGB counts from there."""
+        """The decoded picture, to become RGB scaled to the size the model's preprocessing wants
+        (``decode_size``) when it is first asked for; ``t0`` is when its decoding began. A replayed file hands
+        the decoded picture over at its own time, as a camera's driver would."""
         t_ms = None if frame.time is None else frame.time * 1e3
         if self.speed and t_ms is not None:  # the frame exists at its own time, not before; a reader that
             due = started + t_ms / 1e3 / self.speed  # falls behind adds to its latency
@@ -172,10 +230,12 @@ class VideoSource:
                 time.sleep(due - now)
             t0 = max(due, t0)
         scaled = decode_size(frame.width, frame.height, self.size)
-        pixels = frame.to_ndarray(format="rgb24") if scaled is None else \
-            frame.to_ndarray(format="rgb24", width=scaled[0], height=scaled[1], interpolation="AREA")
-        done = time.perf_counter()  # a live source's frame exists once converted; a replayed one at its own time
-        return Frame(index, t_ms, due if self.speed and t_ms is not None else done, pixels, (done - t0) * 1e3,
+
+        def rgb() -> np.ndarray:
+            return frame.to_ndarray(format="rgb24") if scaled is None else \
+                frame.to_ndarray(format="rgb24", width=scaled[0], height=scaled[1], interpolation="AREA")
+        done = time.perf_counter()  # a live source's frame exists once decoded; a replayed one at its own time
+        return Frame(index, t_ms, due if self.speed and t_ms is not None else done, rgb, (done - t0) * 1e3,
                      None if scaled is None else (frame.width, frame.height))
 
     def close(self) -> None:

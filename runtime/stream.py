@@ -2,8 +2,9 @@
 
 Two modes, said plainly:
 - **live** (cameras, network streams, files replayed with ``realtime``): a reader thread decodes every frame
-  into a one-frame slot, newest wins; the interpreter always takes the newest, and the frames it never saw are
-  counted as dropped (``dropped_before`` on the next result). However slow the model, a result's latency is
+  into a one-frame slot, newest wins; the interpreter always takes the newest, converts it to RGB and
+  preprocesses it, and the frames it never saw are counted as dropped (``dropped_before`` on the next result):
+  a dropped frame costs its decoding only. However slow the model, a result's latency is
   one frame's work plus the age of the newest frame when the interpreter came free (at most one frame
   interval): there is no queue to fall behind in.
 - **every frame** (files and image folders by default): nothing is dropped; the reader decodes and
@@ -173,14 +174,16 @@ class Stream:
     def _prepared(self, frame: Frame) -> tuple | None:
         """(frame, the task's prepared input, milliseconds, its stages); None, counted as skipped, for a frame the
         task cannot take."""
-        stages: dict = {}
         t0 = time.perf_counter()
+        image = frame.image  # a video frame becomes RGB here, so a frame that is dropped never does
+        t1 = time.perf_counter()
+        stages: dict = {"convert": (t1 - t0) * 1e3}
         try:
-            prepared = self.task.prepare(frame.image, stages)
+            prepared = self.task.prepare(image, stages)
         except InputError:
             self.source.skipped += 1
             return None
-        return frame, prepared, (time.perf_counter() - t0) * 1e3, stages
+        return frame, prepared, (time.perf_counter() - t1) * 1e3, stages
 
     def _put(self, item) -> None:
         while not self._stop.is_set():
