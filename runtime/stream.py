@@ -18,6 +18,7 @@ the summary, never fatal.
 """
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -34,6 +35,7 @@ from .tasks import rescaled
 
 EVERY_FRAME_AHEAD = 4      # frames decoded and preprocessed ahead in every-frame mode
 PERCENTILES = (50, 95, 99)
+RECENT_SECONDS = 10.0      # the window of ``Stream.recent``: one early stall must not stay on screen all run
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Stream:
         self._error: str | None = None
         self._read = self._processed = self._dropped = 0
         self._latencies: list[float] = []
+        self._recent: collections.deque[tuple[float, float]] = collections.deque()  # (when done, latency)
         self._stages: dict[str, list[float]] = {}
         self._ended = "end of source"
         self._stopped = False
@@ -239,9 +242,13 @@ class Stream:
         if frame.source_size is not None:  # decoded smaller: results in the source's own pixels
             height, width = frame.image.shape[:2]
             result = rescaled(result, frame.source_size[0] / width, frame.source_size[1] / height)
-        latency = (time.perf_counter() - frame.captured) * 1e3
+        now = time.perf_counter()
+        latency = (now - frame.captured) * 1e3
         self._processed += 1
         self._latencies.append(latency)
+        self._recent.append((now, latency))
+        while now - self._recent[0][0] > RECENT_SECONDS:
+            self._recent.popleft()
         stages.update({k: v for k, v in result.timings_ms.items() if k != "preprocess"})
         for name, ms in stages.items():
             self._stages.setdefault(name, []).append(ms)
@@ -270,6 +277,24 @@ class Stream:
         if self._reader.is_alive():
             self._reader.join(timeout=30)
         self.source.close()
+
+    @property
+    def state(self) -> str:
+        """"starting" (no frame processed yet), "running" or "ended"."""
+        return "ended" if self._finished else "running" if self._processed else "starting"
+
+    def recent(self) -> dict:
+        """Throughput and latency over the last RECENT_SECONDS (fewer at the start), beside the whole run's in
+        ``summary()``."""
+        window = list(self._recent)
+        if not window:
+            return {"seconds": 0.0, "fps": 0.0, "p50": None, "p95": None}
+        now = self._finished or time.perf_counter()
+        span = min(RECENT_SECONDS, now - self._started) if self._started else RECENT_SECONDS
+        latencies = np.asarray([lat for _, lat in window])
+        return {"seconds": round(span, 1), "fps": round(len(window) / span, 3) if span > 0 else 0.0,
+                "p50": round(float(np.percentile(latencies, 50)), 3),
+                "p95": round(float(np.percentile(latencies, 95)), 3)}
 
     def summary(self) -> StreamSummary:
         end = self._finished or time.perf_counter()

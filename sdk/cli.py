@@ -15,9 +15,11 @@ import warnings
 import click
 
 from edgelite.converters.options import DEFAULTS
+from edgelite.runtime import sources
 
 from . import __version__
 from .draw import draw_detections, picture_names
+from .limits import MIN_TOKEN, VIEWERS
 from .options import DELEGATE, INPUT_SHAPE, use
 from .report import (
     check_text,
@@ -585,12 +587,19 @@ def _profile_json(report) -> dict:
               help="Write the annotated video to this file.")
 @click.option("--serve", default=None, metavar="HOST:PORT", help="Serve a live page (video and figures); "
               "127.0.0.1 unless told otherwise, and any other address needs --token.")
-@click.option("--token", default=None, envvar="EDGELITE_LIVE_TOKEN", help="The token the live page requires.")
+@click.option("--token", default=None, envvar="EDGELITE_LIVE_TOKEN", show_envvar=True,
+              help=f"The token the live page requires; off loopback at least {MIN_TOKEN} characters. The environment "
+              "variable keeps it out of ps.")
+@click.option("--viewers", type=click.IntRange(min=1, max=32), default=VIEWERS, show_default=True,
+              help="Video viewers the live page serves at once (503 beyond).")
 @click.option("--timeout", type=click.FloatRange(min=0.1, max=600), default=10.0, show_default=True, metavar="S",
               help="Seconds a camera or network source may take to open, then to deliver each packet.")
+@click.option("--max-frame-mb", type=click.FloatRange(min=1, max=4096), default=sources.FRAME_CEILING_MB, show_default=True,
+              metavar="MB", help="The most one compressed frame may take (and any one allocation of the decoder); a "
+              "frame is also refused above twice a raw frame of the stream's size.")
 @json_option
 def stream(model, source, threads, delegate, fallback, backend, labels, task, decoder, realtime, speed, every_frame,
-           frames, duration, jsonl, draw, serve, token, timeout, as_json):
+           frames, duration, jsonl, draw, serve, token, viewers, timeout, max_frame_mb, as_json):
     """Run a model on live video: a file, a folder of images, a camera, a network stream or the Pi camera.
 
     SOURCE is a video file (mp4, mkv, avi, mjpeg), a folder or glob of images, /dev/videoN or a camera
@@ -602,7 +611,6 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
       edgelite stream face.tflite street.mp4 --decoder face.json --realtime --serve 127.0.0.1:8080
       edgelite stream model.tflite /dev/video0 --jsonl --duration 60
     """
-    from edgelite.runtime import sources
     from edgelite.runtime.stream import Stream
     from edgelite.runtime.tasks import load
 
@@ -617,11 +625,11 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
         clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
                    fallback=fallback, labels=labels, task=task, decoder=decoder)
         opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
-                                     size=None if (draw or serve) else clf.input_spec)
+                                     size=None if (draw or serve) else clf.input_spec, max_frame_mb=max_frame_mb)
     except (sources.UsageError, PageUsage) as exc:
         raise click.UsageError(str(exc)) from None
     run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)
-    summary = watch(run, Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token))
+    summary = watch(run, Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token, viewers=viewers))
     if jsonl:
         click.echo(json.dumps({"summary": summary.to_dict()}))
     else:

@@ -22,6 +22,7 @@ class Outputs:
     draw: str | None = None        # an annotated video file
     serve: str | None = None       # HOST:PORT of the live page
     token: str | None = None
+    viewers: int = 8               # video viewers the page serves at once
 
 
 FIGURES_EVERY = 0.5  # seconds: the live figures are recomputed this often, not per frame
@@ -35,6 +36,11 @@ class LiveFigures:
     def __init__(self, stream: Stream):
         self.stream, self.at = stream, -FIGURES_EVERY
         self.figures: dict = {}
+        self.current_result: dict = {}
+
+    def saw(self, result: FrameResult) -> None:
+        """Keeps what the newest frame showed (``headline``) for the next figures."""
+        self.current_result = headline(result.result)
 
     def current(self) -> tuple[dict, bool]:
         """(the figures, whether they were just recomputed)."""
@@ -43,8 +49,24 @@ class LiveFigures:
         data = self.stream.summary().to_dict()
         self.figures = {k: data[k] for k in ("source", "mode", "frames_read", "processed", "dropped", "skipped",
                                              "fps", "latency_ms", "stages_ms")}
+        self.figures.update(state=self.stream.state, recent=self.stream.recent(), current=self.current_result)
         self.at = time.monotonic()
         return self.figures, True
+
+
+def headline(result) -> dict:
+    """What one frame showed, in a few words: a detector's labels and how many of each, a classifier's best class
+    and its score; nothing for an embedding or raw outputs."""
+    if result.task == "detect":
+        counts: dict = {}
+        for d in result.detections:
+            name = d.label if d.label is not None else f"class {d.label_id}"
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+    if result.task == "classify" and result.top is not None:
+        return {result.top.label if result.top.label is not None else f"class {result.top.id}":
+                round(result.top.score, 3)}
+    return {}
 
 
 def status_line(figures: dict) -> str:
@@ -65,13 +87,14 @@ def summary_text(s: StreamSummary) -> str:
 def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
     """Runs the stream to its end (or Ctrl-C), sending every result where ``outputs`` say."""
     from .live_page import LivePage
-    page = LivePage(outputs.serve, outputs.token, stream.source.name) if outputs.serve else None
+    page = LivePage(outputs.serve, outputs.token, stream.source.name, outputs.viewers) if outputs.serve else None
     video = None
     if outputs.draw:
         from .video_out import AnnotatedVideo
         video = AnnotatedVideo(outputs.draw, stream.source.fps)
     if page is not None:
-        click.echo(f"live page: {page.address}", err=True)
+        click.echo(f"live page: {page.address}" + (" (open it with ?token=YOUR_TOKEN)" if outputs.token else ""),
+                   err=True)
     terminal, figures = sys.stderr.isatty() and not outputs.jsonl, LiveFigures(stream)
     previous = signal.signal(signal.SIGTERM, lambda *_: stream.stop())  # systemd's stop: the same clean end
     try:
@@ -95,6 +118,7 @@ def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
 
 
 def _emit(result: FrameResult, figures: LiveFigures, outputs: Outputs, video, page) -> None:
+    figures.saw(result)
     if outputs.jsonl:
         click.echo(json.dumps(result.to_dict()))
     if video is None and page is None:

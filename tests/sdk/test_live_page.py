@@ -43,12 +43,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(face_model, video, *extra):  # noqa: F811
+def serve(face_model, video, *extra, speed: str = "0.5", host: str = "127.0.0.1", env=None):  # noqa: F811
     port = free_port()
     child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", "stream", str(face_model),
-                              str(video), "--decoder", str(DECODER), "--realtime", "--speed", "0.5", "--serve",
-                              f"127.0.0.1:{port}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    return child, f"http://127.0.0.1:{port}"
+                              str(video), "--decoder", str(DECODER), "--realtime", "--speed", speed, "--serve",
+                              f"{host}:{port}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                             env=env)
+    return child, f"http://{host}:{port}"
 
 
 def get(url: str, timeout: float = 5.0):
@@ -180,3 +181,120 @@ def test_in_a_real_browser_the_video_shows_boxes_and_the_figures_update(face_mod
     finally:
         child.terminate()
         child.wait(10)
+
+
+def raw(base: str, request: bytes, timeout: float = 5.0) -> bytes:
+    """What the page answers to ``request`` sent as bytes (no HTTP library to tidy it up)."""
+    host, port = base.rsplit("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as conn:
+        conn.sendall(request)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        return data
+
+
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line.split()[1] for line in status if line.startswith("Threads:")))
+
+
+def test_idle_connections_and_resets_neither_stop_the_stream_nor_lock_viewers_out(face_model, slow_video):  # noqa: F811
+    """The issue's attack for 15 s: 300 idle connections kept up (no byte sent) and 100 requests reset right after
+    they are sent; /stats.json must answer within 2 s throughout, the process keep under 64 threads and print no
+    traceback, and the stream keep processing."""
+    child, base = serve(face_model, slow_video, speed="0.25")  # 16 s of live video
+    port = int(base.rsplit(":", 1)[1])
+    idle: list[socket.socket] = []
+    try:
+        first = wait_for_figures(base)["processed"]
+        started, resets, answers, most_threads = time.monotonic(), 0, [], 0
+        while time.monotonic() - started < 15:
+            for _ in range(30):  # keep 300 idle connections open, the oldest replaced (the server drops them)
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+                if len(idle) > 300:
+                    idle.pop(0).close()
+            for _ in range(10):  # and reset requests mid-answer
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                conn.sendall(b"GET /stats.json HTTP/1.1\r\nHost: x\r\n\r\n")
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                conn.close()
+                resets += 1
+            t0 = time.monotonic()
+            code, _, body = get(base + "/stats.json", timeout=2.0)
+            answers.append((code, time.monotonic() - t0, json.loads(body)["processed"]))
+            most_threads = max(most_threads, threads_of(child.pid))
+            time.sleep(0.3)
+        assert resets >= 100 and len(idle) == 300
+        assert all(code == 200 and seconds < 2.0 for code, seconds, _ in answers), answers
+        assert answers[-1][2] > first and most_threads <= 64, (answers[-1], most_threads)
+    finally:
+        for conn in idle:
+            conn.close()
+        child.terminate()
+        _, stderr = child.communicate(timeout=20)
+    assert b"Traceback" not in stderr and stderr.count(b"\n") <= 3, stderr[-2000:]
+
+
+def test_only_get_on_three_paths_and_every_error_is_plain_text(face_model, slow_video):  # noqa: F811
+    child, base = serve(face_model, slow_video, "--viewers", "1")
+    try:
+        wait_for_figures(base)
+        for method in (b"HEAD", b"POST", b"OPTIONS", b"PUT", b"DELETE"):
+            answer = raw(base, method + b" /stats.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 405 ") and b"Allow: GET" in answer, answer
+        assert raw(base, b"GET /nowhere HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 404 ")
+        assert raw(base, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+        assert raw(base, b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n") == b""  # too long: closed, no answer
+        for answer in (raw(base, b"POST / HTTP/1.1\r\n\r\n"), raw(base, b"GET /x HTTP/1.1\r\n\r\n")):
+            assert b"text/plain" in answer and b"<html" not in answer.lower()
+        with urllib.request.urlopen(base + "/stream.mjpg", timeout=10) as viewer:  # the one viewer allowed
+            viewer.read(100)
+            assert get(base + "/stream.mjpg")[0] == 503
+        time.sleep(0.5)  # the first viewer left: there is room again
+        assert first_jpeg(base + "/stream.mjpg").size == (640, 480)
+        deadline, stats = time.monotonic() + 10, {}
+        while time.monotonic() < deadline and not stats.get("current"):  # until a frame with a face is shown
+            stats = json.loads(get(base + "/stats.json")[2])
+            time.sleep(0.2)
+        assert {"state", "recent", "current", "stages_ms"} <= set(stats) and stats["state"] == "running"
+        assert stats["recent"]["seconds"] <= 10 and stats["current"] == {"class 0": 1}, json.dumps(stats)  # one face
+    finally:
+        child.terminate()
+        _, stderr = child.communicate(timeout=20)
+    assert b"Traceback" not in stderr, stderr[-2000:]
+
+
+def test_ipv6_loopback_serves_the_page(face_model, slow_video):  # noqa: F811
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    child, base = serve(face_model, slow_video, host="[::1]")
+    try:
+        assert wait_for_figures(base)["processed"] > 0
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+@pytest.mark.parametrize("token, fragment", [("short", "at least 16 characters (this one has 5)"),
+                                             (None, "needs --token (or EDGELITE_LIVE_TOKEN)")])
+def test_off_loopback_a_short_or_missing_token_is_a_usage_error(slow_video, token, fragment):
+    extra = ["--token", token] if token else []
+    done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", "stream",
+                           str(ROOT / "examples" / "models" / "digits_int8.tflite"), str(slow_video), "--serve",
+                           "0.0.0.0:8080", *extra], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2 and fragment in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_token_from_the_environment_guards_the_page_and_is_never_printed(face_model, slow_video):  # noqa: F811
+    secret = "correct-horse-battery-staple"
+    child, base = serve(face_model, slow_video, env={**os.environ, "EDGELITE_LIVE_TOKEN": secret})
+    try:
+        wait_for_figures(base, f"?token={secret}")
+        assert get(base + "/stats.json")[0] == 403
+    finally:
+        child.terminate()
+        stdout, stderr = child.communicate(timeout=20)
+    assert secret.encode() not in stdout + stderr and b"live page: http://127.0.0.1:" in stderr
