@@ -152,7 +152,8 @@ class VideoSource:
                  speed: float | None = None, file: bool = False, max_frame_mb: float = FRAME_CEILING_MB):
         av = video_module()
         self.name, self.live, self.size, self.speed, self.skipped = describe(url), live, size, speed, 0
-        self.timeout, self.ceiling = timeout, int(max_frame_mb * (1 << 20))
+        self.timeout, self.ceiling, self.file, self.cut = timeout, int(max_frame_mb * (1 << 20)), file, None
+        self.last_ms: float | None = None
         cap_allocations(self.ceiling)
         self._handle = os.fdopen(open_regular(url, "video", InputError), "rb") if file else None
         try:
@@ -194,6 +195,7 @@ class VideoSource:
             try:
                 packet = next(packets)
             except StopIteration:
+                self.cut = self._cut_short(index)
                 return
             except av.error.ExitError:
                 raise InputError(f"{self.name}: no frame for {self.timeout:g} s (timed out after {index} frames)") \
@@ -218,11 +220,22 @@ class VideoSource:
                 index += 1
                 t0 = time.perf_counter()
 
+    def _cut_short(self, decoded: int) -> str | None:
+        """Why a file that ended after ``decoded`` frames was cut short (its header lists more), or None. A file
+        cut mid-write (a camera's card pulled, a copy interrupted) otherwise reads as a shorter video."""
+        listed = self._stream.frames
+        if not self.file or not listed or decoded + self.skipped >= listed:
+            return None
+        duration = float(self._stream.duration * self._stream.time_base) if self._stream.duration else None
+        return (f"{self.name}: cut short: {decoded} of the {listed} frames its header lists"
+                + (f", {self.last_ms / 1e3:.2f} s of {duration:.2f} s" if duration and self.last_ms is not None else ""))
+
     def _frame(self, frame, index: int, started: float, t0: float) -> Frame:
         """The decoded picture, to become RGB scaled to the size the model's preprocessing wants
         (``decode_size``) when it is first asked for; ``t0`` is when its decoding began. A replayed file hands
         the decoded picture over at its own time, as a camera's driver would."""
         t_ms = None if frame.time is None else frame.time * 1e3
+        self.last_ms = t_ms
         if self.speed and t_ms is not None:  # the frame exists at its own time, not before; a reader that
             due = started + t_ms / 1e3 / self.speed  # falls behind adds to its latency
             now = time.perf_counter()

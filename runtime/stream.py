@@ -70,10 +70,11 @@ class StreamSummary:
     seconds: float
     latency_ms: dict
     stages_ms: dict
-    ended: str                 # "end of source", "frames", "duration", "stopped", or "error"
+    ended: str                 # "end of source", "cut short", "frames", "duration", "stopped", or "error"
     error: str | None = None
     callback_errors: int = 0
     first_callback_error: str | None = None
+    warning: str | None = None  # the run ended normally but not as it should have (a file cut short)
 
     @property
     def fps(self) -> float:
@@ -84,7 +85,8 @@ class StreamSummary:
                 "processed": self.processed, "dropped": self.dropped, "skipped": self.skipped,
                 "fps": round(self.fps, 3), "seconds": round(self.seconds, 3), "latency_ms": self.latency_ms,
                 "stages_ms": self.stages_ms, "ended": self.ended, "error": self.error,
-                "callback_errors": self.callback_errors, "first_callback_error": self.first_callback_error}
+                "callback_errors": self.callback_errors, "first_callback_error": self.first_callback_error,
+                "warning": self.warning}
 
 
 class _Latest:
@@ -302,11 +304,13 @@ class Stream:
         latency = {f"p{p}": round(float(np.percentile(latencies, p)), 3) for p in PERCENTILES} \
             if latencies is not None else {f"p{p}": None for p in PERCENTILES}
         stages = {k: round(float(np.median(v)), 3) for k, v in self._stages.items()}
+        cut = getattr(self.source, "cut", None)
         ended = "error" if self._error else "stopped" if self._stopped and self._ended == "end of source" else \
-            self._ended
+            "cut short" if cut and self._ended == "end of source" else self._ended
         return StreamSummary(self.source.name, "live" if self.live else "every frame", self._read, self._processed,
                              self._dropped, self.source.skipped, max(end - self._started, 0.0) if self._started else 0.0,
-                             latency, stages, ended, self._error, self.callback_errors, self.first_callback_error)
+                             latency, stages, ended, self._error, self.callback_errors, self.first_callback_error,
+                             cut)
 
     # -- the callback form ---------------------------------------------------------------------------------
     def run_in_background(self, on_result: Callable[[FrameResult], None]) -> threading.Thread:

@@ -611,22 +611,28 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
       edgelite stream face.tflite street.mp4 --decoder face.json --realtime --serve 127.0.0.1:8080
       edgelite stream model.tflite /dev/video0 --jsonl --duration 60
     """
+    from edgelite.converters import writing
     from edgelite.runtime.stream import Stream
     from edgelite.runtime.tasks import load
 
     from .live_page import UsageError as PageUsage
     from .live_page import parse_address
+    from .video_out import UsageError as DrawUsage
+    from .video_out import container_for
     from .watch import Outputs, summary_text, watch
     if threads and len(threads) > 1:
         raise click.BadParameter("stream runs one thread count", param_hint="--threads")
     try:
         if serve:
             parse_address(serve, token)
+        if draw:
+            container_for(draw)
+            writing.check_writable(draw)
         clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
                    fallback=fallback, labels=labels, task=task, decoder=decoder)
         opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
                                      size=None if (draw or serve) else clf.input_spec, max_frame_mb=max_frame_mb)
-    except (sources.UsageError, PageUsage) as exc:
+    except (sources.UsageError, PageUsage, DrawUsage) as exc:
         raise click.UsageError(str(exc)) from None
     run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)
     summary = watch(run, Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token, viewers=viewers))
@@ -634,6 +640,8 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
         click.echo(json.dumps({"summary": summary.to_dict()}))
     else:
         _emit(as_json, {"summary": summary.to_dict()}, summary_text(summary))
+    if summary.warning:
+        click.echo(f"warning: {summary.warning}", err=True)
     if summary.error:
         click.echo(f"error: {summary.error}", err=True)
         sys.exit(1)

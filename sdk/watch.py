@@ -91,27 +91,30 @@ def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
     video = None
     if outputs.draw:
         from .video_out import AnnotatedVideo
-        video = AnnotatedVideo(outputs.draw, stream.source.fps)
+        video = AnnotatedVideo(outputs.draw)
     if page is not None:
         click.echo(f"live page: {page.address}" + (" (open it with ?token=YOUR_TOKEN)" if outputs.token else ""),
                    err=True)
     terminal, figures = sys.stderr.isatty() and not outputs.jsonl, LiveFigures(stream)
     previous = signal.signal(signal.SIGTERM, lambda *_: stream.stop())  # systemd's stop: the same clean end
+    finished = False  # a failure of our own (not the source's) throws the unfinished video away
     try:
         for result in stream:
             _emit(result, figures, outputs, video, page)
             now, fresh = figures.current()
             if terminal and fresh:
                 click.echo("\r" + status_line(now), err=True, nl=False)
+        finished = True
     except KeyboardInterrupt:
         stream.stop()
+        finished = True
     finally:
         signal.signal(signal.SIGTERM, previous)
         stream.close()
         if terminal:
             click.echo("", err=True)
         if video is not None:
-            video.close(keep=True)
+            video.close(keep=finished)
         if page is not None:
             page.close()
     return stream.summary()
@@ -126,6 +129,6 @@ def _emit(result: FrameResult, figures: LiveFigures, outputs: Outputs, video, pa
     now, _ = figures.current()
     picture = annotate(result.image, result.result, status_line(now))
     if video is not None:
-        video.write(picture)
+        video.write(picture, result.time_ms)
     if page is not None:
         page.publish(picture, now)

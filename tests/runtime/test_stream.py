@@ -476,3 +476,75 @@ def test_sigterm_also_ends_cleanly_with_the_summary(digit_video):
     out, err = child.communicate(timeout=30)
     summary = json.loads(out.splitlines()[-1])["summary"]
     assert child.returncode == 0 and summary["ended"] == "stopped" and "Traceback" not in err
+
+
+def duration_s(path) -> float:
+    with av.open(str(path)) as container:
+        return container.duration / 1e6
+
+
+@pytest.fixture(scope="module")
+def fast_video(tmp_path_factory):
+    """6.25 s at 960 frames/s (6,000 small frames of a moving photo): faster than any loop here takes it."""
+    import skimage.data
+    photo = Image.fromarray(skimage.data.coffee()).resize((96, 64))
+    frames = []
+    for i in range(6000):
+        canvas = Image.new("RGB", (160, 120), (20, 20, 30))
+        canvas.paste(photo, (i % 64, (i // 7) % 56))
+        frames.append(np.asarray(canvas))
+    path = tmp_path_factory.mktemp("fast") / "fast.mp4"
+    write_video(path, frames, fps=960)
+    return path
+
+
+def test_draw_is_timed_by_the_source_not_by_the_rate_frames_were_processed(fast_video, tmp_path):
+    """Live mode drops most frames of a 960 frames/s source; the video still lasts as long as the source (the
+    drawn frames held until the next), where a fixed rate made 6.25 s of source a 56.8 s video."""
+    out = tmp_path / "drawn.mp4"
+    done = cli(DIGITS_INT8, fast_video, "--realtime", "--draw", out, "--jsonl", timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])["summary"]
+    assert summary["dropped"] > 0 and summary["frames_read"] == summary["processed"] + summary["dropped"]
+    assert abs(duration_s(out) - 6.25) <= 0.2 and abs(duration_s(fast_video) - 6.25) <= 0.01
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == summary["processed"]
+    assert [p.name for p in tmp_path.iterdir()] == ["drawn.mp4"]
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out.gif", "old.jpg", "noextension"])
+def test_draw_refuses_a_file_type_it_cannot_write_before_any_work(digit_video, tmp_path, name):
+    (tmp_path / "old.jpg").write_bytes(b"an existing picture")
+    done = cli(DIGITS_INT8, digit_video, "--draw", tmp_path / name)
+    assert done.returncode == 2 and f"--draw {tmp_path / name}: cannot write" in done.stderr, done.stderr
+    assert ".mp4, .m4v, .mov, .mkv, .avi, .webm" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jpg"]
+    assert (tmp_path / "old.jpg").read_bytes() == b"an existing picture"
+
+
+def test_a_run_that_fails_before_drawing_leaves_an_existing_video_as_it_was(tmp_path):
+    (tmp_path / "drawn.mp4").write_bytes(b"last week's video")
+    done = cli(DIGITS_INT8, tmp_path / "missing.mp4", "--draw", tmp_path / "drawn.mp4")
+    assert done.returncode == 1 and "missing.mp4: no such file" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["drawn.mp4"]
+    assert (tmp_path / "drawn.mp4").read_bytes() == b"last week's video"
+
+
+def test_a_file_cut_short_says_so(face_video, tmp_path):
+    """A file whose header lists more frames than it holds (its tail cut off: a pulled card, a broken copy) is
+    read to where it ends, and the summary says it was cut, how far it got, and where it ended."""
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(face_video)) as source, av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        copy = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = copy
+                out.mux(packet)
+    data = whole.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[:len(data) // 2])
+    done = cli(DIGITS_INT8, tmp_path / "cut.mp4", "--jsonl")
+    summary = json.loads(done.stdout.splitlines()[-1])["summary"]
+    assert done.returncode == 0 and summary["ended"] == "cut short" and 0 < summary["processed"] < 30
+    assert "of the 30 frames its header lists" in summary["warning"] and "warning: " in done.stderr
+    whole_run = json.loads(cli(DIGITS_INT8, whole, "--jsonl").stdout.splitlines()[-1])["summary"]
+    assert whole_run["ended"] == "end of source" and whole_run["warning"] is None and whole_run["processed"] == 30
