@@ -16,8 +16,10 @@ streams, and files replayed with ``realtime``) or not (files and folders: every 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,11 +65,12 @@ class Frame:
 
 
 def open_source(spec: str, *, realtime: float | None = None, size=None, timeout: float = OPEN_TIMEOUT,
-                max_frame_mb: float = FRAME_CEILING_MB):
+                max_frame_mb: float = FRAME_CEILING_MB, reconnect: float = 0.0):
     """The source ``spec`` names: a folder or glob of images, a video file, ``/dev/videoN`` or a camera index,
     a network URL, or ``picamera2[:N]``. ``realtime`` replays a file at that multiple of its own frame rate, as
     a camera would produce it; ``size`` (the model's InputSpec) asks the decoder for frames sized for it;
-    ``max_frame_mb`` is the ceiling on one compressed frame (see ``frame_limit``)."""
+    ``max_frame_mb`` is the ceiling on one compressed frame (see ``frame_limit``); ``reconnect`` is how many
+    seconds a network source that drops is tried again (``Reconnecting``; 0: never; files never are)."""
     text = os.fspath(spec)
     if PICAMERA.match(text):
         return PiCameraSource(int(text.split(":")[1]) if ":" in text else 0,
@@ -76,7 +79,10 @@ def open_source(spec: str, *, realtime: float | None = None, size=None, timeout:
         if not text.startswith(NETWORK):
             raise UsageError(f"{describe(text)}: unsupported URL scheme; edgelite reads "
                              f"{', '.join(s[:-3] for s in NETWORK)}")
-        return VideoSource(text, live=True, size=size, timeout=timeout, max_frame_mb=max_frame_mb)
+
+        def connect() -> VideoSource:
+            return VideoSource(text, live=True, size=size, timeout=timeout, max_frame_mb=max_frame_mb)
+        return Reconnecting(connect, reconnect) if reconnect > 0 else connect()
     if CAMERA.match(text):
         device = text if text.startswith("/dev/") else f"/dev/video{text}"
         return VideoSource(device, live=True, size=size, timeout=timeout, fmt="v4l2", max_frame_mb=max_frame_mb)
@@ -257,6 +263,82 @@ class VideoSource:
             container.close()
         if self._handle is not None:
             self._handle.close()
+
+
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between attempts to reach a camera again, the last repeated
+
+
+class Reconnecting:
+    """A network camera that is opened again when it drops, as the tools people run on a Pi do (Frigate,
+    go2rtc): after a failure or an end of stream, attempts with growing waits (BACKOFF_S) for up to ``seconds``,
+    then one line saying it gave up. The gap is counted (``reconnects``, ``gap_s``, and ``frames_missed`` where
+    the camera states its frame rate) and frame indices go on counting. The first connection is not retried: a
+    wrong address fails at once."""
+
+    live = True
+
+    def __init__(self, connect: Callable[[], VideoSource], seconds: float):
+        self._connect, self.seconds = connect, seconds
+        self._source: VideoSource | None = connect()
+        self.name, self.fps = self._source.name, self._source.fps
+        self.reconnects, self.gap_s, self.frames_missed, self.reconnecting = 0, 0.0, 0, False
+        self._skipped_before = 0
+        self._closing = threading.Event()
+
+    @property
+    def skipped(self) -> int:
+        return self._skipped_before + (self._source.skipped if self._source is not None else 0)
+
+    @skipped.setter
+    def skipped(self, value: int) -> None:
+        if self._source is not None:
+            self._source.skipped = value - self._skipped_before
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            assert self._source is not None
+            why = "the stream ended"
+            try:
+                for frame in self._source.frames():
+                    yield dataclasses.replace(frame, index=index)
+                    index += 1
+            except InputError as exc:
+                why = str(exc)
+            if self._closing.is_set():
+                return
+            self._reopen(why)
+
+    def _reopen(self, why: str) -> None:
+        """Opens the camera again within ``seconds``, or raises InputError naming the first failure."""
+        assert self._source is not None
+        self._skipped_before += self._source.skipped
+        self._source.close()
+        self._source, self.reconnecting = None, True
+        dropped, attempts, last = time.monotonic(), 0, why
+        while time.monotonic() - dropped < self.seconds:
+            if self._closing.wait(min(BACKOFF_S[min(attempts, len(BACKOFF_S) - 1)],
+                                      max(0.0, self.seconds - (time.monotonic() - dropped)))):
+                raise InputError(f"{self.name}: stopped while reconnecting")
+            attempts += 1
+            try:
+                self._source = self._connect()
+            except InputError as exc:
+                last = str(exc)
+                continue
+            gap = time.monotonic() - dropped
+            self.reconnects, self.gap_s, self.reconnecting = self.reconnects + 1, self.gap_s + gap, False
+            self.frames_missed += round(gap * self.fps) if self.fps else 0
+            return
+        if attempts:
+            raise InputError(f"{self.name}: {why.removeprefix(self.name + ': ')}; gave up reconnecting after "
+                             f"{self.seconds:g} s and {attempts} attempts (last: {last.removeprefix(self.name + ': ')})")
+        raise InputError(why)
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._source is not None:
+            self._source.close()
 
 
 def _why(exc: BaseException) -> str:

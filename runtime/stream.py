@@ -48,10 +48,13 @@ class FrameResult:
     dropped_before: int
     result: Any               # the task's TaskResult
     image: np.ndarray = field(repr=False, compare=False)  # the frame as decoded (for drawing)
+    reconnects: int = 0       # the network camera's reconnections so far (--reconnect)
 
     def to_dict(self) -> dict:
         data = {"frame": self.frame, "time_ms": self.time_ms, "latency_ms": round(self.latency_ms, 3),
                 "dropped_before": self.dropped_before}
+        if self.reconnects:
+            data["reconnects"] = self.reconnects
         data.update({k: v for k, v in self.result.to_dict().items() if k != "source"})
         return data
 
@@ -75,6 +78,9 @@ class StreamSummary:
     callback_errors: int = 0
     first_callback_error: str | None = None
     warning: str | None = None  # the run ended normally but not as it should have (a file cut short)
+    reconnects: int = 0         # times a network camera was opened again after it dropped (--reconnect)
+    gap_s: float = 0.0          # seconds without it, in all
+    frames_missed: int = 0      # frames it would have sent meanwhile, at its stated frame rate
 
     @property
     def fps(self) -> float:
@@ -86,7 +92,8 @@ class StreamSummary:
                 "fps": round(self.fps, 3), "seconds": round(self.seconds, 3), "latency_ms": self.latency_ms,
                 "stages_ms": self.stages_ms, "ended": self.ended, "error": self.error,
                 "callback_errors": self.callback_errors, "first_callback_error": self.first_callback_error,
-                "warning": self.warning}
+                "warning": self.warning, "reconnects": self.reconnects, "gap_s": round(self.gap_s, 3),
+                "frames_missed": self.frames_missed}
 
 
 class _Latest:
@@ -254,7 +261,8 @@ class Stream:
         stages.update({k: v for k, v in result.timings_ms.items() if k != "preprocess"})
         for name, ms in stages.items():
             self._stages.setdefault(name, []).append(ms)
-        return FrameResult(frame.index, frame.time_ms, latency, dropped, result, frame.image)
+        return FrameResult(frame.index, frame.time_ms, latency, dropped, result, frame.image,
+                           getattr(self.source, "reconnects", 0))
 
     def _limit_reached(self) -> bool:
         if self.limit_frames is not None and self._processed >= self.limit_frames:
@@ -282,8 +290,12 @@ class Stream:
 
     @property
     def state(self) -> str:
-        """"starting" (no frame processed yet), "running" or "ended"."""
-        return "ended" if self._finished else "running" if self._processed else "starting"
+        """"starting" (no frame processed yet), "running", "reconnecting" (a network camera dropped) or "ended"."""
+        if self._finished:
+            return "ended"
+        if getattr(self.source, "reconnecting", False):
+            return "reconnecting"
+        return "running" if self._processed else "starting"
 
     def recent(self) -> dict:
         """Throughput and latency over the last RECENT_SECONDS (fewer at the start), beside the whole run's in
@@ -310,7 +322,8 @@ class Stream:
         return StreamSummary(self.source.name, "live" if self.live else "every frame", self._read, self._processed,
                              self._dropped, self.source.skipped, max(end - self._started, 0.0) if self._started else 0.0,
                              latency, stages, ended, self._error, self.callback_errors, self.first_callback_error,
-                             cut)
+                             cut, getattr(self.source, "reconnects", 0), getattr(self.source, "gap_s", 0.0),
+                             getattr(self.source, "frames_missed", 0))
 
     # -- the callback form ---------------------------------------------------------------------------------
     def run_in_background(self, on_result: Callable[[FrameResult], None]) -> threading.Thread:

@@ -594,12 +594,15 @@ def _profile_json(report) -> dict:
               help="Video viewers the live page serves at once (503 beyond).")
 @click.option("--timeout", type=click.FloatRange(min=0.1, max=600), default=10.0, show_default=True, metavar="S",
               help="Seconds a camera or network source may take to open, then to deliver each packet.")
+@click.option("--reconnect", type=click.FloatRange(min=0, max=86400), default=0, show_default=True, metavar="S",
+              help="A network camera that drops is opened again, with growing waits, for up to S seconds (0: the "
+              "run ends with the camera). Files never reconnect.")
 @click.option("--max-frame-mb", type=click.FloatRange(min=1, max=4096), default=sources.FRAME_CEILING_MB, show_default=True,
               metavar="MB", help="The most one compressed frame may take (and any one allocation of the decoder); a "
               "frame is also refused above twice a raw frame of the stream's size.")
 @json_option
 def stream(model, source, threads, delegate, fallback, backend, labels, task, decoder, realtime, speed, every_frame,
-           frames, duration, jsonl, draw, serve, token, viewers, timeout, max_frame_mb, as_json):
+           frames, duration, jsonl, draw, serve, token, viewers, timeout, reconnect, max_frame_mb, as_json):
     """Run a model on live video: a file, a folder of images, a camera, a network stream or the Pi camera.
 
     SOURCE is a video file (mp4, mkv, avi, mjpeg), a folder or glob of images, /dev/videoN or a camera
@@ -631,7 +634,8 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
         clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
                    fallback=fallback, labels=labels, task=task, decoder=decoder)
         opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
-                                     size=None if (draw or serve) else clf.input_spec, max_frame_mb=max_frame_mb)
+                                     size=None if (draw or serve) else clf.input_spec, max_frame_mb=max_frame_mb,
+                                     reconnect=reconnect)
     except (sources.UsageError, PageUsage, DrawUsage) as exc:
         raise click.UsageError(str(exc)) from None
     run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)

@@ -81,6 +81,8 @@ def summary_text(s: StreamSummary) -> str:
     return (f"{s.source} ({s.mode}): {s.frames_read} frames read, {s.processed} processed, {s.dropped} dropped, "
             f"{s.skipped} skipped; {s.fps:.1f} fps over {s.seconds:.1f} s; latency p50 {lat['p50']} ms, p95 "
             f"{lat['p95']} ms, p99 {lat['p99']} ms; stages (median ms): {stages}; ended: {s.ended}"
+            + (f"; reconnected {s.reconnects} times, {s.gap_s:.1f} s without frames"
+               + (f" (~{s.frames_missed} frames missed)" if s.frames_missed else "") if s.reconnects else "")
             + (f"; callback errors {s.callback_errors} (first: {s.first_callback_error})" if s.callback_errors else ""))
 
 

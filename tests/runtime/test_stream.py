@@ -548,3 +548,57 @@ def test_a_file_cut_short_says_so(face_video, tmp_path):
     assert "of the 30 frames its header lists" in summary["warning"] and "warning: " in done.stderr
     whole_run = json.loads(cli(DIGITS_INT8, whole, "--jsonl").stdout.splitlines()[-1])["summary"]
     assert whole_run["ended"] == "end of source" and whole_run["warning"] is None and whole_run["processed"] == 30
+
+
+@pytest.fixture()
+def dropping_camera():
+    """An MJPEG camera on 127.0.0.1 that sends 6 frames per connection and hangs up, ``connections`` times; then
+    its port is closed. Yields (url, a list of the accepted connections' times)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    frames = [jpeg(p) for p in face_frames(6)]
+    accepted: list[float] = []
+
+    def serve(connections: int = 2):
+        for _ in range(connections):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(time.monotonic())
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+                for data in frames:
+                    conn.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
+                                 + data + b"\r\n")
+                    time.sleep(0.02)
+        listener.close()  # the camera is gone for good
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://admin:pa55word@127.0.0.1:{listener.getsockname()[1]}/video.mjpg", accepted
+    listener.close()
+    thread.join(timeout=10)
+
+
+def test_a_network_camera_that_drops_is_reconnected_then_given_up_on(dropping_camera):
+    url, accepted = dropping_camera
+    started = time.monotonic()
+    done = cli(DIGITS_INT8, url, "--reconnect", "3", "--every-frame", "--jsonl", "--timeout", "2")
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    summary = lines[-1]["summary"]
+    assert done.returncode == 1 and len(accepted) == 2 and time.monotonic() - started < 30
+    assert summary["processed"] == 12 and summary["reconnects"] == 1 and 0 < summary["gap_s"] < 3, summary
+    assert [line.get("reconnects", 0) for line in lines[:-1]] == [0] * 6 + [1] * 6
+    assert [line["frame"] for line in lines[:-1]] == list(range(12))  # indices go on counting
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: http://***@127.0.0.1:") and "gave up reconnecting after 3 s and" in error
+    assert "pa55word" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_without_reconnect_a_dropped_camera_ends_the_run(dropping_camera):
+    url, accepted = dropping_camera
+    done = cli(DIGITS_INT8, url, "--every-frame", "--jsonl", "--timeout", "2")
+    summary = json.loads(done.stdout.splitlines()[-1])["summary"]
+    assert summary["processed"] == 6 and summary["reconnects"] == 0 and len(accepted) == 1
