@@ -572,7 +572,7 @@ def _profile_json(report) -> dict:
 @click.argument("source")
 @use("threads")
 @runtime_options
-@use("labels", "task", "decoder")
+@use("labels", "mean", "std", "resize", "task", "decoder")
 @click.option("--realtime", is_flag=True, help="Replay a file at its own frame rate as a camera would produce it "
               "(live mode: newest frame wins, older ones are dropped and counted).")
 @click.option("--speed", type=click.FloatRange(min=0.01, max=1000), default=1.0, show_default=True,
@@ -601,7 +601,8 @@ def _profile_json(report) -> dict:
               metavar="MB", help="The most one compressed frame may take (and any one allocation of the decoder); a "
               "frame is also refused above twice a raw frame of the stream's size.")
 @json_option
-def stream(model, source, threads, delegate, fallback, backend, labels, task, decoder, realtime, speed, every_frame,
+def stream(model, source, threads, delegate, fallback, backend, labels, mean, std, resize, task, decoder, realtime,
+           speed, every_frame,
            frames, duration, jsonl, draw, serve, token, viewers, timeout, reconnect, max_frame_mb, as_json):
     """Run a model on live video: a file, a folder of images, a camera, a network stream or the Pi camera.
 
@@ -632,7 +633,7 @@ def stream(model, source, threads, delegate, fallback, backend, labels, task, de
             container_for(draw)
             writing.check_writable(draw)
         clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
-                   fallback=fallback, labels=labels, task=task, decoder=decoder)
+                   fallback=fallback, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
         opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
                                      size=None if (draw or serve) else clf.input_spec, max_frame_mb=max_frame_mb,
                                      reconnect=reconnect)

@@ -24,7 +24,7 @@ from edgelite.runtime import detection as det
 from edgelite.runtime.errors import InputError
 from edgelite.runtime.sources import open_source, yuv420_to_rgb
 from edgelite.runtime.stream import Stream, stream
-from tests.conftest import DIGITS_INT8, ROOT
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, ROOT
 from tests.runtime.test_detection import DECODER, face_model  # noqa: F401 - the real detector, as a fixture
 
 av = pytest.importorskip("av", reason="live video needs PyAV (the video extra)")
@@ -602,3 +602,22 @@ def test_without_reconnect_a_dropped_camera_ends_the_run(dropping_camera):
     done = cli(DIGITS_INT8, url, "--every-frame", "--jsonl", "--timeout", "2")
     summary = json.loads(done.stdout.splitlines()[-1])["summary"]
     assert summary["processed"] == 6 and summary["reconnects"] == 0 and len(accepted) == 1
+
+
+def test_stream_takes_predicts_preprocessing_options(digit_video, tmp_path):
+    """A model's normalization given on the command line (as for a third-party model with no record) reaches
+    every frame: the stream's scores with --mean/--std/--resize are predict's with the same options on each frame
+    extracted, and differ from the stream's without them."""
+    options = ["--mean", "100", "--std", "40", "--resize", "center-crop"]
+    frames = extracted(digit_video, tmp_path / "frames")[:8]
+    given = cli(DIGITS_FLOAT, digit_video, "--jsonl", "--frames", "8", *options)
+    plain = cli(DIGITS_FLOAT, digit_video, "--jsonl", "--frames", "8")
+    assert given.returncode == 0 and plain.returncode == 0, given.stderr
+    ours = [json.loads(line)["classes"][0] for line in given.stdout.splitlines()[:-1]]
+    theirs = [r["classes"][0] for r in json.loads(subprocess.run(
+        [sys.executable, "-c", "from edgelite.cli import main; main()", "predict", str(DIGITS_FLOAT), *map(str, frames),
+         "--json", *options], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True).stdout)["results"]]
+    assert [c["id"] for c in ours] == [c["id"] for c in theirs]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(ours, theirs)) < 0.02  # the decoder scales frames
+    untouched = [json.loads(line)["classes"][0] for line in plain.stdout.splitlines()[:-1]]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(ours, untouched)) > 0.05
