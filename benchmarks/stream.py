@@ -17,7 +17,10 @@ and OpenCV's headless build from the video and bench extras; MediaPipe from the 
    one core at 2x, and on two cores beside a CPU-bound process at 1x; edgelite's live mode (only the frame
    processed is converted to RGB) against the same loop converting every decoded frame on the reader (what
    edgelite did before): latency, quarters, wall time against the source's duration, frames accounted for.
-6. With --soak S: resident memory of a live run of S seconds, sampled each second (growth after the first
+6. A hostile camera: an MJPEG server on 127.0.0.1 that sends five good frames, then a part claiming 2 GB and
+   keeps sending; the CLI's peak resident memory (measured by a parent with no other child) and time to its
+   one-line exit.
+7. With --soak S: resident memory of a live run of S seconds, sampled each second (growth after the first
    minute).
 
     .venv/bin/python benchmarks/stream.py [--seconds 60] [--rounds 3] [--soak 600] [--json]
@@ -209,6 +212,51 @@ def decode_bound_runs(model: pathlib.Path, video: pathlib.Path, duration: float)
                       "edgelite": decode_bound(model, video, speed, pinned=pinned, eager=False),
                       "converting_every_frame": decode_bound(model, video, speed, pinned=pinned, eager=True)}
     return runs
+
+
+def hostile_camera() -> dict:
+    """``edgelite stream`` against a camera whose sixth MJPEG part claims 2 GB: exit code, peak MB, seconds."""
+    import io
+    import socket
+
+    from PIL import Image
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def serve():
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(buffer, "JPEG")
+        part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+        chunk = np.random.default_rng(1).integers(0, 255, 1 << 20, dtype=np.uint8).tobytes()
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+                for _ in range(5):
+                    conn.sendall(part % len(buffer.getvalue()) + buffer.getvalue() + b"\r\n")
+                conn.sendall(part % 2_000_000_000)
+                while not stop.is_set():
+                    conn.sendall(chunk)
+            except OSError:
+                pass
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    measured = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True); "
+                "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", measured, sys.executable, "-m", "edgelite.cli", "stream",
+                           str(ROOT / "examples" / "models" / "digits_int8.tflite"),
+                           f"http://127.0.0.1:{listener.getsockname()[1]}/video.mjpg"],
+                          capture_output=True, text=True, timeout=300)
+    seconds = time.perf_counter() - started
+    stop.set()
+    listener.close()
+    thread.join(timeout=10)
+    code, peak_kb = done.stdout.split()
+    return {"exit_code": int(code), "peak_mb": int(peak_kb) / 1024, "seconds": seconds}
 
 
 def decoded_frames(video: pathlib.Path, count: int = 90) -> list:
@@ -478,6 +526,7 @@ def main() -> None:
     report["every_frame"] = every_frame(mobilenet, video, int8)
     fast = make_video(CACHE / "stream_640x480_960fps.mp4", DECODE_BOUND_SECONDS, fps=960)
     report["decode_bound"] = decode_bound_runs(int8, fast, DECODE_BOUND_SECONDS)
+    report["hostile_camera"] = hostile_camera()
     face = face_model_path()
     if face:
         detector = edgelite.load(face, decoder=str(FACE_DECODER), threads=1, trust=True)
@@ -500,6 +549,8 @@ def add_goals(report: dict) -> dict:
         "live_last_over_first_quarter": report["live"]["backlog_runs"]["median_ratio"],
         "live_no_backlog": report["live"]["backlog_runs"]["median_ratio"] <= 1.10,
         "every_frame_at_least_0_9x": report["every_frame"]["ratio"] >= 0.9,
+        "hostile_camera_bounded": report["hostile_camera"]["exit_code"] == 1
+        and report["hostile_camera"]["peak_mb"] <= 400 and report["hostile_camera"]["seconds"] <= 30,
         "decode_bound_holds": all(decode_bound_holds(run["edgelite"], run["source_seconds"])
                                   for run in report["decode_bound"].values()),
         "mediapipe_lower_p95": all(r["edgelite"]["latency_ms"]["p95"] < (r["mediapipe"].get("latency_ms") or {})
@@ -553,6 +604,10 @@ def render(r: dict) -> str:
                      f"{ours['wall_s']:.1f} s for {run['source_seconds']:.1f} s of source; converting every frame p95 "
                      f"{theirs['latency_ms']['p95']:.0f} ms ({theirs['first_quarter_median_ms']:.0f} -> "
                      f"{theirs['last_quarter_median_ms']:.0f}), {theirs['wall_s']:.1f} s")
+    if "hostile_camera" in r:
+        h = r["hostile_camera"]
+        lines.append(f"hostile camera (a 2 GB part): exit {h['exit_code']}, peak {h['peak_mb']:.0f} MB, {h['seconds']:.1f} s "
+                     "(goal: exit 1, <= 400 MB, <= 30 s)")
     for row in r.get("mediapipe_live_stream", []):
         theirs, ours = row["mediapipe"], row["edgelite"]
         mp_text = theirs.get("error") or (f"processed {theirs['processed']} of {theirs['sent']}, latency p50 "
