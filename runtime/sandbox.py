@@ -117,10 +117,29 @@ def check(path: str, data: bytes, backend: str, budget: float = CPU_SECONDS) -> 
                          "(set from the work its operators can do: a loop that never ends?); refusing to load it "
                          "here")
     if done.returncode != 0:
-        what = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
-        raise ModelError(f"{path}: loading it crashed a sandboxed process ({what}: a kernel fault or more than "
-                         f"its memory limit, {MEMORY_ENV}); refusing to load it here")
+        raise ModelError(f"{path}: {crash_reason(done.returncode, done.stderr)}; refusing to load it here")
     _remember(verdict)
+
+
+OUT_OF_MEMORY = (b"MemoryError", b"bad_alloc", b"Cannot allocate memory", b"out of memory", b"Failed to allocate")
+
+
+def crash_reason(returncode: int, stderr: bytes) -> str:
+    """What ended the sandboxed child, said as what it was: the memory limit only when the child said it ran out
+    of memory before it died (an allocation refused under the address-space limit), else a crash of the native
+    library with the signal's name (a kernel fault on this model, or an interpreter that does not run on this
+    CPU: under qemu-user with the host's /proc/cpuinfo showing through, it dies with SIGSEGV)."""
+    if returncode >= 0:
+        return f"loading it failed in a sandboxed process (exit {returncode})"
+    try:
+        what = f"{signal.Signals(-returncode).name}, signal {-returncode}"
+    except ValueError:
+        what = f"signal {-returncode}"
+    limit = int(os.environ.get(MEMORY_ENV, DEFAULT_MEMORY))
+    if any(sign in stderr for sign in OUT_OF_MEMORY):
+        return (f"loading it ran out of the sandbox's memory limit of {limit >> 20} MiB ({what}; raise it with "
+                f"{MEMORY_ENV})")
+    return f"loading it crashed the native interpreter in a sandboxed process ({what})"
 
 
 def _remember(verdict: pathlib.Path) -> None:

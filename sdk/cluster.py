@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pathlib
 import re
 import socket
 from collections.abc import Iterator
@@ -105,19 +106,70 @@ def connect(address: str) -> Iterator[Cluster]:
     # Read by Ray when it is imported: its C++ client retries a head that answers but is not Ray once a second,
     # 20 times by default, each with a warning on stderr; here a few quiet seconds, then one line.
     os.environ.setdefault("RAY_NUM_REDIS_GET_RETRIES", str(GCS_RETRIES))
+    # Ray's C++ logs (an actor's arguments put in the object store, ...) are Ray's business, not the user's;
+    # EDGELITE_RAY_LOGS=1 keeps them.
+    if os.environ.get("EDGELITE_RAY_LOGS") != "1":
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # this one is logged at "error" level
+    token = use_token(os.environ) if target is not None else None
     try:
         import ray
     except ImportError:
         raise ClusterError(f"--ray needs Ray here: pip install 'edgelite[ray]' ({INSTALL})") from None
+    said: list[bytes] = []
     try:
-        with _native_stderr_kept():
+        with _native_stderr_kept(said):
             _init(ray, target)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each becomes one line
-        raise ClusterError(f"cannot join the Ray cluster at {target or 'local'}: {_first_line(exc)}") from None
+        raise ClusterError(_join_failure(target, exc, token, b"".join(said))) from None
     try:
         yield _checked(ray, target or "local", __version__)
     finally:
         ray.shutdown()
+
+
+TOKEN_HELP = ("copy the head's token (`ray get-auth-token` there, or its ~/.ray/auth_token) to ~/.ray/auth_token "
+              "here, or set RAY_AUTH_TOKEN")
+
+
+def token_file(env) -> pathlib.Path:
+    """Where Ray reads a cluster's token from when RAY_AUTH_TOKEN is not set: RAY_AUTH_TOKEN_PATH, else
+    ~/.ray/auth_token (Ray's token authentication, on by default for clusters ``ray start`` makes)."""
+    return pathlib.Path(env.get("RAY_AUTH_TOKEN_PATH") or pathlib.Path.home() / ".ray" / "auth_token")
+
+
+def use_token(env) -> str | None:
+    """Where this driver's token comes from ("RAY_AUTH_TOKEN" or the file), None if it has none. A head started
+    with ``ray start`` requires one; Ray's driver sends it only with RAY_AUTH_MODE=token, which Ray does not
+    set for an explicit address, so it is set here whenever a token is found (a head without authentication
+    ignores it). RAY_AUTH_MODE given by the user is left as it is."""
+    if env.get("RAY_AUTH_TOKEN"):
+        found = "RAY_AUTH_TOKEN"
+    elif token_file(env).is_file():
+        found = str(token_file(env))
+    else:
+        return None
+    env.setdefault("RAY_AUTH_MODE", "token")
+    return found
+
+
+def _join_failure(target: str | None, exc: BaseException, token: str | None, said: bytes = b"") -> str:
+    """One line for a failed ``ray.init``. Ray's exception says only "Failed to connect"; its client's own log
+    (``said``, what it wrote to stderr while joining) says InvalidAuthToken when the head refused this driver's
+    token or its lack of one: then the line says which token to provide and where."""
+    where = target or "local"
+    if b"InvalidAuthToken" in said or b"Unauthenticated" in said or isinstance(exc, _auth_error()):
+        if token is None:
+            return f"cannot join the Ray cluster at {where}: it requires a token and this machine has none; {TOKEN_HELP}"
+        return f"cannot join the Ray cluster at {where}: it refused the token from {token}; {TOKEN_HELP}"
+    return f"cannot join the Ray cluster at {where}: {_first_line(exc)}"
+
+
+def _auth_error() -> type:
+    try:
+        from ray.exceptions import AuthenticationError
+    except ImportError:  # a Ray before token authentication
+        return type(None)
+    return AuthenticationError
 
 
 def _init(ray, target: str | None) -> None:
@@ -131,9 +183,10 @@ def _init(ray, target: str | None) -> None:
 
 
 @contextlib.contextmanager
-def _native_stderr_kept():
+def _native_stderr_kept(said: list[bytes]):
     """Ray's C++ client logs each retry to the process's stderr (fd 2), below Python: while joining, that goes to
-    a file that is then dropped. A failure is the one line ClusterError makes."""
+    a file whose first 64 KiB are handed back in ``said`` (to tell a refused token from other failures), then
+    dropped. A failure is the one line ClusterError makes."""
     import tempfile
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
@@ -143,6 +196,8 @@ def _native_stderr_kept():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            held.seek(0)
+            said.append(held.read(1 << 16))
 
 
 def _checked(ray, address: str, version: str) -> Cluster:

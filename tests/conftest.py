@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -214,6 +221,76 @@ def ray_cluster():
     address, launcher = start_ray(2)
     yield address
     stop_ray(launcher)
+
+
+RAY_AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """(the head's address, an environment whose HOME holds the head's token) of a head `ray start` runs."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed in this environment (the ray extra)")
+    # the `ray` command is this console script; run through this Python, as the environments here keep their
+    # scripts in the shared environment's bin/
+    ray = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    home = tmp_path_factory.mktemp("home")
+    temp = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # Ray's socket paths must stay under 107 characters
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in RAY_AUTH}
+    env.update(HOME=str(home), RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    # A machine where Ray has run before has ~/.ray/auth_token (any local ray.init() writes one), and `ray start`
+    # then turns token authentication on; `ray get-auth-token --generate` is Ray's documented way to make one.
+    subprocess.run([*ray, "get-auth-token", "--generate"], env=env, capture_output=True, check=True, timeout=120)
+    log = open(home / "ray-start.log", "w")  # noqa: SIM115 - closed after the head ends
+    head = subprocess.Popen([*ray, "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
+                             "--temp-dir", temp, "--num-cpus", "2", "--include-dashboard", "false",
+                             "--disable-usage-stats", "--block"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not _listening(port) and head.poll() is None:
+        time.sleep(0.5)
+    try:
+        if not _listening(port) or "Token authentication is enabled" not in (home / "ray-start.log").read_text():
+            pytest.fail("`ray start --head` did not come up: " + (home / "ray-start.log").read_text()[-2000:])
+        yield f"127.0.0.1:{port}", env
+    finally:
+        _end_group(head)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the head's process group (what Ctrl-C on `ray start --block` does), then SIGKILL to what is
+    left of it after 30 s; its children (gcs_server, raylet, workers) share the group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            process.poll()  # reaps the head, so a zombie does not keep the group alive
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+    process.wait()
 
 
 def pytest_terminal_summary(terminalreporter):

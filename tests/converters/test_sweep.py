@@ -292,3 +292,28 @@ def test_a_variant_record_that_cannot_be_read_is_built_again_not_a_traceback(tmp
     assert sweep_mod.cached(tmp_path, "int8", model, options) == (key, None)
     sweep_mod.keep(tmp_path, "int8", key, {"top1": 1.0})
     assert sweep_mod.cached(tmp_path, "int8", model, options) == (key, {"top1": 1.0})
+
+
+def test_a_sweep_on_a_head_ray_start_made_gives_the_local_figures(ray_head, digits_keras, digit_folders, tmp_path):
+    """The sweep CLI against a head the real `ray start --head` runs (Ray's defaults: token authentication on),
+    the token read from the head's ~/.ray/auth_token as a user's driver on that machine would."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    address, env = ray_head
+    train, evaluation = digit_folders
+    args = ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data", str(evaluation), "--variants",
+            "fp32,int8", "--threads", "1", "--runs", "10", "--warmup", "1", "--max-accuracy-drop", "1.0"]
+    runs = {}
+    for side, extra in (("here", []), ("there", ["--ray", address])):
+        done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", *args, "-o",
+                               str(tmp_path / side), *extra], capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[side] = {row["variant"]: row for row in json.loads((tmp_path / side / "report.json").read_text())["rows"]}
+    assert set(runs["here"]) == set(runs["there"]) == {"fp32", "int8"}
+    for name in ("fp32", "int8"):  # the same conversion of the same model on the same images
+        assert runs["there"][name]["top1"] == runs["here"][name]["top1"]
+        assert runs["there"][name]["agreement"] == runs["here"][name]["agreement"]
+        assert runs["there"][name]["built_on"].startswith("ray:127.0.0.1")

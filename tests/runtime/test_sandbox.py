@@ -50,9 +50,19 @@ def test_the_verdict_is_cached_so_the_second_load_spawns_nothing(fresh_cache, mo
 
 def test_a_crash_in_the_child_is_one_line_and_leaves_this_process_standing(fresh_cache, monkeypatch):
     monkeypatch.setattr(sandbox, "CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
-    with pytest.raises(ModelError, match=r"loading it crashed a sandboxed process \(signal 11"):
+    with pytest.raises(ModelError, match=r"loading it crashed the native interpreter in a sandboxed process "
+                                         r"\(SIGSEGV, signal 11\); refusing") as raised:
         Model(DIGITS_INT8)
+    assert "memory" not in str(raised.value)  # a segfault is not blamed on the memory limit (qemu-user, #36)
     assert not fresh_cache.exists() or not list(fresh_cache.iterdir())
+
+
+def test_a_child_that_ran_out_of_memory_is_named_as_such(fresh_cache, monkeypatch):
+    monkeypatch.setattr(sandbox, "CHILD", "import os, signal, sys; sys.stderr.write('terminate called after throwing "
+                        "an instance of std::bad_alloc\\n'); sys.stderr.flush(); os.kill(os.getpid(), signal.SIGABRT)")
+    with pytest.raises(ModelError, match=r"ran out of the sandbox's memory limit of \d+ MiB \(SIGABRT, signal 6; "
+                                         r"raise it with EDGELITE_SANDBOX_MEMORY_BYTES\)"):
+        Model(DIGITS_INT8)
 
 
 def test_a_child_that_never_finishes_is_stopped(fresh_cache, monkeypatch):
