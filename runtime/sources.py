@@ -158,7 +158,8 @@ class VideoSource:
                  speed: float | None = None, file: bool = False, max_frame_mb: float = FRAME_CEILING_MB):
         av = video_module()
         self.name, self.live, self.size, self.speed, self.skipped = describe(url), live, size, speed, 0
-        self.timeout, self.ceiling, self.file, self.cut = timeout, int(max_frame_mb * (1 << 20)), file, None
+        self.timeout, self.ceiling, self.file = timeout, int(max_frame_mb * (1 << 20)), file
+        self.cut: str | None = None  # why the file ended early (``_cut_short``)
         self.last_ms: float | None = None
         cap_allocations(self.ceiling)
         self._handle = os.fdopen(open_regular(url, "video", InputError), "rb") if file else None

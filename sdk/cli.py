@@ -602,8 +602,8 @@ def _profile_json(report) -> dict:
               "frame is also refused above twice a raw frame of the stream's size.")
 @json_option
 def stream(model, source, threads, delegate, fallback, backend, labels, mean, std, resize, task, decoder, realtime,
-           speed, every_frame,
-           frames, duration, jsonl, draw, serve, token, viewers, timeout, reconnect, max_frame_mb, as_json):
+           speed, every_frame, frames, duration, jsonl, draw, serve, token, viewers, timeout, reconnect, max_frame_mb,
+           as_json):
     """Run a model on live video: a file, a folder of images, a camera, a network stream or the Pi camera.
 
     SOURCE is a video file (mp4, mkv, avi, mjpeg), a folder or glob of images, /dev/videoN or a camera
@@ -615,32 +615,30 @@ def stream(model, source, threads, delegate, fallback, backend, labels, mean, st
       edgelite stream face.tflite street.mp4 --decoder face.json --realtime --serve 127.0.0.1:8080
       edgelite stream model.tflite /dev/video0 --jsonl --duration 60
     """
-    from edgelite.converters import writing
     from edgelite.runtime.stream import Stream
     from edgelite.runtime.tasks import load
 
-    from .live_page import UsageError as PageUsage
-    from .live_page import parse_address
-    from .video_out import UsageError as DrawUsage
-    from .video_out import container_for
-    from .watch import Outputs, summary_text, watch
+    from .watch import Outputs, check_outputs, watch
     if threads and len(threads) > 1:
         raise click.BadParameter("stream runs one thread count", param_hint="--threads")
+    outputs = Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token, viewers=viewers)
+    check_outputs(outputs)
+    clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
+               fallback=fallback, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
     try:
-        if serve:
-            parse_address(serve, token)
-        if draw:
-            container_for(draw)
-            writing.check_writable(draw)
-        clf = load(model, delegate=delegate, threads=threads[0] if threads else None, backend=backend,
-                   fallback=fallback, labels=labels, mean=mean, std=std, resize=resize, task=task, decoder=decoder)
         opened = sources.open_source(source, realtime=speed if realtime else None, timeout=timeout,
                                      size=None if (draw or serve) else clf.input_spec, max_frame_mb=max_frame_mb,
                                      reconnect=reconnect)
-    except (sources.UsageError, PageUsage, DrawUsage) as exc:
+    except sources.UsageError as exc:
         raise click.UsageError(str(exc)) from None
     run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)
-    summary = watch(run, Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token, viewers=viewers))
+    summary = watch(run, outputs)
+    _end_of_stream(summary, jsonl, as_json)
+
+
+def _end_of_stream(summary, jsonl: bool, as_json: bool) -> None:
+    """The summary (a JSON line after --jsonl's frames, else text or --json), the warning, and the error's exit."""
+    from .watch import summary_text
     if jsonl:
         click.echo(json.dumps({"summary": summary.to_dict()}))
     else:

@@ -86,6 +86,23 @@ def summary_text(s: StreamSummary) -> str:
             + (f"; callback errors {s.callback_errors} (first: {s.first_callback_error})" if s.callback_errors else ""))
 
 
+def check_outputs(outputs: Outputs) -> None:
+    """Refuses, before the model loads, what cannot be served or written: --serve's address and token and
+    --draw's file type (click.UsageError, exit 2), --draw's folder (ConversionError, exit 1)."""
+    from edgelite.converters.writing import check_writable
+
+    from . import live_page, video_out
+    try:
+        if outputs.serve:
+            live_page.parse_address(outputs.serve, outputs.token)
+        if outputs.draw:
+            video_out.container_for(outputs.draw)
+    except (live_page.UsageError, video_out.UsageError) as exc:
+        raise click.UsageError(str(exc)) from None
+    if outputs.draw:
+        check_writable(outputs.draw)
+
+
 def watch(stream: Stream, outputs: Outputs) -> StreamSummary:
     """Runs the stream to its end (or Ctrl-C), sending every result where ``outputs`` say."""
     from .live_page import LivePage
