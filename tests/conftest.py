@@ -63,6 +63,14 @@ def digits():
     return images, data.target
 
 
+def saved_scans(folder: pathlib.Path, images: np.ndarray, count: int) -> pathlib.Path:
+    """The first ``count`` digit scans as PNGs in ``folder`` (0000.png, 0001.png, ...)."""
+    from PIL import Image
+    for i, image in enumerate(images[:count]):
+        Image.fromarray(image, "L").save(folder / f"{i:04d}.png")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def heldout_digits(digits):
     """The 20% of digits the example model did not train on (same split as build_models.py)."""

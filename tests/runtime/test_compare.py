@@ -8,21 +8,17 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from edgelite.cli import main
 from edgelite.runtime.compare import _same_detections
 from edgelite.runtime.tasks import Detection
-from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS
+from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, saved_scans
 
 
 @pytest.fixture(scope="module")
 def digit_folder(tmp_path_factory, digits):
     """200 of scikit-learn's real digit scans, and one file that is no image."""
-    images, _ = digits
-    folder = tmp_path_factory.mktemp("digits")
-    for i, image in enumerate(images[:200]):
-        Image.fromarray(image, "L").save(folder / f"{i:04d}.png")
+    folder = saved_scans(tmp_path_factory.mktemp("digits"), digits[0], 200)
     (folder / "0001x.png").write_bytes(b"not a png at all")
     return folder
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import DIGITS_INT8, ROOT
+from tests.conftest import DIGITS_INT8, ROOT, saved_scans
 
 
 def edgelite(*args, env, timeout=300):
@@ -19,12 +19,7 @@ def edgelite(*args, env, timeout=300):
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory, digits):
-    from PIL import Image
-    images, _ = digits
-    folder = tmp_path_factory.mktemp("scans")
-    for i, image in enumerate(images[:33]):
-        Image.fromarray(image, "L").save(folder / f"{i:03d}.png")
-    return folder
+    return saved_scans(tmp_path_factory.mktemp("scans"), digits[0], 33)
 
 
 def test_predict_on_a_head_ray_start_made_gives_the_local_results(ray_head, scans):
