@@ -110,17 +110,16 @@ def connect(address: str) -> Iterator[Cluster]:
     # EDGELITE_RAY_LOGS=1 keeps them.
     if os.environ.get("EDGELITE_RAY_LOGS") != "1":
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # this one is logged at "error" level
-    token = use_token(os.environ) if target is not None else None
+    token = token_source(os.environ) if target is not None else None
     try:
         import ray
     except ImportError:
         raise ClusterError(f"--ray needs Ray here: pip install 'edgelite[ray]' ({INSTALL})") from None
     said: list[bytes] = []
     try:
-        with _native_stderr_kept(said):
-            _init(ray, target)
+        _joined(ray, target, token, said)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each becomes one line
-        raise ClusterError(_join_failure(target, exc, token, b"".join(said))) from None
+        raise ClusterError(_join_failure(target, exc, token, said)) from None
     try:
         yield _checked(ray, target or "local", __version__)
     finally:
@@ -137,27 +136,46 @@ def token_file(env) -> pathlib.Path:
     return pathlib.Path(env.get("RAY_AUTH_TOKEN_PATH") or pathlib.Path.home() / ".ray" / "auth_token")
 
 
-def use_token(env) -> str | None:
-    """Where this driver's token comes from ("RAY_AUTH_TOKEN" or the file), None if it has none. A head started
-    with ``ray start`` requires one; Ray's driver sends it only with RAY_AUTH_MODE=token, which Ray does not
-    set for an explicit address, so it is set here whenever a token is found (a head without authentication
-    ignores it). RAY_AUTH_MODE given by the user is left as it is."""
+def token_source(env) -> str | None:
+    """Where this driver's token comes from ("RAY_AUTH_TOKEN" or the file Ray reads), None if it has none."""
     if env.get("RAY_AUTH_TOKEN"):
-        found = "RAY_AUTH_TOKEN"
-    elif token_file(env).is_file():
-        found = str(token_file(env))
-    else:
-        return None
-    env.setdefault("RAY_AUTH_MODE", "token")
-    return found
+        return "RAY_AUTH_TOKEN"
+    return str(token_file(env)) if token_file(env).is_file() else None
 
 
-def _join_failure(target: str | None, exc: BaseException, token: str | None, said: bytes = b"") -> str:
+def _joined(ray, target: str | None, token: str | None, said: list[bytes]) -> None:
+    """``ray.init``, joined again in token mode when the head refused a driver without one. A head ``ray start``
+    made on a machine with a token requires it, and Ray's driver sends it only with RAY_AUTH_MODE=token, which
+    Ray sets itself only for a cluster it finds locally, never for an explicit address. Token mode is not set
+    up front: a driver in token mode asks the cluster's workers for the token too, and a cluster without one
+    then cannot start its actors (measured on Ray's test cluster). RAY_AUTH_MODE set by the user is left alone."""
+    try:
+        with _native_stderr_kept(said):
+            _init(ray, target)
+        return
+    except Exception:
+        if not (token and target and "RAY_AUTH_MODE" not in os.environ and _refused(said)):
+            raise
+    ray.shutdown()
+    from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    _enable_token_auth()  # Ray's own switch: RAY_AUTH_MODE=token, and its configuration read again
+    said.clear()
+    with _native_stderr_kept(said):
+        _init(ray, target)
+
+
+def _refused(said: list[bytes]) -> bool:
+    """Whether Ray's client logged that the head refused its token (or its lack of one)."""
+    text = b"".join(said)
+    return b"InvalidAuthToken" in text or b"Unauthenticated" in text
+
+
+def _join_failure(target: str | None, exc: BaseException, token: str | None, said: list[bytes]) -> str:
     """One line for a failed ``ray.init``. Ray's exception says only "Failed to connect"; its client's own log
     (``said``, what it wrote to stderr while joining) says InvalidAuthToken when the head refused this driver's
     token or its lack of one: then the line says which token to provide and where."""
     where = target or "local"
-    if b"InvalidAuthToken" in said or b"Unauthenticated" in said or isinstance(exc, _auth_error()):
+    if _refused(said) or isinstance(exc, _auth_error()):
         if token is None:
             return f"cannot join the Ray cluster at {where}: it requires a token and this machine has none; {TOKEN_HELP}"
         return f"cannot join the Ray cluster at {where}: it refused the token from {token}; {TOKEN_HELP}"
