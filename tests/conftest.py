@@ -63,6 +63,13 @@ def digits():
     return images, data.target
 
 
+def cleanly(result) -> bool:
+    """Whether a CliRunner run ended the way the CLI means to end, with its exit code and no exception escaping.
+    Under CliRunner an escaping exception never reaches the output as a traceback (it is kept in
+    ``result.exception``), so "Traceback" not in the output alone cannot fail."""
+    return (result.exception is None or isinstance(result.exception, SystemExit)) and "Traceback" not in result.output
+
+
 def saved_scans(folder: pathlib.Path, images: np.ndarray, count: int) -> pathlib.Path:
     """The first ``count`` digit scans as PNGs in ``folder`` (0000.png, 0001.png, ...)."""
     from PIL import Image

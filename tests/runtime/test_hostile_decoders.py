@@ -217,4 +217,14 @@ def test_max_results_keeps_the_first_candidates_in_anchor_order_as_mediapipe_doe
     decoder["non_max_suppression"]["min_suppression_threshold"] = 1.0  # keep every box
     found = edgelite.load(corpus / "standin.tflite", decoder=decoder, trust=True).run(
         np.full((128, 128, 3), 200, np.uint8)).detections
-    assert len(found) <= 3
+    assert len(found) == 3  # every anchor passes a threshold of 0 and nothing is suppressed: exactly the limit
+    # which three: the first well-formed candidates in anchor order, not the best-scoring (scores rise along
+    # the anchors here, and anchor 1's box is inverted)
+    from edgelite.runtime.detection import RawDetections, _kept
+    boxes = np.array([[0, 0, .1, .1], [.5, .5, .4, .4], [0, 0, .2, .2], [0, 0, .3, .3], [0, 0, .4, .4],
+                      [0, 0, .5, .5]], np.float32)
+    scores = np.linspace(0.5, 1.0, 6).astype(np.float32)
+    raw = RawDetections(boxes, scores, np.zeros(6, np.int64), np.zeros((6, 0, 2), np.float32))
+    kept = _kept(raw, 0.0, 3)
+    np.testing.assert_array_equal(kept.scores, scores[[0, 2, 3]])
+    np.testing.assert_array_equal(_kept(raw, 0.75, 3).scores, scores[[3, 4, 5]])  # the threshold before the limit

@@ -59,17 +59,22 @@ def test_four_threads_share_one_model_and_match_single_threaded():
     rng = np.random.default_rng(3)
     inputs = [rng.integers(0, 256, (1, 32, 32, 3)).astype(np.uint8) for _ in range(40)]
     expected = [model.run(x)[0] for x in inputs]
-    results = {}
+    results, failures = {}, []
 
     def work(tid):
-        results[tid] = [model.run(x)[0] for x in inputs for _ in range(3)][::3]
+        try:
+            results[tid] = [model.run(x)[0] for x in inputs for _ in range(3)][::3]
+        except Exception as exc:  # noqa: BLE001 - a thread's exception is lost unless kept
+            failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not failures and sorted(results) == [0, 1, 2, 3], failures  # every thread finished, none raised
     for got in results.values():
+        assert len(got) == len(expected)
         for a, b in zip(got, expected):
             np.testing.assert_array_equal(a, b)
 
