@@ -40,7 +40,7 @@ from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, HAS_TENSORFLOW, ROOT, real
 MARKS = {
     "hardware": "needs hardware this machine lacks",
     "network": "needs the network or a service outside this machine",
-    "ci": "the project's own setup and test commands: CI runs them (.ci/run)",
+    "ci": "the project's own setup and test commands: CI runs them (.ci/run), setup first",
     "benchmark": "a benchmark, minutes long: run by hand, its figures kept in docs/benchmarks/",
     "tested": "run by the named test on the real model it needs",
     "slow": "minutes long: runs with -m slow",
