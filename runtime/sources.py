@@ -163,6 +163,7 @@ class VideoSource:
         self.last_ms: float | None = None
         cap_allocations(self.ceiling)
         self._handle = os.fdopen(open_regular(url, "video", InputError), "rb") if file else None
+        opening = time.monotonic()
         try:
             self._container = av.open(self._handle or url, format=fmt, timeout=(timeout, timeout),
                                       options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {})
@@ -171,6 +172,8 @@ class VideoSource:
             raise InputError(f"{self.name}: no answer within {timeout:g} s") from None
         except av.error.InvalidDataError:
             self.close()
+            if not file and time.monotonic() - opening >= 0.9 * timeout:  # RTSP's reader says "invalid data"
+                raise InputError(f"{self.name}: no answer within {timeout:g} s") from None  # when nothing came
             raise InputError(f"{self.name}: not a video FFmpeg can read") from None
         except FileNotFoundError:
             self.close()

@@ -126,3 +126,26 @@ def test_the_frame_limit_follows_the_resolution_under_the_ceiling():
     from edgelite.runtime.sources import frame_limit
     assert frame_limit(160, 120, 64 << 20) == 2 * 3 * 160 * 120 + (1 << 20)
     assert frame_limit(7680, 4320, 64 << 20) == 64 << 20  # an 8K stream is held by the ceiling
+
+
+def test_a_silent_rtsp_server_is_a_timeout_not_a_bad_video():
+    """An RTSP address that accepts the connection and never answers: FFmpeg's RTSP reader reports that as
+    invalid data; the line says what happened."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    held: list[socket.socket] = []
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(listener.accept()[0])
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        url = f"rtsp://127.0.0.1:{listener.getsockname()[1]}/live"
+        code, _, stderr, seconds = run_measured(url, "--timeout", "2")
+        assert code == 1 and stderr.strip() == f"error: {url}: no answer within 2 s" and seconds < SECONDS, stderr
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
