@@ -126,7 +126,7 @@ def rejecting_delegate(tmp_path_factory) -> pathlib.Path:
     import shutil
     import subprocess
     if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the stand-in delegate library")
+        pytest.skip("gcc is needed to build the stand-in delegate library (.ci/run installs it on CI)")
     out = tmp_path_factory.mktemp("delegate") / "librejecting_delegate.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(out), str(ROOT / "tests" / "fixtures" / "rejecting_delegate.c")],
                    check=True, capture_output=True, timeout=120)
