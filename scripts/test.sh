@@ -13,6 +13,7 @@
 source "$(dirname "$0")/envs.sh"
 build_envs
 cd "$ROOT"
+started=$SECONDS  # the budget (15 minutes on 2 cores) counts from here: the environments are setup's
 export PYTHONDONTWRITEBYTECODE=1 TF_CPP_MIN_LOG_LEVEL=3
 set +e
 
@@ -96,6 +97,7 @@ for i in "${!names[@]}"; do
     done
 done
 # One closing line over the three suites (errors count as failures).
-printf 'total: %d passed, %d failed, %d skipped\n' "${total[passed]}" "$(( ${total[failed]} + ${total[error]} ))" \
-    "${total[skipped]}"
+printf 'total: %d passed, %d failed, %d skipped in %d min %d s\n' "${total[passed]}" \
+    "$(( ${total[failed]} + ${total[error]} ))" "${total[skipped]}" "$(( (SECONDS - started) / 60 ))" \
+    "$(( (SECONDS - started) % 60 ))"
 exit "$failed"
