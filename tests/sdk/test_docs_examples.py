@@ -229,7 +229,7 @@ def run_command(words: list[str], block: Block) -> str:
 
 def shape(line: str) -> str:
     """A line with its numbers as wildcards and its spacing collapsed: what the docs promise about a printed line."""
-    line = re.sub(r"\d+(\.\d+)?", "#", line.strip())
+    line = re.sub(r"(?<![\w.])-?\d+(\.\d+)?|\d+(\.\d+)?", "#", line.strip())  # a sign belongs to its number
     return re.sub(r"\s+", " ", line)
 
 
