@@ -19,6 +19,7 @@ MEASURED = re.compile(r"(?<![\w.\-\[])\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?\s?(?:ms|d
 SETTING_BEFORE = re.compile(r"(<=|>=|<|>|at\s+most|at\s+least|under|goals?:?(\s+of)?|budgets?(\s+of)?|e\.g\.|default|at|tolerance\s+of)\s*\(?$")
 SETTING_AFTER = re.compile(r"^\)?\s*(is a |of )?(goal|budget)")
 TABLE = re.compile(r"<!-- table: ([\w./-]+) -->")
+CLI_HELP = "<!-- cli-help -->"
 CODE = re.compile(r"(^```.*?^```|`[^`\n]*`)", re.S | re.M)
 
 
@@ -47,6 +48,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         raise ValueError(f"{page.file.src_path}: measured figures typed by hand (reference a benchmark's file "
                          f"instead, [[name:dotted.key]]): {'; '.join(typed)}")
     def resolved(text: str) -> str:
+        text = text.replace(CLI_HELP, cli_help())
         text = TABLE.sub(lambda m: table(pathlib.Path(config["docs_dir"]) / m.group(1)), text)
         text = MARK.sub(lambda m: figures(folder / f"{m.group(1)}.json"), text)
         text = FIGURE.sub(lambda m: figure(folder / f"{m.group(1)}.json", m.group(2), m.group(3)), text)
@@ -56,6 +58,24 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return text
     parts = CODE.split(markdown)  # code is shown as written: [[name:key]] there is an example, not a reference
     return "".join(resolved(part) if i % 2 == 0 else part for i, part in enumerate(parts))
+
+
+def cli_help() -> str:
+    """Every command's own ``--help``, in the order ``edgelite --help`` lists them: the reference is what the
+    terminal shows, defaults and all (a generator reading click's parameters printed click 8.3's unset-default
+    sentinel as the default of 78 options)."""
+    import click
+
+    from edgelite.cli import main
+    parts = []
+    root = click.Context(main, info_name="edgelite", terminal_width=100, max_content_width=100)
+    parts.append(f"### edgelite\n\n```text\n{main.get_help(root)}\n```\n")
+    for name in main.list_commands(root):
+        command = main.get_command(root, name)
+        ctx = click.Context(command, info_name=f"edgelite {name}", parent=None, terminal_width=100,
+                            max_content_width=100)
+        parts.append(f"### edgelite {name}\n\n```text\n{command.get_help(ctx)}\n```\n")
+    return "\n".join(parts)
 
 
 def figure(path: pathlib.Path, name: str, style: str | None) -> str:

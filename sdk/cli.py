@@ -44,7 +44,13 @@ class _Failure(click.ClickException):
 
 
 class _Group(click.Group):
-    """Turns edgelite's own errors into one line and exit 1, at the edge only."""
+    """Lists the commands in the order people use them, and turns edgelite's own errors into one line and
+    exit 1, at the edge only."""
+
+    ORDER = ("convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep", "doctor")
+
+    def list_commands(self, ctx):
+        return sorted(super().list_commands(ctx), key=lambda n: (self.ORDER.index(n) if n in self.ORDER else 99, n))
 
     def invoke(self, ctx):
         from edgelite.runtime.errors import EdgeliteError
@@ -171,7 +177,7 @@ def _bar(label: str, total: int):
         yield bar.update
 
 
-@main.command()
+@main.command(short_help="Keras model -> pruned, int8, verified .tflite.")
 @click.argument("model", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="The .tflite file to write (atomically).")
 @use("calibration", "calibration_count", "eval_data", "quantize", "io", "per_tensor", "input_range", "mean", "std",
@@ -228,7 +234,7 @@ def convert(model, output, as_json, **options):
 
 
 # -- check -----------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="Which ops a target runs, before converting.")
 @click.argument("model", type=click.Path())
 @use("target", "calibration", "input_range", target={"required": True, "default": None, "show_default": False})
 @trust_option
@@ -252,7 +258,7 @@ def check(model, target, calibration, input_range, as_json):
 
 
 # -- check-input -----------------------------------------------------------------------------------
-@main.command("check-input")
+@main.command("check-input", short_help="Which input scale a classifier was trained on.")
 @click.argument("model", type=click.Path(dir_okay=True))
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @use("input_range", "mean", "std")
@@ -298,7 +304,7 @@ def check_input(model, images, input_range, mean, std, count, as_json):
 
 
 # -- inspect ---------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="A model's tensors, record and verification.")
 @click.argument("model", type=click.Path(dir_okay=True))
 @backend_option
 @trust_option
@@ -316,7 +322,7 @@ def inspect(model, backend, as_json):
 
 
 # -- predict ---------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="Classify, detect or embed images.")
 @click.argument("model", type=click.Path(dir_okay=True))
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--top-k", "-k", default=5, show_default=True, type=click.IntRange(min=1), help="Classes per image.")
@@ -483,7 +489,7 @@ def _report_each(outcomes, render, header: dict, as_json: bool, jsonl: bool, aft
 
 
 # -- profile ---------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="Load time and latency, here or on devices.")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @use("runs", "warmup")
 @click.option("--duration", default=None, type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
@@ -567,7 +573,7 @@ def _profile_json(report) -> dict:
 
 
 # -- stream ----------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="Run a model on live video; serve a live page.")
 @click.argument("model", type=click.Path())
 @click.argument("source")
 @use("threads")
@@ -651,7 +657,7 @@ def _end_of_stream(summary, jsonl: bool, as_json: bool) -> None:
 
 
 # -- sweep -----------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="Build, verify and rank every variant.")
 @click.argument("model", type=click.Path())
 @use("calibration", "eval_data", "train_data", calibration={"required": True})
 @click.option("--output", "-o", default="sweep", show_default=True, type=click.Path(), help="Report folder.")
@@ -704,7 +710,7 @@ def sweep(model, calibration, eval_data, train_data, output, variants, threads, 
 
 
 # -- doctor ----------------------------------------------------------------------------------------
-@main.command()
+@main.command(short_help="What this machine can run, what to install.")
 @json_option
 def doctor(as_json):
     """Show which backends and delegates work on this machine, and how to install the rest.

@@ -38,6 +38,17 @@ def test_every_page_is_built_with_the_generated_references(site):
     assert "[[" not in (site / "live-video.html").read_text()  # every figure came from a benchmark's file
 
 
+def test_the_command_reference_is_each_commands_own_help_in_the_order_people_use_them(site):
+    from edgelite.cli import main
+    page = (site / "command-line.html").read_text()
+    assert "Sentinel" not in page and "_required" not in page and "<code>--</code>" not in page
+    order = ["convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep", "doctor"]
+    assert main.list_commands(None) == order
+    at = [page.index(f"Usage: edgelite {name} [OPTIONS]") for name in order]
+    assert at == sorted(at)
+    assert "[default: 10.0; 0.1&lt;=x&lt;=600]" in page  # stream --timeout's real default, as --help prints it
+
+
 def test_a_docstring_warning_fails_the_build(tmp_path):
     """--strict for real: griffe's warning on a documented parameter the function does not have aborts the build
     (with --quiet, mkdocs printed nothing and passed)."""
