@@ -4,7 +4,7 @@ Needs numpy, pillow and one TFLite backend (ai-edge-litert, tflite-runtime or Te
 never imports TensorFlow unless it is the backend chosen.
 """
 from .backend import Backend, find_backend
-from .classifier import Classification, Classifier, read_labels
+from .classifier import Classifier, read_labels
 from .errors import BackendUnavailableError, ConversionError, DelegateError, EdgeliteError, InputError, ModelError
 from .metadata import InputSpec, Metadata, embed_record, read_metadata
 from .model import DelegateInfo, Model, TensorInfo
@@ -15,7 +15,7 @@ from .stream import FrameResult, Stream, StreamSummary, stream
 from .tasks import Detection, Detector, Embedder, RawModel, Task, TaskResult, load
 
 __all__ = [
-    "Backend", "BackendUnavailableError", "Detection", "Detector", "Embedder", "RawModel", "TaskResult", "Class", "Classification", "Classifier", "ConversionError",
+    "Backend", "BackendUnavailableError", "Detection", "Detector", "Embedder", "RawModel", "TaskResult", "Class", "Classifier", "ConversionError",
     "DelegateError", "DelegateInfo", "EdgeliteError", "InputError", "InputSpec", "Metadata", "Model",
     "ModelError", "Preprocessor", "ProfileReport", "ProfileResult", "Stats", "TensorInfo", "dequantize",
     "embed_record", "find_backend", "load", "load_pixels", "profile", "profile_one", "read_labels",

@@ -99,8 +99,7 @@ class Classifier(Task):
         return [self.classify(image, top_k) for image in images]
 
 
-Classification = TaskResult  # the name a classifier's result had before every task shared one
-__all__ = ["Classification", "Classifier", "classify_many", "load", "read_labels"]
+__all__ = ["Classifier", "classify_many", "load", "read_labels"]
 
 
 def load(path: str | os.PathLike | bytes, delegate: str = "auto", threads: int | None = None,

@@ -26,7 +26,6 @@ _LAZY = {
     "Detector": "edgelite.runtime",
     "Embedder": "edgelite.runtime",
     "RawModel": "edgelite.runtime",
-    "Classification": "edgelite.runtime",
     "Model": "edgelite.runtime",
     "InputSpec": "edgelite.runtime",
     "EdgeliteError": "edgelite.errors",
@@ -53,4 +52,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    """The public names only (not this module's own imports)."""
+    return sorted(_LAZY)

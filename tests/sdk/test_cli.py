@@ -222,3 +222,11 @@ def test_predict_jsonl_prints_one_object_per_image_as_it_goes(digit_png, tmp_pat
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [item.get("classes", [{}])[0].get("label") for item in lines] == ["7", None, "7"]
     assert "error" in lines[1] and lines[1]["source"] == str(bad)
+
+
+def test_the_package_shows_its_public_names_only():
+    import edgelite
+    names = dir(edgelite)
+    assert "annotations" not in names and "importlib" not in names and "_LAZY" not in names
+    assert {"load", "convert", "stream", "profile", "TaskResult", "Detector", "EdgeliteError"} <= set(names)
+    assert all(hasattr(edgelite, n) for n in names)
