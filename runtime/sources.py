@@ -110,7 +110,7 @@ def frame_limit(width: int, height: int, ceiling_bytes: int) -> int:
 def cap_allocations(ceiling_bytes: int) -> bool:
     """Asks FFmpeg to refuse any single allocation over ``ceiling_bytes`` (``av_max_alloc``), so a network
     part that claims 2 GB and keeps sending fails at the ceiling instead of growing one packet until the
-    device runs out of memory (measured: 2.0 GB resident before, see docs/security.md). Process-wide, as
+    device runs out of memory (benchmarks/stream.py, hostile_camera, measures it). Process-wide, as
     FFmpeg's setting is; found through the library PyAV loaded. False where that library cannot be found
     (not Linux): then only the per-frame check in ``VideoSource.frames`` applies, after the packet is read."""
     import ctypes
