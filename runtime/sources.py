@@ -163,28 +163,11 @@ class VideoSource:
         self.last_ms: float | None = None
         cap_allocations(self.ceiling)
         self._handle = os.fdopen(open_regular(url, "video", InputError), "rb") if file else None
-        opening = time.monotonic()
         try:
-            self._container = av.open(self._handle or url, format=fmt, timeout=(timeout, timeout),
-                                      options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {})
-        except av.error.ExitError:
-            self.close()
-            raise InputError(f"{self.name}: no answer within {timeout:g} s") from None
-        except av.error.InvalidDataError:
-            self.close()
-            if not file and time.monotonic() - opening >= 0.9 * timeout:  # RTSP's reader says "invalid data"
-                raise InputError(f"{self.name}: no answer within {timeout:g} s") from None  # when nothing came
-            raise InputError(f"{self.name}: not a video FFmpeg can read") from None
-        except FileNotFoundError:
-            self.close()
-            raise InputError(f"{self.name}: no such camera or file") from None
-        except MemoryError:
-            self.close()
-            raise InputError(f"{self.name}: sent more than --max-frame-mb {max_frame_mb:g} allows in one piece") \
-                from None
-        except (av.error.FFmpegError, OSError) as exc:
-            self.close()
-            raise InputError(f"{self.name}: cannot open as video ({_why(exc)})") from None
+            self._container = self._opened(av, url, fmt)
+        except InputError:
+            self.close()  # the file handle; no container was made
+            raise
         if not self._container.streams.video:
             self.close()
             raise InputError(f"{self.name}: holds no video stream")
@@ -195,6 +178,26 @@ class VideoSource:
         context = self._stream.codec_context
         self.limit = frame_limit(context.width, context.height, self.ceiling) if context.width and context.height \
             else self.ceiling
+
+    def _opened(self, av, url: str, fmt: str | None):
+        """The container FFmpeg opens, or InputError saying why in the user's terms."""
+        opening, timeout = time.monotonic(), self.timeout
+        try:
+            return av.open(self._handle or url, format=fmt, timeout=(timeout, timeout),
+                           options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {})
+        except av.error.ExitError:
+            raise InputError(f"{self.name}: no answer within {timeout:g} s") from None
+        except av.error.InvalidDataError:
+            if not self.file and time.monotonic() - opening >= 0.9 * timeout:  # RTSP's reader says "invalid
+                raise InputError(f"{self.name}: no answer within {timeout:g} s") from None  # data" when nothing came
+            raise InputError(f"{self.name}: not a video FFmpeg can read") from None
+        except FileNotFoundError:
+            raise InputError(f"{self.name}: no such camera or file") from None
+        except MemoryError:
+            raise InputError(f"{self.name}: sent more than --max-frame-mb {self.ceiling / (1 << 20):g} allows in one "
+                             "piece") from None
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InputError(f"{self.name}: cannot open as video ({_why(exc)})") from None
 
     def frames(self) -> Iterator[Frame]:
         """Every frame in order; a packet that will not decode is skipped and counted (``skipped``); a source
