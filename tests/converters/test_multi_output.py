@@ -80,15 +80,18 @@ def test_a_subclassed_three_head_network_converts_and_every_output_is_verified(t
 
 
 def test_a_head_below_the_snr_budget_is_fixed_on_that_head(tmp_path, onet, face_crops):
-    """The box head is the weakest (about 23-24 dB as full int8 here); with a 25 dB budget the ladder keeps the
-    layer feeding it in float, and every output then holds."""
-    result = edgelite.convert(onet, output=tmp_path / "o.tflite", calibration=face_crops, input_shape=(48, 48, 3),
-                              io="float32", min_output_snr=25.0, write_standard_metadata=False, **MTCNN_NORMALIZATION)
-    first = result.recovery.rungs[0]
-    if first.within_budget:
-        pytest.skip(f"full int8 already keeps every head above 25 dB on this machine ({first.snr_db:.1f} dB)")
-    assert result.within_budget and all(o.snr_db >= 25.0 for o in result.verification.outputs)
-    assert all(not r.within_budget for r in result.recovery.rungs[:-1])
+    """The box head is the weakest as full int8; with a budget 1 dB above what full int8 gives it on this
+    machine (measured first, so the case never vanishes where int8 happens to do better), the ladder keeps
+    layers feeding that head in float, and every output then holds."""
+    common = dict(calibration=face_crops, input_shape=(48, 48, 3), io="float32", write_standard_metadata=False,
+                  **MTCNN_NORMALIZATION)
+    plain = edgelite.convert(onet, output=tmp_path / "plain.tflite", recover=False, **common)
+    weakest = min(plain.verification.outputs, key=lambda o: o.snr_db)
+    assert weakest.shape == (4,), [(o.shape, o.snr_db) for o in plain.verification.outputs]  # the box head
+    budget = weakest.snr_db + 1.0
+    result = edgelite.convert(onet, output=tmp_path / "o.tflite", min_output_snr=budget, **common)
+    assert not result.recovery.rungs[0].within_budget
+    assert result.within_budget and all(o.snr_db >= budget for o in result.verification.outputs)
     from edgelite.converters.recovery import feeding
     written = (tmp_path / "o.tflite").read_bytes()
     box = next(o.name for o in result.verification.outputs if o.shape == (4,))
