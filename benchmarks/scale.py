@@ -20,13 +20,16 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import emit, output_options, written  # noqa: E402
+from common import emit, machine, output_options, written  # noqa: E402
 
 SLOW_DEVICE_S = 10.0
+FLEET_ROUNDS = 3
 PHOTOS = 2400   # enough that the pool's start (actor processes, a model load each: seconds) does not set the rate
 VARIANTS = ["prune50-int8", "prune75-int8", "int8", "fp16"]
 
@@ -86,21 +89,25 @@ def fleet(work: pathlib.Path) -> dict:
         slow.chmod(0o755)
         options = dict(runs=50, warmup=5)
         three = profile_fleet([device(i, real) for i in range(3)], [str(DIGITS_INT8)], [1], **options)
-        t0 = time.perf_counter()
-        profile_fleet([device(0, str(slow))], [str(DIGITS_INT8)], [1], **options)
-        alone = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        mixed = profile_fleet([device(0, str(slow)), device(1, real), device(2, real)], [str(DIGITS_INT8)], [1],
-                              **options)
-        together = time.perf_counter() - t0
+        alone, together, answered = [], [], True
+        for _ in range(FLEET_ROUNDS):  # alternated, so a machine that slows down mid-run slows both sides
+            t0 = time.perf_counter()
+            profile_fleet([device(0, str(slow))], [str(DIGITS_INT8)], [1], **options)
+            alone.append(time.perf_counter() - t0 - SLOW_DEVICE_S)  # the stand-in's fixed sleep is not the fleet's
+            t0 = time.perf_counter()
+            mixed = profile_fleet([device(0, str(slow)), device(1, real), device(2, real)], [str(DIGITS_INT8)], [1],
+                                  **options)
+            together.append(time.perf_counter() - t0 - SLOW_DEVICE_S)
+            answered = answered and mixed.all_answered
     finally:
         for _, server in servers:
             stop_sshd(server)
     spans = [(r.started, r.finished) for r in three.runs]
+    ratios = [b / a for a, b in zip(alone, together)]
     return {"three_devices_overlap_s": three.overlap_s, "three_devices_each_s": [b - a for a, b in spans],
-            "three_devices_all_answered": three.all_answered, "slow_device_alone_s": alone,
-            "slow_device_with_two_others_s": together, "ratio": together / alone,
-            "mixed_all_answered": mixed.all_answered}
+            "three_devices_all_answered": three.all_answered, "slow_device_sleep_s": SLOW_DEVICE_S,
+            "slow_device_alone_s": alone, "slow_device_with_two_others_s": together, "ratios": ratios,
+            "ratio": float(np.median(ratios)), "mixed_all_answered": answered}
 
 
 def predict(work: pathlib.Path) -> dict:
@@ -151,9 +158,9 @@ def main() -> int:
     for name, part in (("sweep", sweep), ("fleet", fleet), ("predict", predict)):
         if name not in skip:
             with tempfile.TemporaryDirectory(prefix="edgelite-scale-") as tmp:
-                report[name] = part(pathlib.Path(tmp))
-        elif name in previous:
-            report[name] = previous[name]
+                report[name] = {**part(pathlib.Path(tmp)), "machine": machine()}
+        elif name in previous:  # a kept part keeps the machine, date and commit it was measured on
+            report[name] = {"machine": previous.get("machine"), **previous[name]}
     report["goals"] = goals(report)
     emit(report, args, lambda r: print(render(r)))
     return 0
@@ -165,7 +172,8 @@ def goals(r: dict) -> dict:
         out["sweep_ray_at_most_0_6x"] = r["sweep"]["ratio"] <= 0.6
     if "fleet" in r:
         out["fleet_devices_overlap"] = r["fleet"]["three_devices_overlap_s"] > 0
-        out["fleet_slow_device_at_most_1_3x"] = r["fleet"]["ratio"] <= 1.3
+        ratios = r["fleet"].get("ratios", [r["fleet"]["ratio"]])  # every round within the goal, or not met
+        out["fleet_slow_device_at_most_1_3x"] = max(ratios) <= 1.3
     if "predict" in r:
         out["predict_two_workers_at_least_1_6x"] = r["predict"]["two_over_one"] >= 1.6
     return out
@@ -180,9 +188,10 @@ def render(r: dict) -> str:
                      f"{s['projected_ratio_one_node_per_variant']:.2f}x (projected from the measured builds)")
     if "fleet" in r:
         f = r["fleet"]
-        lines.append(f"fleet: three devices overlapped {f['three_devices_overlap_s']:.1f} s; slow device alone "
-                     f"{f['slow_device_alone_s']:.1f} s, with two others {f['slow_device_with_two_others_s']:.1f} s = "
-                     f"{f['ratio']:.2f}x (goal <= 1.3x)")
+        lines.append(f"fleet: three devices overlapped {f['three_devices_overlap_s']:.1f} s; slow device (its fixed "
+                     f"{f['slow_device_sleep_s']:.0f} s sleep left out) alone against with two others, "
+                     f"{len(f['ratios'])} alternated rounds: " + ", ".join(f"{x:.2f}x" for x in f["ratios"])
+                     + " (goal <= 1.3x in every round)")
     if "predict" in r:
         p = r["predict"]
         lines.append(f"predict, {p['images']} photos: local {p['local_one_thread_ips']:.1f}/s; Ray 1 worker "
