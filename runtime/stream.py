@@ -300,10 +300,10 @@ class Stream:
     def recent(self) -> dict:
         """Throughput and latency over the last RECENT_SECONDS (fewer at the start), beside the whole run's in
         ``summary()``."""
-        window = list(self._recent)
+        now = self._finished or time.perf_counter()
+        window = [entry for entry in list(self._recent) if now - entry[0] <= RECENT_SECONDS]  # a stall ages it out
         if not window:
             return {"seconds": 0.0, "fps": 0.0, "p50": None, "p95": None}
-        now = self._finished or time.perf_counter()
         span = min(RECENT_SECONDS, now - self._started) if self._started else RECENT_SECONDS
         latencies = np.asarray([lat for _, lat in window])
         return {"seconds": round(span, 1), "fps": round(len(window) / span, 3) if span > 0 else 0.0,

@@ -624,3 +624,14 @@ def test_stream_takes_predicts_preprocessing_options(digit_video, tmp_path):
     assert max(abs(a["score"] - b["score"]) for a, b in zip(ours, theirs)) < 0.02  # the decoder scales frames
     untouched = [json.loads(line)["classes"][0] for line in plain.stdout.splitlines()[:-1]]
     assert max(abs(a["score"] - b["score"]) for a, b in zip(ours, untouched)) > 0.05
+
+
+def test_the_recent_window_ages_out_during_a_stall(digit_video):
+    """The page's recent figures cover results of the last RECENT_SECONDS only, also when no new result arrives
+    (a camera reconnecting): an old window must not stay on screen as if current."""
+    from edgelite.runtime.stream import RECENT_SECONDS
+    run = stream(str(DIGITS_INT8), str(digit_video))
+    list(run)
+    assert run.recent()["p95"] is not None and run.recent()["fps"] > 0
+    run._finished += RECENT_SECONDS + 1  # the same results, seen from a moment after a stall
+    assert run.recent() == {"seconds": 0.0, "fps": 0.0, "p50": None, "p95": None}
