@@ -136,10 +136,16 @@ class LivePage:
 
     # -- what the stream hands over (any thread) ----------------------------------------------------------
     def publish(self, picture, stats: dict) -> None:
-        buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=80)
+        """The newest frame and figures. The frame is encoded only while someone watches the video: encoding every
+        frame for nobody was a JPEG per processed frame on the stream's own thread; a viewer who arrives gets the
+        next frame."""
+        jpeg = None
+        if self.viewers:
+            buffer = io.BytesIO()
+            picture.save(buffer, "JPEG", quality=80)
+            jpeg = buffer.getvalue()
         with self._lock:
-            self._jpeg, self._stats, self._serial = buffer.getvalue(), stats, self._serial + 1
+            self._jpeg, self._stats, self._serial = jpeg, stats, self._serial + 1
         with contextlib.suppress(RuntimeError):  # the loop already ended: nobody is waiting
             self._loop.call_soon_threadsafe(self._wake)
 
