@@ -6,12 +6,15 @@ import json
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import click
 
 from edgelite.runtime.annotate import annotate
 from edgelite.runtime.stream import FrameResult, Stream, StreamSummary
+
+from .limits import VIEWERS
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Outputs:
     draw: str | None = None        # an annotated video file
     serve: str | None = None       # HOST:PORT of the live page
     token: str | None = None
-    viewers: int = 8               # video viewers the page serves at once
+    viewers: int = VIEWERS         # video viewers the page serves at once
 
 
 FIGURES_EVERY = 0.5  # seconds: the live figures are recomputed this often, not per frame
@@ -36,11 +39,11 @@ class LiveFigures:
     def __init__(self, stream: Stream):
         self.stream, self.at = stream, -FIGURES_EVERY
         self.figures: dict = {}
-        self.current_result: dict = {}
+        self.newest: FrameResult | None = None
 
     def saw(self, result: FrameResult) -> None:
-        """Keeps what the newest frame showed (``headline``) for the next figures."""
-        self.current_result = headline(result.result)
+        """Keeps the newest result; what it showed (``headline``) is worked out only when the figures are."""
+        self.newest = result
 
     def current(self) -> tuple[dict, bool]:
         """(the figures, whether they were just recomputed)."""
@@ -49,7 +52,8 @@ class LiveFigures:
         data = self.stream.summary().to_dict()
         self.figures = {k: data[k] for k in ("source", "mode", "frames_read", "processed", "dropped", "skipped",
                                              "fps", "latency_ms", "stages_ms")}
-        self.figures.update(state=self.stream.state, recent=self.stream.recent(), current=self.current_result)
+        self.figures.update(state=self.stream.state, recent=self.stream.recent(),
+                            current=headline(self.newest.result) if self.newest is not None else {})
         self.at = time.monotonic()
         return self.figures, True
 
@@ -58,11 +62,7 @@ def headline(result) -> dict:
     """What one frame showed, in a few words: a detector's labels and how many of each, a classifier's best class
     and its score; nothing for an embedding or raw outputs."""
     if result.task == "detect":
-        counts: dict = {}
-        for d in result.detections:
-            name = d.label if d.label is not None else f"class {d.label_id}"
-            counts[name] = counts.get(name, 0) + 1
-        return counts
+        return dict(Counter(d.label if d.label is not None else f"class {d.label_id}" for d in result.detections))
     if result.task == "classify" and result.top is not None:
         return {result.top.label if result.top.label is not None else f"class {result.top.id}":
                 round(result.top.score, 3)}
