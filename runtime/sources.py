@@ -17,6 +17,7 @@ streams, and files replayed with ``realtime``) or not (files and folders: every 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import threading
@@ -113,21 +114,30 @@ def cap_allocations(ceiling_bytes: int) -> bool:
     device runs out of memory (benchmarks/stream.py, hostile_camera, measures it). Process-wide, as
     FFmpeg's setting is; found through the library PyAV loaded. False where that library cannot be found
     (not Linux): then only the per-frame check in ``VideoSource.frames`` applies, after the packet is read."""
+    util = _avutil()
+    if util is None:
+        return False
+    util.av_max_alloc(ceiling_bytes)
+    return True
+
+
+@functools.cache
+def _avutil():
+    """The libavutil PyAV loaded (found once, in /proc/self/maps), or None."""
     import ctypes
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             paths = {line.split(None, 5)[5].strip() for line in maps if "libavutil" in line and "/" in line}
     except OSError:
-        return False
+        return None
     for path in sorted(paths):
         try:
             util = ctypes.CDLL(path)  # already loaded by PyAV: the same library, not a second copy
             util.av_max_alloc.argtypes = [ctypes.c_size_t]
-            util.av_max_alloc(ceiling_bytes)
-            return True
+            return util
         except (OSError, AttributeError):
             continue
-    return False
+    return None
 
 
 def decode_size(width: int, height: int, spec) -> tuple[int, int] | None:

@@ -72,8 +72,7 @@ def cli_help() -> str:
     parts.append(f"### edgelite\n\n```text\n{main.get_help(root)}\n```\n")
     for name in main.list_commands(root):
         command = main.get_command(root, name)
-        ctx = click.Context(command, info_name=f"edgelite {name}", parent=None, terminal_width=100,
-                            max_content_width=100)
+        ctx = click.Context(command, info_name=f"edgelite {name}", terminal_width=100, max_content_width=100)
         parts.append(f"### edgelite {name}\n\n```text\n{command.get_help(ctx)}\n```\n")
     return "\n".join(parts)
 
