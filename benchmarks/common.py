@@ -40,6 +40,21 @@ def alternate(contenders: dict, rounds: int, per_round: int) -> dict[str, float]
     return {name: float(np.median(v)) / 1e9 for name, v in samples.items()}
 
 
+def verdict(ours: list[float], theirs: list[float]) -> str:
+    """Lower is better: "met" only when every round of ours is below every round of theirs, "not met" when every
+    round is above, else "tie": a gap inside the spread of the rounds themselves is not a result."""
+    if not ours or not theirs:
+        return "not measured"
+    if max(ours) < min(theirs):
+        return "met"
+    return "not met" if min(ours) > max(theirs) else "tie"
+
+
+def against_bound(rounds: list[float], bound: float) -> str:
+    """Lower is better: "met" when every round is under ``bound``, "not met" when every one is over, else "tie"."""
+    return verdict(rounds, [bound])
+
+
 def print_goals(rows: list[tuple[str, str, str]], measured_width: int = 48) -> None:
     """One line per measurement: what it is, what this run measured, the goal."""
     width = max(len(r[0]) for r in rows)

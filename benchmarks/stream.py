@@ -36,7 +36,7 @@ import threading
 import time
 
 import numpy as np
-from common import CACHE, emit, machine, output_options, written
+from common import CACHE, emit, machine, output_options, verdict, written
 
 from runtime import build_mobilenet, raw_interpreter
 
@@ -560,16 +560,6 @@ def add_goals(report: dict) -> dict:
                                         for r in report.get("mediapipe_live_stream", [])),
     }
     return report
-
-
-def verdict(ours: list[float], theirs: list[float]) -> str:
-    """Lower is better: "met" only when every round of ours is below every round of theirs, "not met" when every
-    round is above, else "tie": a gap inside the spread of the rounds themselves is not a result."""
-    if not ours or not theirs:
-        return "not measured"
-    if max(ours) < min(theirs):
-        return "met"
-    return "not met" if min(ours) > max(theirs) else "tie"
 
 
 def decode_bound_holds(run: dict, source_seconds: float) -> bool:

@@ -7,7 +7,8 @@
 #   3. the same once more in .venv-tflite on tflite-runtime with numpy<2 (older Pi OS / Coral images),
 #      beside 2.
 # Every step runs even when an earlier one failed; each one's summary is printed at the end and
-# the command exits non-zero if any failed. Extra arguments go to all three pytest runs
+# the command exits non-zero if any failed. Every skip is listed at the end with its reason; on CI
+# (EDGELITE_CI=1, set by .ci/run) a skip other than a planned one fails its suite (tests/skips.py). Extra arguments go to all three pytest runs
 # (e.g. -m slow, -k profile).
 # It also checks that running the tests left the machine's SSH service as it found it.
 source "$(dirname "$0")/envs.sh"
@@ -24,7 +25,7 @@ ssh_service_state() {
 }
 ssh_before="$(ssh_service_state)"
 
-declare -a names=() codes=() summaries=()
+declare -a names=() codes=() summaries=() skipped=()
 step() {  # step NAME COMMAND...: runs it, keeps its exit code and the last line it printed
     local name="$1" out code
     shift
@@ -37,6 +38,7 @@ step() {  # step NAME COMMAND...: runs it, keeps its exit code and the last line
     # pytest's closing line (native libraries may print after it), else the step's last line
     summaries+=("$( (grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$out" \
                      || grep -v '^\s*$' "$out") | tail -n 1)")
+    while IFS= read -r line; do skipped+=("$name: $line"); done < <(grep -E '^skipped \(' "$out" || true)
     rm -f "$out"
 }
 
@@ -61,15 +63,15 @@ step "documentation site (mkdocs --strict)" bash scripts/docs.sh
 # It runs on two pytest-xdist workers, a test file to each at a time (--dist loadfile: a file's module fixtures,
 # such as the sweep's Ray cluster, are built once per run): in one process it took 7 min 36 s on two cores,
 # on two workers 4 min 22 s (one run after the other, on the same machine).
-step "workstation suite (TensorFlow)" .venv/bin/python -m pytest -n 2 --dist loadfile tests/converters tests/examples \
+step "workstation suite (TensorFlow)" env EDGELITE_SUITE=workstation .venv/bin/python -m pytest -n 2 --dist loadfile tests/converters tests/examples \
     tests/install tests/sdk/test_pareto.py tests/sdk/test_docs_examples.py "$@"
 # The two device suites run side by side (mostly one thread each; measured 5.9 min together against 7.6 one
 # after the other on two cores); each one's output is printed whole when both have finished. The workstation suite
 # does not join them: TensorFlow keeps both cores busy, and three at once took longer than this.
 lanes="$(mktemp -d)"
 log "the two device suites, side by side (their output follows when both have finished)"
-run_to "$lanes/runtime" .venv-runtime/bin/python -m pytest tests/runtime tests/sdk tests/install "$@" &
-run_to "$lanes/tflite" env EDGELITE_BACKEND=tflite_runtime .venv-tflite/bin/python -m pytest tests/runtime tests/sdk \
+run_to "$lanes/runtime" env EDGELITE_SUITE=litert .venv-runtime/bin/python -m pytest tests/runtime tests/sdk tests/install "$@" &
+run_to "$lanes/tflite" env EDGELITE_SUITE=tflite EDGELITE_BACKEND=tflite_runtime .venv-tflite/bin/python -m pytest tests/runtime tests/sdk \
     tests/install "$@" &
 wait
 step "runtime suite without TensorFlow (ai-edge-litert)" replayed "$lanes/runtime"
@@ -96,6 +98,11 @@ for i in "${!names[@]}"; do
         total[$kind]=$(( ${total[$kind]} + ${n:-0} ))
     done
 done
+# Every skip, each with its suite and why (tests/skips.py: on CI a skip that hides a path fails its suite).
+if [ "${#skipped[@]}" -gt 0 ]; then
+    printf '\n== skips (%d) ==\n' "${#skipped[@]}"
+    printf '%s\n' "${skipped[@]}"
+fi
 # One closing line over the three suites (errors count as failures).
 printf 'total: %d passed, %d failed, %d skipped in %d min %d s\n' "${total[passed]}" \
     "$(( ${total[failed]} + ${total[error]} ))" "${total[skipped]}" "$(( (SECONDS - started) / 60 ))" \

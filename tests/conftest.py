@@ -15,6 +15,9 @@ import time
 import numpy as np
 import pytest
 
+from tests import skips
+from tests.skips import elsewhere
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "fixtures" / "models"
 EXAMPLE_MODELS = ROOT / "examples" / "models"
@@ -23,14 +26,47 @@ DIGITS_FLOAT = EXAMPLE_MODELS / "digits_float.tflite"
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 # A fuzz run whose children load models with the same backend in the TensorFlow suite as in the LiteRT-only suite
 # (ai_edge_litert; TensorFlow is never imported by the runtime) runs in the device suites only.
-SAME_AS_LITERT_SUITE = "the LiteRT-only suite runs this with the same backend (the runtime never imports TensorFlow)"
+SAME_AS_LITERT_SUITE = elsewhere("litert", "the same backend as here (the runtime never imports TensorFlow)")
 
 
 def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="TensorFlow is not installed here (the convert extra)")
+    skip = pytest.mark.skip(reason=elsewhere("workstation", "needs TensorFlow (the convert extra)"))
     for item in items:
         if "tensorflow" in item.keywords and not HAS_TENSORFLOW:
             item.add_marker(skip)
+
+
+_SKIPS: list[tuple[str, str]] = []  # (test id, reason) of every skip in this run
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and isinstance(report.longrepr, tuple):
+        _SKIPS.append((report.nodeid, report.longrepr[2].removeprefix("Skipped: ")))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On CI a skip that hides a path fails the run (tests/skips.py says which skips are planned)."""
+    if skips.strict() and any(not skips.planned(reason) for _, reason in _SKIPS) and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    _list_documentation_not_run(terminalreporter)
+    _list_skips(terminalreporter)
+
+
+def _list_skips(terminalreporter) -> None:
+    """Every skip at the end of the run, planned or not, one line each (scripts/test.sh gathers these lines)."""
+    if not _SKIPS:
+        return
+    terminalreporter.section("skips")
+    for nodeid, reason in _SKIPS:
+        kind = "planned" if skips.planned(reason) else ("FAILS ON CI" if skips.strict() else "hides a path")
+        terminalreporter.write_line(f"skipped ({kind}): {nodeid}: {reason}")
+    hidden = sum(not skips.planned(reason) for _, reason in _SKIPS)
+    if skips.strict() and hidden:
+        terminalreporter.write_line(f"this run fails: {hidden} skip{'s' * (hidden > 1)} hide{'s' * (hidden == 1)} "
+                                    "a path CI must run (tests/skips.py)")
 
 
 def real_photo_paths() -> list[pathlib.Path]:
@@ -108,7 +144,8 @@ def can_write_metadata() -> bool:
     return any(importlib.util.find_spec(m) is not None for m in ("ai_edge_litert", "tensorflow"))
 
 
-needs_writer = pytest.mark.skipif(not can_write_metadata(), reason="no TFLite schema module to write metadata with")
+needs_writer = pytest.mark.skipif(not can_write_metadata(), reason=elsewhere(
+    "litert", "writing metadata needs the TFLite schema module ai-edge-litert or TensorFlow ship"))
 
 
 @pytest.fixture()
@@ -308,7 +345,7 @@ def _end_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def pytest_terminal_summary(terminalreporter):
+def _list_documentation_not_run(terminalreporter) -> None:
     """The documentation's code blocks that do not run here, with their marks (tests/sdk/test_docs_examples.py)."""
     docs = next((m for name, m in list(sys.modules.items()) if name.endswith("test_docs_examples")), None)
     if docs is None and any(getattr(r, "nodeid", "").startswith("tests/sdk/test_docs_examples.py")

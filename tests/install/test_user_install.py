@@ -17,6 +17,7 @@ import zipfile
 import pytest
 
 from tests.conftest import DIGITS_INT8, HAS_TENSORFLOW, ROOT
+from tests.skips import elsewhere
 
 
 def _run(argv, **kwargs) -> subprocess.CompletedProcess:
@@ -52,8 +53,8 @@ def test_wheel_carries_the_package_data_and_entry_point(wheel):
     assert "edgelite = edgelite.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
-@pytest.mark.skipif(HAS_TENSORFLOW, reason="the device install goes into a fresh venv, so it is the same wherever the "
-                    "suite runs; the LiteRT-only suite installs [litert] and the tflite-runtime suite [tflite]")
+@pytest.mark.skipif(HAS_TENSORFLOW, reason=elsewhere("litert", "the device install goes into a fresh venv, so it "
+                    "is the same wherever the suite runs; the tflite-runtime suite installs [tflite]"))
 def test_device_install_from_the_wheel(tmp_path, wheel, digit_png):
     from edgelite.runtime.backend import find_backend
     extra = "tflite" if find_backend().name == "tflite_runtime" else "litert"
@@ -73,7 +74,7 @@ def test_device_install_from_the_wheel(tmp_path, wheel, digit_png):
 
 
 @pytest.mark.tensorflow
-@pytest.mark.skipif(not HAS_TENSORFLOW, reason="the workstation install needs TensorFlow (the convert extra)")
+@pytest.mark.skipif(not HAS_TENSORFLOW, reason=elsewhere("workstation", "the workstation install needs TensorFlow"))
 def test_workstation_install_from_the_wheel_converts(tmp_path, wheel, digits):
     """The wheel with TensorFlow beside it (seen through a .pth), as `pip install 'edgelite-*.whl[convert]'`
     leaves it: convert a Keras model, then read it back."""

@@ -11,9 +11,11 @@ from edgelite.runtime.errors import DelegateError
 from edgelite.runtime.model import Model
 from edgelite.runtime.tflite_file import read_file
 from tests.conftest import DIGITS_INT8, MODELS
+from tests.skips import elsewhere
 
 accel = pytest.importorskip("edgelite.runtime.accelerator")
-pytestmark = pytest.mark.skipif(not accel.available(find_backend()), reason="backend has no accelerator API")
+pytestmark = pytest.mark.skipif(not accel.available(find_backend()), reason=elsewhere(
+    "litert", f"the {find_backend().name} backend has no accelerator API"))
 
 
 @pytest.mark.parametrize("path", [DIGITS_INT8, MODELS / "two_inputs.tflite"])

@@ -36,6 +36,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, HAS_TENSORFLOW, ROOT, real_photo_paths
+from tests.skips import elsewhere
 
 MARKS = {
     "hardware": "needs hardware this machine lacks",
@@ -260,7 +261,7 @@ def test_the_block_runs_as_documented(block, workspace, capsys):
     if ("face" in block.body) and not (workspace / "face.tflite").exists():
         pytest.skip("needs MediaPipe's face detector (the metadata environment scripts/setup.sh builds)")
     if block.kind == "output" and "ai_edge_litert" in block.body and importlib.util.find_spec("ai_edge_litert") is None:
-        pytest.skip("documents what a machine with ai-edge-litert prints; the LiteRT-only suite checks it")
+        pytest.skip(elsewhere("litert", "documents what a machine with ai-edge-litert prints"))
     if block.kind == "output":
         named = re.search(r"`(edgelite [^`]*)`", block.why or "")
         if named:  # the output of the command the mark names

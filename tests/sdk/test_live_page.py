@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
+from tests.skips import lacking
 from tests.runtime.test_detection import DECODER, face_model  # noqa: F401 - the real detector, as a fixture
 
 pytest.importorskip("av", reason="live video needs PyAV (the video extra)")
@@ -269,7 +270,7 @@ def test_ipv6_loopback_serves_the_page(face_model, slow_video):  # noqa: F811
     try:
         socket.socket(socket.AF_INET6).bind(("::1", 0))
     except OSError:
-        pytest.skip("this machine has no IPv6 loopback")
+        pytest.skip(lacking("an IPv6 loopback (a kernel setting)"))
     child, base = serve(face_model, slow_video, host="[::1]")
     try:
         assert wait_for_figures(base)["processed"] > 0
