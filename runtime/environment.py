@@ -109,6 +109,20 @@ def cpu_delegates() -> list[dict]:
     return rows
 
 
+def provenance() -> dict:
+    """What a report was made with, when and where (a sweep's report carries it, so its figures can be told apart
+    from the next edgelite's or the next machine's): edgelite, the date, Python, the platform and the libraries
+    that convert and run models here."""
+    import datetime
+
+    from .version import edgelite_version
+    return {"edgelite": edgelite_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "python": sys.version.split()[0], "platform": f"{platform.system()} {platform.machine()}",
+            "cores": os.cpu_count(),
+            "packages": {n: v for n in ("tensorflow", "ai-edge-litert", "tflite-runtime") if (v := _version(n))}}
+
+
 def doctor_report() -> dict:
     backends = backend_report()
     tpu, gpu = edgetpu_report(), gpu_report()

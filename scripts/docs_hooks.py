@@ -3,8 +3,9 @@
 
 A measured figure (milliseconds, decibels, a ratio, a rate) typed into a page's prose is refused: it would
 drift from the code that measures it. Goals, budgets and settings are not figures; they read as such (``goal
-<= 1.5x``, ``a 25 dB budget``, ``at 240 frames/s``). tests/sdk/test_docs_examples.py runs the same check on
-the README."""
+<= 1.5x``, ``a 25 dB budget``, ``at 240 frames/s``, ``within 10 s``). What a command prints in an output block
+is checked too: its measured numbers are written as ``…`` (tests/sdk/test_docs_examples.py matches them as any
+number). tests/sdk/test_docs.py runs the same check on the README."""
 from __future__ import annotations
 
 import json
@@ -15,17 +16,27 @@ MARK = re.compile(r"<!-- figures: (\w+) -->")
 FIGURE = re.compile(r"\[\[(\w+):([\w.-]+)(?:\\?\|(\.\d+[fx%]))?\]\]")  # [[stream:live.edgelite.fps|.1f]]; \| in tables
 
 
-MEASURED = re.compile(r"(?<![\w.\-\[])\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?\s?(?:ms|dB|x|frames/s|images/s|fps|us)(?![\w/])")
-SETTING_BEFORE = re.compile(r"(<=|>=|<|>|at\s+most|at\s+least|under|goals?:?(\s+of)?|budgets?(\s+of)?|e\.g\.|default|at|tolerance\s+of)\s*\(?$")
-SETTING_AFTER = re.compile(r"^\)?\s*(is a |of )?(goal|budget)")
+UNITS = r"ms|dB|x|frames/s|images/s|fps|us|%|s|GB|MB|KB|kB|points?"  # every unit the docs measure in
+MEASURED = re.compile(rf"(?<![\w.\-\[/])\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?\s?(?:{UNITS})(?![\w/])")
+RATE = re.compile(r"(x|frames/s|images/s|fps)$")  # "at 240 frames/s", "replayed at 2x": a rate set, not measured
+# Words that make a number a goal, a budget, a bound or a setting rather than a measurement
+SETTING_BEFORE = re.compile(r"(<=|>=|<|>|at\s+most|at\s+least|under|within|up\s+to|for|to|from|every|after|last|"
+                            r"goals?:?(\s+of)?|budgets?(\s+of)?|bound\s+of|tolerance\s+of|e\.g\.|default|claim(s|ed|ing)|"
+                            r"prune[ds]?|limit\s+of|OPTION\s*\(?,?)\s*\(?$")  # OPTION: `--flag` (N s), its default
+SETTING_AFTER = re.compile(r"^\)?\s*((is a |of )?(goal|budget)|by default|(\w+[ -]){0,2}(intervals?|confidence|bounds?)\b|"
+                           r"t-margins|lower end|Wilson|runs|rounds|wider|of (the|a) (fine-tune|training)|(of )?zeros|"
+                           r"sparsity|prun(ed|ing)|file|plus|for (a|the|each)|of (wall|CPU) time)")
 TABLE = re.compile(r"<!-- table: ([\w./-]+) -->")
 CLI_HELP = "<!-- cli-help -->"
-CODE = re.compile(r"(^```.*?^```|`[^`\n]*`)", re.S | re.M)
+CODE = re.compile(r"(^```.*?^```|`[^`]+`)", re.S | re.M)
+OUTPUT = re.compile(r"(<!-- example: output[^>]*-->\s*)^```[^\n]*\n(.*?)^```", re.S | re.M)
 
 
 def prose(markdown: str) -> str:
-    """The page's running text: no code blocks, code spans, comments or figure references."""
-    markdown = CODE.sub("", markdown)
+    """The page's running text: no code blocks, code spans, comments or figure references, but the output blocks'
+    lines (what a command prints, shown as the docs' example: a measured figure there drifts as in prose)."""
+    markdown = OUTPUT.sub(lambda m: m.group(2).replace("`", "'"), markdown)
+    markdown = CODE.sub(" OPTION ", markdown)  # what follows an option's name may be its default
     markdown = re.sub(r"<!--.*?-->", "", markdown, flags=re.S)
     return FIGURE.sub("[[figure]]", markdown)
 
@@ -36,7 +47,8 @@ def typed_figures(markdown: str) -> list[str]:
     found = []
     for m in MEASURED.finditer(text):
         before, after = text[max(0, m.start() - 25):m.start()], text[m.end():m.end() + 20]
-        if not (SETTING_BEFORE.search(before) or SETTING_AFTER.search(after)):
+        at_rate = before.rstrip().endswith(" at") and RATE.search(m.group(0))
+        if not (at_rate or SETTING_BEFORE.search(before) or SETTING_AFTER.search(after)):
             found.append(f"line {text.count(chr(10), 0, m.start()) + 1}: ...{before.split(chr(10))[-1]}{m.group(0)}")
     return found
 

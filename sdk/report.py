@@ -407,12 +407,21 @@ def text_table(report) -> str:
     return table(COLUMNS, [_cells(r) for r in report.rows])
 
 
+def made_with(made: dict) -> str:
+    """The report's provenance as a sentence ("" for a report that has none)."""
+    if not made:
+        return ""
+    packages = "".join(f", {name} {version}" for name, version in made.get("packages", {}).items())
+    return (f"Made by edgelite {made['edgelite']} on {made['date']} (Python {made['python']}, {made['platform']}, "
+            f"{made['cores']} cores{packages}). ")
+
+
 def markdown(report) -> str:
     head = "| " + " | ".join(COLUMNS) + " |\n| " + " | ".join("---" for _ in COLUMNS) + " |\n"
     body = "".join("| " + " | ".join(str(c).replace("|", "/") for c in _cells(r)) + " |\n" for r in report.rows)
     rec = report.recommendation
     where = sorted({r.where for r in report.rows})
-    return (f"# edgelite sweep: {report.source}\n\nProfiled on: {', '.join(where)}. Top-1 (classifiers), agreement "
+    return (f"# edgelite sweep: {report.source}\n\n{made_with(report.made)}Profiled on: {', '.join(where)}. Top-1 (classifiers), agreement "
             "(classifiers without labels, embedders' neighbours, detectors' matched detections) and the worst "
             "output's SNR against the float model, on the eval images; latency is the measured median of each "
             f"variant in its own process.\n\n{head}{body}\n"

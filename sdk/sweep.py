@@ -70,11 +70,13 @@ class SweepReport:
     source: str
     output_dir: str
     files: dict = field(default_factory=dict)
+    made: dict = field(default_factory=dict)   # edgelite, date, machine: environment.provenance()
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
         return {"source": self.source, "output_dir": self.output_dir, "budgets": self.budgets,
-                "recommendation": self.recommendation, "rows": [asdict(r) for r in self.rows], "files": self.files}
+                "recommendation": self.recommendation, "rows": [asdict(r) for r in self.rows], "files": self.files,
+                "made": self.made}
 
 
 PATH_OPTIONS = ("calibration", "eval_data", "train_data", "labels", "decoder")
@@ -271,7 +273,8 @@ def sweep(model, *, calibration, output_dir, eval_data=None, variants=None, thre
     pareto.mark(rows)
     budget = budgets or {}
     source = os.fspath(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", type(model).__name__)
-    report = SweepReport(rows, pareto.recommend(rows, budget), budget, source, str(out))
+    from edgelite.runtime.environment import provenance
+    report = SweepReport(rows, pareto.recommend(rows, budget), budget, source, str(out), made=provenance())
     report.files = reports.write_all(report, out)
     return report
 

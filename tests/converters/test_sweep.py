@@ -42,6 +42,10 @@ def test_reports_are_written(swept):
     assert len(data["rows"]) == 6 and data["recommendation"]["choice"]
     md = (out / "report.md").read_text()
     assert "| prune50-int8 | 1 |" in md and "**Recommendation:**" in md
+    import edgelite
+    made = data["made"]  # what made the figures, so a report can be told apart from a later edgelite's or machine's
+    assert made["edgelite"] == edgelite.__version__ and made["packages"]["tensorflow"] and made["cores"] >= 1
+    assert f"Made by edgelite {edgelite.__version__} on {made['date']} (Python " in md
     assert (out / "report.csv").read_text().splitlines()[0].startswith("variant,threads,file_bytes")
 
 

@@ -112,3 +112,10 @@ def test_no_measured_figure_is_typed_into_the_readme_or_the_docs():
     assert [f.split("...")[0] for f in found] == ["line 1: ", "line 1: ", "line 2: "]
     assert [f.endswith(s) for f, s in zip(found, ("3.60 ms", "1.4x", "25.9 dB"))] == [True, True, True]
     assert hooks.typed_figures("goal <= 1.5x; a 25 dB budget; at 240 frames/s; [[stream:fps|.1f]] frames/s") == []
+    # every unit the docs measure in, "at" before a measured figure, and what an output block shows
+    caught = hooks.typed_figures("an anchor grid filled 1.7 GB; a 300 KB model; judged at 22.2 dB; top-1 98.3%; drop "
+                                 "0.5 points; it took 6 s\n<!-- example: output: x -->\n```\nran in 19.2 ms\n```\n")
+    shown = ("1.7 GB", "300 KB", "22.2 dB", "98.3%", "0.5 points", "6 s", "19.2 ms")
+    assert len(caught) == len(shown) and all(f.endswith(s) for f, s in zip(caught, shown)), caught
+    assert hooks.typed_figures("within 10 s; `--timeout` (10 s); its 95% Wilson interval; 50% pruning; "
+                               "\n<!-- example: output: x -->\n```\nran in … ms\n```\n") == []
