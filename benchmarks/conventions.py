@@ -1,4 +1,4 @@
-"""How often the label-free input check (edgelite.runtime.conventions) names the right convention, on real models
+"""How often the label-free input check (edgelite.runtime.tasks.conventions) names the right convention, on real models
 (needs the full .venv with the models extra).
 
     .venv/bin/python benchmarks/conventions.py [--json] [--out FILE]
@@ -84,12 +84,12 @@ def cases() -> list[tuple[str, object, np.ndarray, str, tuple[int, ...]]]:
 
 def measure(model, pixels: np.ndarray, right: str, heads: tuple[int, ...]) -> list[dict]:
     from edgelite.converters.images import float_batch
-    from edgelite.runtime.conventions import check, conventions
-    from edgelite.runtime.input_spec import InputSpec
+    from edgelite.runtime.modelfile.input_spec import InputSpec
+    from edgelite.runtime.tasks.conventions import check, conventions
     channels = pixels.shape[-1]
     given = {c.name: c for c in conventions(channels) if not c.bgr}
     if right not in given:  # ONet's own (x - 127.5) / 128, as mtcnn feeds it
-        from edgelite.runtime.conventions import Convention
+        from edgelite.runtime.tasks.conventions import Convention
         given[right] = Convention(right, (127.5,), (128.0,))
 
     def run(x, spec):

@@ -58,7 +58,7 @@ def main() -> int:
     import edgelite
     from edgelite.converters.images import float_batch, load, scan
     from edgelite.converters.reporting import Reporter
-    from edgelite.runtime.model import Model
+    from edgelite.runtime.interpreter.model import Model
 
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))

@@ -27,7 +27,7 @@ def main() -> None:
     import skimage.data
     from PIL import Image
 
-    from edgelite.runtime.tasks import Detector
+    from edgelite.runtime.tasks.task import Detector
     parser = argparse.ArgumentParser(description=__doc__)
     output_options(parser, "detection")
     parser.add_argument("--runs", type=int, default=200)

@@ -34,7 +34,7 @@ def gz(path) -> int:
 
 
 def latencies(paths: dict, rounds: int = 10, per_round: int = 50) -> dict:
-    from edgelite.runtime.model import Model
+    from edgelite.runtime.interpreter.model import Model
     models = {k: Model(p, threads=1, delegate="xnnpack") for k, p in paths.items()}
     inputs = {k: np.zeros(m.inputs[0].shape, m.inputs[0].dtype) for k, m in models.items()}
     med = alternate({k: (lambda m=m, x=inputs[k]: m.run(x)) for k, m in models.items()}, rounds, per_round)
@@ -68,7 +68,7 @@ def mobilenet_sparse(work: pathlib.Path) -> dict:
     import keras
 
     import edgelite
-    from edgelite.converters import pruning
+    from edgelite.converters.pruning import magnitude as pruning
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
     dense = edgelite.convert(model, output=work / "mnv2_dense.tflite", quantize="none", input_range="-1,1",

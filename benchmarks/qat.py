@@ -6,7 +6,7 @@ and fine-tunes on 160 faces and verifies on the other 40, full int8 (per channel
 --modes), without QAT (PTQ), with the QAT rung (weights and the activations' int8 ranges learned), and with
 the weights alone (``qat-weights``, the rung before the ranges were learned). Beside them, PTQ with the input
 step TFLite's calibration gives (``ptq-tied-input``: every pixel of this [-1, 1] model on a rounding tie, as
-before converters/input_step.py). Goal (issue 22): per-channel QAT recovers at least half of the top-1 flips
+before converters/quantize/input_step.py). Goal (issue 22): per-channel QAT recovers at least half of the top-1 flips
 PTQ leaves and raises the held-out SNR by at least 3 dB.
 
     .venv/bin/python benchmarks/qat.py [--seeds 0,1,2] [--modes per-channel,per-tensor] [--anchor A] [--json] [--out FILE]
@@ -43,7 +43,7 @@ RUNGS = {"qat": "qat", "qat-weights": "qat-weights"}   # rung name -> the row's 
 def calibrations_own_input_step():
     """Conversions inside take the input step TFLite's calibration derives (min/max over the images), as every
     int8 rung did before input_step.py chose one off the rounding ties: the side-by-side baseline."""
-    from edgelite.converters.input_step import InputStep
+    from edgelite.converters.quantize.input_step import InputStep
     chosen = InputStep.__dict__["of"]
     InputStep.of = classmethod(lambda cls, batch: cls.calibrated(float(batch.min()), float(batch.max())))
     try:
@@ -57,7 +57,7 @@ def rung_anchor(anchor: float | None):
     """The QAT rung with another ``anchor`` than it ships with (None: as it ships)."""
     import functools
 
-    from edgelite.converters import qat
+    from edgelite.converters.ladder import qat
     shipped = qat.QatOptions
     if anchor is not None:
         qat.QatOptions = functools.partial(shipped, anchor=anchor)  # type: ignore[misc]

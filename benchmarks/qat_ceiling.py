@@ -31,10 +31,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     output_options(parser, "qat_ceiling")
     args = parser.parse_args()
-    from edgelite.converters import images, ladder, qat, quantization, recovery, verify
-    from edgelite.converters.loading import load_model
+    from edgelite.converters import images
+    from edgelite.converters.ladder import climb as ladder
+    from edgelite.converters.ladder import float_layers as recovery
+    from edgelite.converters.ladder import qat
+    from edgelite.converters.quantize import modes as quantization
     from edgelite.converters.reporting import Reporter
-    from edgelite.runtime.input_spec import InputSpec
+    from edgelite.converters.user_model import load_model
+    from edgelite.converters.verify import cost as verify
+    from edgelite.runtime.modelfile.input_spec import InputSpec
     loaded = load_model(fer_model())
     spec = InputSpec(64, 64, 1, "grayscale", mean=(127.5,), std=(127.5,))
     reporter, options = Reporter(), quantization.QuantizeOptions("int8", "float32", False)

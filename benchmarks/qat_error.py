@@ -2,7 +2,7 @@
 gain on the faces it trained on reaches faces it did not see (needs the full .venv and the models extra).
 
 One fold of benchmarks/qat.py (160 LFW faces to calibrate and train on, 40 held out):
-- the simulated int8 error (edgelite.converters.qat.simulated_error, the QAT rung's own simulation) with
+- the simulated int8 error (edgelite.converters.ladder.qat.simulated_error, the QAT rung's own simulation) with
   weights and activations rounded, weights alone, activations alone, and the costliest activation tensors;
 - the converted full-int8 model's SNR against the float model on the training faces and on the held-out
   faces: PTQ as TensorFlow's converter makes it (its calibrated input step: every pixel on a rounding tie),
@@ -32,10 +32,15 @@ def main() -> None:
     parser.add_argument("--per-tensor", action="store_true")
     output_options(parser, "qat_error")
     args = parser.parse_args()
-    from edgelite.converters import images, ladder, qat, quantization, recovery, verify
-    from edgelite.converters.loading import load_model
+    from edgelite.converters import images
+    from edgelite.converters.ladder import climb as ladder
+    from edgelite.converters.ladder import float_layers as recovery
+    from edgelite.converters.ladder import qat
+    from edgelite.converters.quantize import modes as quantization
     from edgelite.converters.reporting import Reporter
-    from edgelite.runtime.input_spec import InputSpec
+    from edgelite.converters.user_model import load_model
+    from edgelite.converters.verify import cost as verify
+    from edgelite.runtime.modelfile.input_spec import InputSpec
     work = pathlib.Path(tempfile.mkdtemp())
     try:
         train_dir, held_dir = work / "train", work / "held"

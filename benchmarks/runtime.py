@@ -36,7 +36,7 @@ def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
     import keras
     import tensorflow as tf
 
-    from edgelite.runtime.metadata import InputSpec, embed_record
+    from edgelite.runtime.modelfile.metadata import InputSpec, embed_record
     CACHE.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
@@ -56,7 +56,7 @@ def build_mobilenet() -> tuple[pathlib.Path, pathlib.Path]:
 
 def raw_interpreter(path: pathlib.Path):
     """A bare backend interpreter set up like edgelite's (XNNPACK, 1 thread) and its set/invoke/get loop."""
-    from edgelite.runtime.backend import find_backend
+    from edgelite.runtime.interpreter.backend import find_backend
     it = find_backend().make_interpreter(path.read_bytes(), num_threads=1, delegates=[], default_delegates=True)
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
@@ -70,7 +70,7 @@ def raw_interpreter(path: pathlib.Path):
 
 
 def overhead(path: pathlib.Path, rounds: int, per_round: int) -> dict:
-    from edgelite.runtime.model import Model
+    from edgelite.runtime.interpreter.model import Model
     raw, x = raw_interpreter(path)
     model = Model(path, threads=1)
     med = alternate({"raw": raw, "run": lambda: model.run(x)}, rounds, per_round)
@@ -79,7 +79,7 @@ def overhead(path: pathlib.Path, rounds: int, per_round: int) -> dict:
 
 
 def profiler_accuracy(path: pathlib.Path, runs: int) -> dict:
-    from edgelite.runtime.profiler import profile_one
+    from edgelite.runtime.interpreter.profiler import profile_one
     raw, _ = raw_interpreter(path)
     raws, profs = [], []
     for _ in range(3):  # alternate whole measurements
@@ -100,7 +100,7 @@ def plain_pillow(source, size=224) -> np.ndarray:
 def preprocessing(int8_path: pathlib.Path, photo: pathlib.Path, rounds: int) -> dict:
     from PIL import Image
 
-    from edgelite.runtime.classifier import Classifier
+    from edgelite.runtime.tasks.classifier import Classifier
     clf = Classifier(int8_path, threads=1)
     frame = np.asarray(Image.open(photo).convert("RGB").resize((640, 480)))
     jpeg = io.BytesIO()
@@ -117,7 +117,7 @@ def preprocessing(int8_path: pathlib.Path, photo: pathlib.Path, rounds: int) -> 
 def fast_decode(fp32_path: pathlib.Path, int8_path: pathlib.Path, photos: list, rounds: int) -> dict:
     from PIL import Image
 
-    from edgelite.runtime.classifier import Classifier
+    from edgelite.runtime.tasks.classifier import Classifier
     fast = Classifier(int8_path, threads=1)
     big = [p for p in photos if p.suffix == ".jpg" and Image.open(p).width * Image.open(p).height >= 1_000_000]
     data = {p.name: p.read_bytes() for p in big}

@@ -27,7 +27,7 @@ def timed(load) -> float:
 
 
 def measure(path: pathlib.Path, rounds: int) -> dict:
-    from edgelite.runtime.model import Model
+    from edgelite.runtime.interpreter.model import Model
     first, second, trusted = [], [], []
     for _ in range(rounds):
         os.environ["EDGELITE_CACHE"] = tempfile.mkdtemp(prefix="edgelite-bench-")  # no verdict yet

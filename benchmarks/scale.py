@@ -46,7 +46,7 @@ def _stop(launcher) -> None:
 
 
 def sweep(work: pathlib.Path) -> dict:
-    from edgelite import sweep as sweep_mod
+    from edgelite.sweep import run as sweep_mod
     subprocess.run([sys.executable, str(ROOT / "examples" / "train_and_convert.py"), "--out", str(work)], check=True,
                    capture_output=True)
     options = dict(calibration=work / "train", eval_data=work / "eval", variants=VARIANTS, threads=[1],
@@ -75,8 +75,8 @@ def sweep(work: pathlib.Path) -> dict:
 
 
 def fleet(work: pathlib.Path) -> dict:
-    from edgelite.fleet import Device, profile_fleet
-    from edgelite.remote import Remote
+    from edgelite.scale.fleet import Device, profile_fleet
+    from edgelite.scale.remote import Remote
     from tests.conftest import DIGITS_INT8, start_sshd, stop_sshd
     servers = [start_sshd(work / f"sshd{i}") for i in range(3)]
     try:
@@ -113,9 +113,9 @@ def fleet(work: pathlib.Path) -> dict:
 def predict(work: pathlib.Path) -> dict:
     from throughput import photos
 
-    from edgelite.batch import predict_on_ray
-    from edgelite.cluster import connect
-    from edgelite.runtime.tasks import load
+    from edgelite.runtime.tasks.loading import load
+    from edgelite.scale.batch import predict_on_ray
+    from edgelite.scale.cluster import connect
     from runtime import build_mobilenet
     _, model = build_mobilenet()
     (work / "photos").mkdir()

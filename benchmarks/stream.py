@@ -73,8 +73,8 @@ def decoders(video: pathlib.Path, spec) -> dict:
     import av
     import cv2
 
-    from edgelite.runtime.input_spec import InputSpec
-    from edgelite.runtime.sources import decode_size
+    from edgelite.runtime.modelfile.input_spec import InputSpec
+    from edgelite.runtime.video.sources import decode_size
     out = {}
     t0 = time.perf_counter()
     with av.open(str(video)) as c:
@@ -103,7 +103,7 @@ def decoders(video: pathlib.Path, spec) -> dict:
 def one_frame_ms(task, video: pathlib.Path) -> dict:
     """Median milliseconds of one frame end to end, after 30 frames of warm-up: decode (at the size live mode
     asks for), preprocess, invoke and the task's post-processing."""
-    from edgelite.runtime.sources import open_source
+    from edgelite.runtime.video.sources import open_source
     source = open_source(str(video), size=task.input_spec)
     decode, prepare, invoke = [], [], []
     for i, frame in enumerate(source.frames()):
@@ -134,7 +134,7 @@ class SyntheticCamera:
         self.images, self.fps, self.seconds = frames, fps, seconds
 
     def frames(self):
-        from edgelite.runtime.sources import Frame
+        from edgelite.runtime.video.sources import Frame
         started = time.perf_counter()
         for index in range(int(self.fps * self.seconds)):
             wait = started + index / self.fps - time.perf_counter()
@@ -174,8 +174,8 @@ class EagerSource:
 def decode_bound_child(model: str, video: str, speed: float, eager: bool) -> None:
     """One live run in this process (started pinned or beside a CPU-bound process by ``decode_bound``)."""
     import edgelite
-    from edgelite.runtime.sources import open_source
-    from edgelite.runtime.stream import Stream
+    from edgelite.runtime.video.sources import open_source
+    from edgelite.runtime.video.stream import Stream
     task = edgelite.load(model, threads=1, trust=True)
     source = open_source(video, realtime=speed, size=task.input_spec)
     started = time.perf_counter()
@@ -247,7 +247,7 @@ def hostile_camera() -> dict:
     measured = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True); "
                 "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", measured, sys.executable, "-m", "edgelite.cli", "stream",
+    done = subprocess.run([sys.executable, "-c", measured, sys.executable, "-m", "edgelite.cli.commands", "stream",
                            str(ROOT / "examples" / "models" / "digits_int8.tflite"),
                            f"http://127.0.0.1:{listener.getsockname()[1]}/video.mjpg"],
                           capture_output=True, text=True, timeout=300)
@@ -275,7 +275,7 @@ def edgelite_live(task, video, speed: float, seconds: float) -> dict:
     its two parts per quarter: the work on the frame (preprocess, invoke, post-processing) and the wait (the
     rest: the frame's age when the interpreter took it, and hand-over). A backlog grows the wait; a machine
     that slows down mid-run grows the work."""
-    from edgelite.runtime.stream import Stream
+    from edgelite.runtime.video.stream import Stream
     run = Stream(task, video if isinstance(video, SyntheticCamera) else str(video), realtime=speed, duration=seconds)
     latencies, work = [], []
     for r in run:
@@ -357,7 +357,7 @@ def every_frame(task, video: pathlib.Path, model_path: pathlib.Path, pairs: int 
     """Every-frame mode against the bare interpreter on ready tensors, in ``pairs`` back-to-back pairs: each pair's
     ratio is judged on the same machine state (the interpreter's own rate moved 175 to 220 frames/s between
     passes here), and the median pair is reported."""
-    from edgelite.runtime.stream import Stream
+    from edgelite.runtime.video.stream import Stream
     step, _ = raw_interpreter(model_path)
     for _ in range(20):
         step()
@@ -461,7 +461,7 @@ def soak(task, video: pathlib.Path, seconds: float) -> dict:
     """Resident memory of a live run, sampled every second; the file loops (a new Stream each pass)."""
     import resource  # noqa: F401 - Linux: /proc/self/status is read for the current figure
 
-    from edgelite.runtime.stream import Stream
+    from edgelite.runtime.video.stream import Stream
 
     def rss_mb() -> float:
         with open("/proc/self/status") as status:

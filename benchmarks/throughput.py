@@ -33,7 +33,7 @@ def photos(folder: pathlib.Path, count: int) -> list[str]:
 
 def decode_only(path: str, spec) -> float:
     """Milliseconds to read and decode one JPEG at the reduced scale the runtime's fast path uses, nothing else."""
-    from edgelite.runtime.preprocess import _draft, open_image
+    from edgelite.runtime.tasks.preprocess import _draft, open_image
     started = time.perf_counter()
     image = open_image(path)
     _draft(image, spec)
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=3, help="alternating passes of each (the medians are compared)")
     args = parser.parse_args()
-    from edgelite.runtime.classifier import Classifier, classify_many
+    from edgelite.runtime.tasks.classifier import Classifier, classify_many
     _, int8 = build_mobilenet()
     step, _ = raw_interpreter(int8)
     for _ in range(10):

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.runtime.errors import ConversionError, InputError
-from edgelite.runtime.files import IMAGE_EXTENSIONS
-from edgelite.runtime.metadata import InputSpec
-from edgelite.runtime.preprocess import load_pixels
-
-from .reporting import Reporter
+from edgelite.converters.errors import ConversionError
+from edgelite.converters.reporting import Reporter
+from edgelite.runtime.errors import InputError
+from edgelite.runtime.modelfile.files import IMAGE_EXTENSIONS
+from edgelite.runtime.modelfile.metadata import InputSpec
+from edgelite.runtime.tasks.preprocess import load_pixels
 
 
 @dataclass
@@ -80,7 +80,7 @@ def load(images: ImageSet, spec: InputSpec, reporter: Reporter, label: str) -> t
 
 def float_batch(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     """uint8 pixels [n, H, W, C] normalized as the float model takes them, by the runtime's Normalizer."""
-    from edgelite.runtime.preprocess import InputQuantization, Normalizer
+    from edgelite.runtime.tasks.preprocess import InputQuantization, Normalizer
     norm = Normalizer(spec, InputQuantization(np.dtype(np.float32)))
     out = np.empty(pixels.shape, np.float32)
     for i, p in enumerate(pixels):

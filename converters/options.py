@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from edgelite.runtime.errors import ConversionError
-from edgelite.runtime.input_spec import RANGES, RESIZE_MODES
-from edgelite.runtime.targets import TARGET_NAMES, Target, target
+from edgelite.converters.errors import ConversionError
+from edgelite.runtime.interpreter.targets import TARGET_NAMES, Target, target
+from edgelite.runtime.modelfile.input_spec import RANGES, RESIZE_MODES
 
 MODES = ("int8", "fp16", "dynamic", "none", "int16x8")
 IO_TYPES = ("int8", "uint8", "float32")
@@ -127,8 +127,8 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(ConvertOptions) if f.d
 
 def _decoder_sections(source) -> dict:
     """The decoder as validated JSON sections (read and checked by the runtime's own parser)."""
-    from edgelite.runtime import decoders
     from edgelite.runtime.errors import InputError
+    from edgelite.runtime.tasks import decoders
     try:
         return decoders.read(source).sections
     except InputError as exc:
@@ -144,7 +144,7 @@ def _check_choices(o: ConvertOptions):
             _fail(name, f"{value!r} is not one of {', '.join(allowed)}")
     if isinstance(o.strategy, str) and o.strategy not in STRATEGIES:
         _fail("strategy", f"{o.strategy!r} is not one of {', '.join(STRATEGIES)}")
-    from .rungs import NAMES
+    from edgelite.converters.ladder.rungs import NAMES
     unknown = [n for n in (o.ladder or ()) if n not in NAMES]
     if unknown or o.ladder == ():
         _fail("ladder", f"{','.join(unknown) or '(empty)'}: name rungs from {', '.join(NAMES)}")
@@ -201,7 +201,7 @@ def _check_io(o: ConvertOptions):
 
 
 def _check_paths(o: ConvertOptions):
-    from .writing import check_writable
+    from edgelite.converters.output.writing import check_writable
     for name, what in (("calibration", "calibration"), ("eval_data", "eval-data"), ("train_data", "train-data")):
         folder = getattr(o, name)
         if folder is not None and not os.path.exists(folder):

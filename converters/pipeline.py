@@ -14,26 +14,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgelite.runtime.compatibility import Compatibility
-from edgelite.runtime.errors import ConversionError
-from edgelite.runtime.input_spec import InputSpec
-from edgelite.runtime.metadata import embed_record
-from edgelite.runtime.model import Model
-from edgelite.runtime.sparsity import weight_sparsity
-from edgelite.runtime.targets import TARGET_NAMES
-from edgelite.runtime.tflite_file import parse
-
-from . import calibration, float_model, images, ladder, pruning, quantization, recovery, targets, training, verify
-from . import record as records
-from .calibration import Data
-from .contract import resolve_input_spec
-from .edgetpu import CompileReport
-from .loading import LoadedModel, load_model
-from .options import ConvertOptions
-from .prune_finetune import PruneReport, prune
-from .reporting import RecordingReporter, Reporter, Reports
-from .tf import tensorflow
-from .writing import atomic_write, over_budget_name, refuse_source
+from edgelite.converters import images
+from edgelite.converters.errors import ConversionError
+from edgelite.converters.ladder import climb as ladder
+from edgelite.converters.ladder import float_layers as recovery
+from edgelite.converters.options import ConvertOptions
+from edgelite.converters.output import recording as records
+from edgelite.converters.output import target_steps as targets
+from edgelite.converters.output.edgetpu_compiler import CompileReport
+from edgelite.converters.output.writing import atomic_write, over_budget_name, refuse_source
+from edgelite.converters.pruning import magnitude as pruning
+from edgelite.converters.pruning import training
+from edgelite.converters.pruning.step import PruneReport, prune
+from edgelite.converters.quantize import calibration
+from edgelite.converters.quantize import modes as quantization
+from edgelite.converters.quantize.calibration import Data
+from edgelite.converters.reporting import RecordingReporter, Reporter, Reports
+from edgelite.converters.tf import tensorflow
+from edgelite.converters.user_model import LoadedModel, load_model
+from edgelite.converters.verify import cost as verify
+from edgelite.converters.verify import float_model
+from edgelite.converters.verify.contract import resolve_input_spec
+from edgelite.runtime.interpreter.compatibility import Compatibility
+from edgelite.runtime.interpreter.model import Model
+from edgelite.runtime.interpreter.targets import TARGET_NAMES
+from edgelite.runtime.modelfile.input_spec import InputSpec
+from edgelite.runtime.modelfile.metadata import embed_record
+from edgelite.runtime.modelfile.sparsity import weight_sparsity
+from edgelite.runtime.modelfile.tflite_file import parse
 
 TARGETS = TARGET_NAMES
 
@@ -262,7 +270,7 @@ def task_of(loaded: LoadedModel, o: ConvertOptions) -> str:
     """The task asked for, else inferred: one [batch, classes] output is a classifier, anything else raw."""
     if o.task is not None:
         if o.task == "detect":
-            from edgelite.runtime import decoders
+            from edgelite.runtime.tasks import decoders
             decoder = decoders.parse(o.decoder, "decoder")
             try:
                 decoders.check_fit(decoder, [tuple(d or 1 for d in s) for s in loaded.output_shapes], "--decoder")
@@ -393,7 +401,7 @@ def check_keras(model, target_name: str, **options) -> dict:
     """`edgelite check` of a Keras model: converted for the target (unverified) in a scratch folder, then placed."""
     import tempfile
 
-    from edgelite.runtime.compatibility import check_model
+    from edgelite.runtime.interpreter.compatibility import check_model
     with tempfile.TemporaryDirectory(prefix="edgelite-check-") as work:
         out = f"{work}/model.tflite"
         convert(model, output=out, target=target_name, verification=False, **options)

@@ -7,9 +7,9 @@ import os
 import sys
 import warnings
 
-from edgelite.runtime.backend import INSTALL_TENSORFLOW
 from edgelite.runtime.errors import BackendUnavailableError
-from edgelite.runtime.native_log import captured_native_stderr
+from edgelite.runtime.interpreter.backend import INSTALL_TENSORFLOW
+from edgelite.runtime.interpreter.native_log import captured_native_stderr
 
 INSTALL = INSTALL_TENSORFLOW
 

@@ -48,7 +48,7 @@ def write_image_folders(root: pathlib.Path, eval_fraction: float = 0.2, seed: in
 
 def load_folder(folder: pathlib.Path, spec):
     """Pixels as the device will see them, and labels from the class folder names."""
-    from edgelite.runtime.preprocess import load_pixels
+    from edgelite.runtime.tasks.preprocess import load_pixels
     paths = sorted(folder.rglob("*.png"))
     x = np.stack([load_pixels(p, spec) for p in paths]).astype("float32")
     y = np.array([int(p.parent.name) for p in paths])
@@ -146,7 +146,7 @@ def main() -> int:
     import keras
 
     import edgelite
-    from edgelite.runtime.metadata import InputSpec
+    from edgelite.runtime.modelfile.metadata import InputSpec
 
     args.out.mkdir(parents=True, exist_ok=True)
     train_dir, eval_dir = write_image_folders(args.out)

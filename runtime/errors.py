@@ -23,19 +23,3 @@ class BackendUnavailableError(EdgeliteError):
 
 class DelegateError(EdgeliteError):
     """A delegate could not be loaded or applied to the model."""
-
-
-class ConversionError(EdgeliteError):
-    """A Keras model could not be converted as asked."""
-
-
-class RemoteError(EdgeliteError):
-    """The device could not be reached over SSH, or could not run edgelite."""
-
-
-class DeviceUnreachableError(RemoteError):
-    """SSH itself failed or the device stopped answering: the device is down, not merely failing a model."""
-
-
-class ClusterError(EdgeliteError):
-    """A Ray cluster could not be reached or used (address, versions on its workers, a job that failed)."""

@@ -78,7 +78,7 @@ def cli_help() -> str:
     sentinel as the default of 78 options)."""
     import click
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     parts = []
     root = click.Context(main, info_name="edgelite", terminal_width=100, max_content_width=100)
     parts.append(f"### edgelite\n\n```text\n{main.get_help(root)}\n```\n")

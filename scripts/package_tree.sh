@@ -7,6 +7,9 @@ package_tree() {
     tree="$(mktemp -d)"
     mkdir "$tree/edgelite"
     for f in "$root"/sdk/*.py "$root"/sdk/py.typed; do ln -s "$f" "$tree/edgelite/"; done
+    for d in "$root"/sdk/*/; do
+        [ -f "$d/__init__.py" ] && ln -s "${d%/}" "$tree/edgelite/$(basename "$d")"
+    done
     ln -s "$root/runtime" "$tree/edgelite/runtime"
     ln -s "$root/converters" "$tree/edgelite/converters"
     printf '%s\n' "$tree"

@@ -135,7 +135,7 @@ def digit_png(tmp_path, digits) -> pathlib.Path:
 def default_cpu_delegate() -> str:
     """What 'auto' runs on a plain model here: LiteRT and TensorFlow apply XNNPACK by default;
     tflite-runtime 2.14's XNNPACK takes none of the digits models' ops (seen in its execution plan)."""
-    from edgelite.runtime.backend import find_backend
+    from edgelite.runtime.interpreter.backend import find_backend
     return "cpu" if find_backend().name == "tflite_runtime" else "xnnpack"
 
 

@@ -26,8 +26,9 @@ def digit_folders(tmp_path_factory, digits):
 def train_digits(digit_folders, rescaling: bool = True, epochs: int = 6, scale: str = "0,1"):
     """The digits CNN; without ``rescaling`` its training script scales pixels to ``scale`` ("0,1" or "-1,1")."""
     import keras
-    from edgelite.runtime.metadata import InputSpec
-    from edgelite.runtime.preprocess import load_pixels
+
+    from edgelite.runtime.modelfile.metadata import InputSpec
+    from edgelite.runtime.tasks.preprocess import load_pixels
     keras.utils.set_random_seed(0)
     train, _ = digit_folders
     paths = sorted(train.rglob("*.png"))

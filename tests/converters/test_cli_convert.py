@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from edgelite.cli import main
+from edgelite.cli.commands import main
 from tests.conftest import cleanly
 
 pytestmark = pytest.mark.tensorflow

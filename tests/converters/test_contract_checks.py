@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.runtime.errors import ConversionError
+from edgelite.converters.errors import ConversionError
 from tests.converters.conftest import train_digits
 
 pytestmark = pytest.mark.tensorflow
@@ -164,7 +164,7 @@ def test_a_tensorflow_only_op_is_one_line_on_every_converter_path(tmp_path, digi
 def test_cli_contract_errors_are_one_line_exit_1(tmp_path, digits_keras, digit_folders):
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     result = CliRunner().invoke(main, ["convert", str(digits_keras), "-o", str(tmp_path / "m.tflite"),
                                        "--calibration", str(digit_folders[0]), "--input-range", "0,1"])
     assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
@@ -173,7 +173,7 @@ def test_cli_contract_errors_are_one_line_exit_1(tmp_path, digits_keras, digit_f
 
 
 def test_labelled_judgement_names_each_swapped_class():
-    from edgelite.converters.float_model import judge_labelled
+    from edgelite.converters.verify.float_model import judge_labelled
     truth = np.repeat(np.arange(3), 10)
     answers = np.array([1] * 10 + [0] * 10 + [2] * 10)
     found = judge_labelled(np.eye(3)[answers], truth, ["cat", "dog", "bird"])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.runtime.errors import ConversionError
-from edgelite.runtime.model import Model
-from edgelite.runtime.tflite_file import read_file
+from edgelite.converters.errors import ConversionError
+from edgelite.runtime.interpreter.model import Model
+from edgelite.runtime.modelfile.tflite_file import read_file
 
 pytestmark = pytest.mark.tensorflow
 
@@ -218,7 +218,7 @@ def test_flex_ops_are_refused_by_default_and_allowed_on_request(tmp_path, digit_
 def test_standard_metadata_for_mediapipe(tmp_path, digits_keras, digit_folders, digit_png):
     """With MediaPipe's writers available (scripts/envs.sh sets them up), a uint8 model gets the standard
     metadata, keeps our record, and MediaPipe's own ImageClassifier reads it unchanged."""
-    from edgelite.converters.standard_metadata import configured_python
+    from edgelite.converters.output.standard_metadata import configured_python
     python = configured_python()
     if python is None:
         pytest.skip("no MediaPipe metadata environment configured (scripts/setup.sh builds one)")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.runtime.errors import ConversionError
+from edgelite.converters.errors import ConversionError
 
 pytestmark = pytest.mark.tensorflow
 

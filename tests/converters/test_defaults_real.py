@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import edgelite
-from edgelite.cli import main
+from edgelite.cli.commands import main
 
 pytestmark = pytest.mark.tensorflow
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -89,9 +89,9 @@ def fer_pixels(folder: pathlib.Path) -> np.ndarray:
 
 def input_rounding_error(path: pathlib.Path) -> float:
     """RMS error, over the 256 pixel values, of the int8 input the runtime feeds the model against p / 127.5 - 1."""
-    from edgelite.runtime.input_spec import InputSpec
-    from edgelite.runtime.model import Model
-    from edgelite.runtime.preprocess import InputQuantization, Normalizer
+    from edgelite.runtime.interpreter.model import Model
+    from edgelite.runtime.modelfile.input_spec import InputSpec
+    from edgelite.runtime.tasks.preprocess import InputQuantization, Normalizer
     tensor = Model(str(path)).inputs[0]
     normalizer = Normalizer(InputSpec(1, 256, 1, "grayscale", mean=(127.5,), std=(127.5,)),
                             InputQuantization(np.dtype(np.int8), tensor.scale, tensor.zero_point))

@@ -1,8 +1,8 @@
-"""The int8 input's step: chosen so 8-bit pixels do not sit on rounding ties (converters/input_step.py)."""
+"""The int8 input's step: chosen so 8-bit pixels do not sit on rounding ties (converters/quantize/input_step.py)."""
 import numpy as np
 import pytest
 
-from edgelite.converters.input_step import InputStep
+from edgelite.converters.quantize.input_step import InputStep
 
 pytestmark = pytest.mark.tensorflow
 
@@ -48,10 +48,10 @@ def test_the_calibrated_model_carries_the_step_into_the_int8_input():
     zero point are the chosen step's, for int8 and for float I/O (where TFLite quantizes the input itself)."""
     import keras
 
-    from edgelite.converters import recovery
-    from edgelite.converters.loading import load_model
-    from edgelite.converters.quantization import QuantizeOptions
-    from edgelite.runtime.model import Model
+    from edgelite.converters.ladder import float_layers as recovery
+    from edgelite.converters.quantize.modes import QuantizeOptions
+    from edgelite.converters.user_model import load_model
+    from edgelite.runtime.interpreter.model import Model
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, activation="relu"),
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.runtime.errors import ConversionError
-from edgelite.runtime.tflite_file import read_file
+from edgelite.converters.errors import ConversionError
+from edgelite.runtime.modelfile.tflite_file import read_file
 
 pytestmark = pytest.mark.tensorflow
 MTCNN_NORMALIZATION = dict(mean=(127.5,), std=(128.0,))  # mtcnn.utils.images: (pixels - 127.5) / 128
@@ -92,7 +92,7 @@ def test_a_head_below_the_snr_budget_is_fixed_on_that_head(tmp_path, onet, face_
     result = edgelite.convert(onet, output=tmp_path / "o.tflite", min_output_snr=budget, **common)
     assert not result.recovery.rungs[0].within_budget
     assert result.within_budget and all(o.snr_db >= budget for o in result.verification.outputs)
-    from edgelite.converters.recovery import feeding
+    from edgelite.converters.ladder.float_layers import feeding
     written = (tmp_path / "o.tflite").read_bytes()
     box = next(o.name for o in result.verification.outputs if o.shape == (4,))
     others = [o.name for o in result.verification.outputs if o.shape != (4,)]
@@ -133,7 +133,7 @@ def test_pruning_a_three_head_network_fine_tunes_against_its_own_outputs(tmp_pat
 
 def test_sweep_ranks_a_three_head_network_by_its_worst_output(tmp_path, onet, face_crops):
     """No classes, no labels: each variant is verified on every output and ranked by the worst output's SNR."""
-    from edgelite.sweep import sweep
+    from edgelite.sweep.run import sweep
     report = sweep(onet, calibration=face_crops, eval_data=face_crops, output_dir=tmp_path / "sweep",
                    variants=["fp32", "int8", "fp16"], threads=[1], runs=5, warmup=1, input_shape=(48, 48, 3),
                    io="float32", write_standard_metadata=False, budgets={"min_output_snr": 20.0}, **MTCNN_NORMALIZATION)
@@ -176,10 +176,10 @@ def test_nested_transfer_learning_model_and_embedding_task(tmp_path, digits_mode
 
 
 def test_cli_prints_every_output(tmp_path, onet, face_crops):
+    import keras
     from click.testing import CliRunner
 
-    from edgelite.cli import main
-    import keras
+    from edgelite.cli.commands import main
     inputs = x = keras.Input((48, 48, 3))
     for name in ("conv1", "prelu1", "maxpool1", "conv2", "prelu2", "maxpool2", "conv3", "prelu3", "maxpool3", "conv4",
                  "prelu4", "permute", "flatten", "fc5", "prelu5"):
@@ -265,7 +265,7 @@ def test_a_detector_converts_with_its_decoder_and_predicts_without_flags(tmp_pat
     import keras
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     from tests.conftest import ROOT
     train, _ = digit_folders
     keras.utils.set_random_seed(0)

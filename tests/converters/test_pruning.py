@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.converters import pruning
+from edgelite.converters.errors import ConversionError
+from edgelite.converters.pruning import magnitude as pruning
 from edgelite.converters.reporting import Reporter
-from edgelite.runtime.errors import ConversionError
-from edgelite.runtime.sparsity import weight_sparsity
-from edgelite.runtime.tflite_file import read_file
+from edgelite.runtime.modelfile.sparsity import weight_sparsity
+from edgelite.runtime.modelfile.tflite_file import read_file
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.tensorflow
@@ -222,7 +222,7 @@ print(r.pruning.fine_tune["strategy"], strategy.num_replicas_in_sync, round(r.we
 def test_pruned_model_carries_each_metadata_buffer_once(tmp_path, digits_keras, digit_folders):
     """Seen before: after pruning, min_runtime_version appeared twice. Pruning, uint8 I/O (so MediaPipe's
     standard metadata is written too) and sparse encoding all rewrite the flatbuffer."""
-    from edgelite.runtime.tflite_file import schema_module
+    from edgelite.runtime.modelfile.tflite_file import schema_module
     train, _ = digit_folders
     result = edgelite.convert(digits_keras, output=tmp_path / "p.tflite", calibration=train, calibration_count=40,
                               prune=0.5, io="uint8", sparse_encoding=True, verification=False)

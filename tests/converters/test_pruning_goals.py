@@ -30,7 +30,7 @@ def converged(tmp_path_factory):
         from train_and_convert import build_model, load_folder, write_image_folders
     finally:
         sys.path.remove(str(EXAMPLES))
-    from edgelite.runtime.metadata import InputSpec
+    from edgelite.runtime.modelfile.metadata import InputSpec
     work = tmp_path_factory.mktemp("converged")
     train, evaluation = write_image_folders(work)
     x, y = load_folder(train, InputSpec(32, 32, 3))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.runtime.tflite_file import read_file
+from edgelite.runtime.modelfile.tflite_file import read_file
 
 pytestmark = pytest.mark.tensorflow
 
@@ -47,8 +47,8 @@ def test_without_train_data_the_qat_rung_says_what_it_needs(tmp_path, fragile_mo
 def test_qat_fine_tunes_a_tf_keras_model_with_a_separable_convolution_and_puts_everything_back():
     import tf_keras as k
 
-    from edgelite.converters import qat
-    from edgelite.converters.loading import load_model
+    from edgelite.converters.ladder import qat
+    from edgelite.converters.user_model import load_model
     model = k.Sequential([k.Input((16, 16, 3)), k.layers.Conv2D(4, 3, activation="relu"),
                           k.layers.SeparableConv2D(4, 3), k.layers.BatchNormalization(), k.layers.ReLU(),
                           k.layers.GlobalAveragePooling2D(), k.layers.Dense(3)])
@@ -69,8 +69,8 @@ def test_qat_fine_tunes_a_tf_keras_model_with_a_separable_convolution_and_puts_e
 def test_the_simulated_error_names_where_int8_error_comes_from_and_leaves_the_model_as_it_was():
     import keras
 
-    from edgelite.converters import qat
-    from edgelite.converters.loading import load_model
+    from edgelite.converters.ladder import qat
+    from edgelite.converters.user_model import load_model
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="c"),
                               keras.layers.SeparableConv2D(4, 3, name="s"), keras.layers.ReLU(name="r"),
@@ -92,10 +92,11 @@ def test_the_int8_model_takes_the_learned_activation_ranges():
     learned range's width over 255 (here half the observed range, so calibration alone could not give it)."""
     import keras
 
-    from edgelite.converters import learned_ranges, qat, recovery
-    from edgelite.converters.loading import load_model
-    from edgelite.converters.quantization import QuantizeOptions
+    from edgelite.converters.ladder import float_layers as recovery
+    from edgelite.converters.ladder import learned_ranges, qat
+    from edgelite.converters.quantize.modes import QuantizeOptions
     from edgelite.converters.tf import tensorflow
+    from edgelite.converters.user_model import load_model
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
                               keras.layers.Conv2D(4, 3), keras.layers.LeakyReLU(), keras.layers.GlobalAveragePooling2D(),
@@ -121,7 +122,7 @@ def test_the_int8_model_takes_the_learned_activation_ranges():
 
 
 def test_a_range_matches_by_value_and_an_ambiguous_one_matches_nothing():
-    from edgelite.converters.learned_ranges import nearest
+    from edgelite.converters.ladder.learned_ranges import nearest
     observed = {"a": (0.0, 6.0), "b": (-1.0, 1.0), "c": (-1.0, 1.0005)}
     assert nearest(0.0, 6.0000001, observed) == "a"
     assert nearest(0.0, 5.0, observed) is None            # no tensor had this range
@@ -129,7 +130,7 @@ def test_a_range_matches_by_value_and_an_ambiguous_one_matches_nothing():
 
 
 def test_augmented_views_are_the_images_mirrored_and_shifted_by_at_most_a_sixteenth():
-    from edgelite.converters.qat import augmented
+    from edgelite.converters.ladder.qat import augmented
     pixels = np.random.default_rng(0).uniform(-1, 1, (6, 32, 32, 3)).astype(np.float32)
     views = augmented(pixels, 3, seed=0)
     assert len(views) == 3 and all(v.shape == pixels.shape and v.dtype == pixels.dtype for v in views)
@@ -149,8 +150,8 @@ def test_augmented_views_are_the_images_mirrored_and_shifted_by_at_most_a_sixtee
 def test_frozen_weights_learn_only_the_ranges_and_the_pull_draws_weights_back_to_the_float_ones():
     import keras
 
-    from edgelite.converters import qat
-    from edgelite.converters.loading import load_model
+    from edgelite.converters.ladder import qat
+    from edgelite.converters.user_model import load_model
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])

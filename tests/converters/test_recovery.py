@@ -6,13 +6,12 @@ must find that layer, and keeping it in float must bring the predictions back.
 """
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import edgelite
-from edgelite.cli import main
-from edgelite.runtime.tflite_file import read_file
+from edgelite.cli.commands import main
+from edgelite.runtime.modelfile.tflite_file import read_file
 
 pytestmark = pytest.mark.tensorflow
 
@@ -48,7 +47,7 @@ def test_without_io_a_cpu_target_may_end_on_a_float_io_rung_and_says_so(tmp_path
     assert result.recovery.io_note == note
     record = json.loads(read_file(result.output)[1].metadata["edgelite"])
     assert record["recovery"]["io_note"] == note
-    from edgelite.report import convert_text
+    from edgelite.cli.report import convert_text
     assert note in convert_text(result, 1.0) and "verdict: within budget" in convert_text(result, 1.0)
 
 

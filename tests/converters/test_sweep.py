@@ -5,9 +5,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from edgelite import sweep as sweep_mod
-from edgelite.cli import main
-from edgelite.runtime.errors import ConversionError
+from edgelite.cli.commands import main
+from edgelite.converters.errors import ConversionError
+from edgelite.sweep import run as sweep_mod
 
 pytestmark = pytest.mark.tensorflow
 
@@ -59,7 +59,7 @@ def test_pareto_and_recommendation(swept):
 
 
 def test_nothing_fits_says_which_budget_to_relax(swept):
-    from edgelite.pareto import recommend
+    from edgelite.sweep.pareto import recommend
     report, _ = swept
     smallest = min(r.file_bytes for r in report.rows) / 1024
     rec = recommend(report.rows, {"max_size_kb": smallest / 2})
@@ -110,7 +110,7 @@ def test_cli_sweep_json_and_exit_code(tmp_path, digits_keras, digit_folders, mon
 
 
 def test_sweep_on_a_device_over_ssh(tmp_path, digits_keras, digit_folders, ssh_server):
-    from edgelite.remote import Remote
+    from edgelite.scale.remote import Remote
     train, evaluation = digit_folders
     device = Remote(ssh_server["target"], ssh_server["edgelite"], ssh_server["identity"], ssh_server["options"])
     report = sweep_mod.sweep(digits_keras, calibration=train, eval_data=evaluation, output_dir=tmp_path,
@@ -243,7 +243,7 @@ def test_a_sweep_whose_driver_is_killed_resumes_on_ray_without_redoing_what_fini
     args = ["sweep", str(digits_keras), "--calibration", str(train), "--eval-data", str(evaluation), "--train-data",
             str(train), "--epochs", "1", "-o", str(tmp_path / "out"), "--variants", "fp32,int8,prune50-int8",
             "--threads", "1", "--runs", "5", "--ray", ray_cluster, "--jsonl"]
-    driver = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", *args],
+    driver = subprocess.Popen([sys.executable, "-c", "from edgelite.cli.commands import main; main()", *args],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     finished_first = None
     try:
@@ -276,7 +276,7 @@ def test_a_sweeps_absent_snr_budget_lets_flips_be_judged_on_the_noise_measured_w
 
     import numpy as np
 
-    from edgelite.converters.verify import TIE_SIGMAS, flip_evidence
+    from edgelite.converters.verify.cost import TIE_SIGMAS, flip_evidence
     reference, converted = np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([[0.6, 0.4], [0.45, 0.55]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -311,7 +311,7 @@ def test_a_sweep_on_a_head_ray_start_made_gives_the_local_figures(ray_head, digi
             "fp32,int8", "--threads", "1", "--runs", "10", "--warmup", "1", "--max-accuracy-drop", "1.0"]
     runs = {}
     for side, extra in (("here", []), ("there", ["--ray", address])):
-        done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", *args, "-o",
+        done = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", *args, "-o",
                                str(tmp_path / side), *extra], capture_output=True, text=True, cwd=ROOT, env=env,
                               timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]

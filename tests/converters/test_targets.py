@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 import edgelite
-from edgelite.cli import main
-from edgelite.runtime.errors import ConversionError
-from edgelite.runtime.model import Model
-from edgelite.runtime.tflite_file import read_file
+from edgelite.cli.commands import main
+from edgelite.converters.errors import ConversionError
+from edgelite.runtime.interpreter.model import Model
+from edgelite.runtime.modelfile.tflite_file import read_file
 
 pytestmark = pytest.mark.tensorflow
 

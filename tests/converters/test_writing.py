@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from edgelite.converters import writing
+from edgelite.converters.output import writing
 from tests.conftest import ROOT
 
 
@@ -44,7 +44,7 @@ def test_sigkill_mid_write_keeps_the_old_model_and_leaves_no_litter(tmp_path, un
     code = f"""
 import os, sys
 sys.path.insert(0, {str(ROOT)!r})
-from edgelite.converters import writing
+from edgelite.converters.output import writing
 if not {unnamed}:
     writing._unnamed_write = lambda target, data: False
 real = writing._write_all
@@ -104,8 +104,8 @@ def test_a_full_disk_is_one_line_and_the_old_file_stays(tmp_path, monkeypatch):
     import errno
     import os
 
-    from edgelite.converters.writing import atomic_write
-    from edgelite.runtime.errors import ConversionError
+    from edgelite.converters.errors import ConversionError
+    from edgelite.converters.output.writing import atomic_write
     target = tmp_path / "model.tflite"
     target.write_bytes(b"the good model")
 
@@ -118,7 +118,7 @@ def test_a_full_disk_is_one_line_and_the_old_file_stays(tmp_path, monkeypatch):
 
 
 def test_names_with_glob_characters_clean_up_their_own_stale_temporaries(tmp_path):
-    from edgelite.converters.writing import atomic_write
+    from edgelite.converters.output.writing import atomic_write
     target = tmp_path / "model[1]*?.tflite"
     stale = tmp_path / f".{target.name}.999999.deadbeef.tmp"  # a writer with this pid is long gone
     stale.write_bytes(b"leftover")

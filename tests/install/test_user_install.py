@@ -47,8 +47,10 @@ def _fresh_venv(path: pathlib.Path) -> pathlib.Path:
 
 def test_wheel_carries_the_package_data_and_entry_point(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"edgelite/runtime/probe_float32.tflite", "edgelite/runtime/probe_int8.tflite", "edgelite/py.typed", "edgelite/cli.py",
-            "edgelite/converters/pipeline.py"} <= names
+    assert {"edgelite/runtime/interpreter/probe_float32.tflite", "edgelite/runtime/interpreter/probe_int8.tflite",
+            "edgelite/py.typed", "edgelite/cli/commands.py", "edgelite/converters/pipeline.py",
+            "edgelite/runtime/tasks/loading.py", "edgelite/sweep/on_ray.py", "edgelite/scale/cluster.py",
+            "edgelite/converters/ladder/qat.py"} <= names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "edgelite = edgelite.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
@@ -56,7 +58,7 @@ def test_wheel_carries_the_package_data_and_entry_point(wheel):
 @pytest.mark.skipif(HAS_TENSORFLOW, reason=elsewhere("litert", "the device install goes into a fresh venv, so it "
                     "is the same wherever the suite runs; the tflite-runtime suite installs [tflite]"))
 def test_device_install_from_the_wheel(tmp_path, wheel, digit_png):
-    from edgelite.runtime.backend import find_backend
+    from edgelite.runtime.interpreter.backend import find_backend
     extra = "tflite" if find_backend().name == "tflite_runtime" else "litert"
     bin_dir = _fresh_venv(tmp_path / "device")
     _run([bin_dir / "pip", "install", "-q", f"{wheel}[{extra}]"])

@@ -6,14 +6,14 @@ real with LiteRT's CPU accelerator as the stand-in, checked against the interpre
 import numpy as np
 import pytest
 
-from edgelite.runtime.backend import find_backend
 from edgelite.runtime.errors import DelegateError
-from edgelite.runtime.model import Model
-from edgelite.runtime.tflite_file import read_file
+from edgelite.runtime.interpreter.backend import find_backend
+from edgelite.runtime.interpreter.model import Model
+from edgelite.runtime.modelfile.tflite_file import read_file
 from tests.conftest import DIGITS_INT8, MODELS
 from tests.skips import elsewhere
 
-accel = pytest.importorskip("edgelite.runtime.accelerator")
+accel = pytest.importorskip("edgelite.runtime.interpreter.accelerator")
 pytestmark = pytest.mark.skipif(not accel.available(find_backend()), reason=elsewhere(
     "litert", f"the {find_backend().name} backend has no accelerator API"))
 

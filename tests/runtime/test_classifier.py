@@ -101,7 +101,7 @@ def test_shared_classifier_across_threads_matches_single_thread(clf, heldout_dig
 def test_batch_classification_and_bad_images(clf, digit_png, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    from edgelite.runtime.classifier import classify_many
+    from edgelite.runtime.tasks.classifier import classify_many
     outcomes = dict(classify_many(clf, [digit_png, bad]))
     assert outcomes[digit_png].top.label == "7"
     assert isinstance(outcomes[bad], InputError) and "bad.png" in str(outcomes[bad])
@@ -110,7 +110,7 @@ def test_batch_classification_and_bad_images(clf, digit_png, tmp_path):
 
 def test_load_reads_the_model_file_once_even_when_it_infers_the_task(monkeypatch, digit_png):
     """``load`` looks inside the file to choose the task object, then hands what it read to the model."""
-    from edgelite.runtime import files
+    from edgelite.runtime.modelfile import files
     reads = []
     real = files.read_regular
 
@@ -129,7 +129,7 @@ def test_load_reads_the_model_file_once_even_when_it_infers_the_task(monkeypatch
 def test_warm_up_runs_the_whole_task_once_for_every_kind(model, task):
     """predict warms the model up (decode, preprocessing, invoke, the task's decoding) on a blank PNG before it
     times any image: it must work for every task and input, colour or grey."""
-    from edgelite.runtime.tasks import load
+    from edgelite.runtime.tasks.loading import load
     loaded = load(model, task=task)
     loaded.warm_up()
     assert loaded.run(str(ROOT / "examples" / "images" / "digit_3.png")).task == loaded.task

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgelite.cli import main
-from edgelite.runtime.compare import _same_detections
-from edgelite.runtime.tasks import Detection
+from edgelite.cli.commands import main
+from edgelite.runtime.tasks.compare import _same_detections
+from edgelite.runtime.tasks.task import Detection
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, saved_scans
 
 

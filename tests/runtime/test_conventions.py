@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgelite.cli import main
-from edgelite.runtime.conventions import check_file, information, probabilities
+from edgelite.cli.commands import main
 from edgelite.runtime.errors import InputError
+from edgelite.runtime.tasks.conventions import check_file, information, probabilities
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS
 
 

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 import edgelite
-from edgelite.runtime import decoders
-from edgelite.runtime import detection as det
 from edgelite.runtime.errors import InputError
-from edgelite.runtime.tasks import Detector, Embedder, RawModel
+from edgelite.runtime.tasks import decoders
+from edgelite.runtime.tasks import detection as det
+from edgelite.runtime.tasks.task import Detector, Embedder, RawModel
 from tests.conftest import DIGITS_INT8, ROOT, cleanly
 
 DECODER = ROOT / "examples" / "decoders" / "face_detection_short_range.json"
@@ -169,7 +169,7 @@ def test_ssd_anchors_match_mediapipes_count_and_first_cells():
 def test_cli_predict_detects_draws_and_prints_json(tmp_path, face_model, photos_with_and_without_faces):
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
     result = CliRunner().invoke(main, ["predict", str(face_model), str(astronaut), "--decoder", str(DECODER),
                                        "--draw", str(tmp_path / "drawn"), "--json"])
@@ -190,7 +190,7 @@ def test_draw_never_writes_through_a_symlink_in_its_folder(tmp_path, face_model,
     """--draw writes into a folder the user names; a symlink planted there is refused, its target untouched."""
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
     victim, drawn = tmp_path / "victim.txt", tmp_path / "drawn"
     victim.write_text("keep me")
@@ -206,7 +206,7 @@ def test_draw_gives_images_with_the_same_name_pictures_of_their_own(tmp_path, fa
                                                                      photos_with_and_without_faces):
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
     other = tmp_path / "copy" / "astronaut.png"
     other.parent.mkdir()
@@ -223,7 +223,7 @@ def test_draw_with_a_model_that_finds_no_boxes_is_a_usage_error(tmp_path, face_m
                                                                 photos_with_and_without_faces):
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     from tests.conftest import DIGITS_INT8
     astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
     for model, runs_as in ((face_model, "runs as raw; give --decoder FILE"), (DIGITS_INT8, "runs as classify")):
@@ -235,7 +235,7 @@ def test_draw_with_a_model_that_finds_no_boxes_is_a_usage_error(tmp_path, face_m
 def test_profile_breaks_a_detector_and_a_raw_model_down_by_stage(face_model, photos_with_and_without_faces):
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     astronaut = next(p for p in photos_with_and_without_faces if p.stem == "astronaut")
     common = ["profile", str(face_model), "--image", str(astronaut), "--runs", "5", "--warmup", "1", "--json"]
     detector = CliRunner().invoke(main, [*common, "--decoder", str(DECODER)])
@@ -281,7 +281,7 @@ def test_models_that_decode_themselves_report_the_ops_own_detections():
     boxes in pixels (xmin, ymin, xmax, ymax), classes and scores, and pick the task without being told."""
     import skimage.data
 
-    from edgelite.runtime.backend import find_backend
+    from edgelite.runtime.interpreter.backend import find_backend
     from tests.conftest import MODELS
     path = MODELS / "ssd_postprocess.tflite"
     photo = Image.fromarray(skimage.data.astronaut())

@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from edgelite.runtime import edgetpu
-from edgelite.runtime.compatibility import check_model
 from edgelite.runtime.errors import DelegateError
-from edgelite.runtime.model import Model
+from edgelite.runtime.interpreter import edgetpu
+from edgelite.runtime.interpreter.compatibility import check_model
+from edgelite.runtime.interpreter.model import Model
 from tests.conftest import DIGITS_INT8, MODELS, default_cpu_delegate
 
 
@@ -82,7 +82,7 @@ def test_device_discovery_against_a_stand_in_sysfs(tmp_path):
 def test_doctor_explains_what_is_missing():
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     data = json.loads(CliRunner().invoke(main, ["doctor", "--json"]).stdout)
     assert data["verified_on_hardware"] is False and data["edgetpu"]["found"] is False
     missing = {m["what"]: m["install"] for m in data["missing"]}
@@ -103,8 +103,8 @@ def test_preflight_names_ops_and_places_them_the_same_under_every_backend():
 
 
 def test_builtin_op_table_matches_the_schema_where_one_is_installed():
-    from edgelite.runtime.builtin_ops import BUILTIN_OPS
-    from edgelite.runtime.tflite_file import schema_module
+    from edgelite.runtime.modelfile.builtin_ops import BUILTIN_OPS
+    from edgelite.runtime.modelfile.tflite_file import schema_module
     schema = schema_module()
     if schema is None:  # tflite-runtime: the table is all there is; it must still cover the common ops
         assert {BUILTIN_OPS[c] for c in (0, 3, 4, 9, 17, 22, 25, 114)} == {

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import edgelite
-from edgelite.runtime import decoders
 from edgelite.runtime.errors import InputError, ModelError
-from edgelite.runtime.record import Record
-from edgelite.runtime.tasks import Detector
+from edgelite.runtime.modelfile.record import Record
+from edgelite.runtime.tasks import decoders
+from edgelite.runtime.tasks.task import Detector
 from tests.conftest import ROOT
 from tests.runtime.test_detection import DECODER, face_model  # noqa: F401 - the real detector, as a fixture
 
@@ -52,7 +52,7 @@ CLI_WITH_PEAK = textwrap.dedent("""
         with open(sys.argv[1], "w") as out:
             out.write(kb)
     atexit.register(peak)
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     main(sys.argv[3:], prog_name="edgelite")
 """)
 
@@ -113,7 +113,7 @@ FUZZ_CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import edgelite
-    from edgelite.runtime.tasks import Detector
+    from edgelite.runtime.tasks.task import Detector
     from tests.outcomes import outcome
     folder, names = sys.argv[1], sys.argv[2:]
     image = np.full((64, 48, 3), 90, np.uint8)
@@ -147,7 +147,8 @@ def test_2000_fresh_decoder_mutants(tmp_path):
     pytest.importorskip("ai_edge_litert.schema_py_generated", reason="embedding records needs ai-edge-litert's schema")
     sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
     import build_hostile
-    from edgelite.runtime.metadata import embed_record
+
+    from edgelite.runtime.modelfile.metadata import embed_record
     standin = build_hostile.face_shaped_standin()
     (tmp_path / "standin.tflite").write_bytes(standin)
     names = []
@@ -220,7 +221,7 @@ def test_max_results_keeps_the_first_candidates_in_anchor_order_as_mediapipe_doe
     assert len(found) == 3  # every anchor passes a threshold of 0 and nothing is suppressed: exactly the limit
     # which three: the first well-formed candidates in anchor order, not the best-scoring (scores rise along
     # the anchors here, and anchor 1's box is inverted)
-    from edgelite.runtime.detection import RawDetections, _kept
+    from edgelite.runtime.tasks.detection import RawDetections, _kept
     boxes = np.array([[0, 0, .1, .1], [.5, .5, .4, .4], [0, 0, .2, .2], [0, 0, .3, .3], [0, 0, .4, .4],
                       [0, 0, .5, .5]], np.float32)
     scores = np.linspace(0.5, 1.0, 6).astype(np.float32)

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import edgelite
-from edgelite.cli import main
+from edgelite.cli.commands import main
 from edgelite.runtime.errors import InputError, ModelError
-from edgelite.runtime.preprocess import load_pixels
-from edgelite.runtime.tflite_file import read_file
+from edgelite.runtime.modelfile.tflite_file import read_file
+from edgelite.runtime.tasks.preprocess import load_pixels
 from tests.conftest import DIGITS_INT8, ROOT, cleanly
 
 
@@ -68,7 +68,7 @@ def test_a_large_16_bit_png_is_reduced_without_a_float64_copy(tmp_path):
     path = tmp_path / "big16.png"
     Image.fromarray(np.full((9400, 9400), 40000, np.uint16)).save(path)
     # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec and would report the pytest parent's peak.
-    code = (f"import edgelite\nfrom edgelite.runtime.preprocess import load_pixels\n"
+    code = (f"import edgelite\nfrom edgelite.runtime.tasks.preprocess import load_pixels\n"
             f"p = load_pixels({str(path)!r}, edgelite.InputSpec(32, 32, 1, \"grayscale\"))\n"
             "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
             "print(int(p.mean()), int(hwm.split()[1]) // 1024)")
@@ -129,7 +129,7 @@ def test_a_large_file_that_is_not_a_model_is_refused_after_its_first_bytes(tmp_p
 
 def test_check_for_the_gpu_says_what_is_missing_where_there_is_no_analyzer():
     """tflite-runtime ships no model analyzer: one line there, a placement elsewhere (all three suites run it)."""
-    from edgelite.runtime.backend import find_backend
+    from edgelite.runtime.interpreter.backend import find_backend
     result = CliRunner().invoke(main, ["check", str(DIGITS_INT8), "--target", "gpu"])
     if find_backend().name == "tflite_runtime" and not __import__("importlib").util.find_spec("ai_edge_litert"):
         assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "model analyzer" in result.stderr

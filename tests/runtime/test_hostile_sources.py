@@ -93,7 +93,7 @@ def camera():
 def run_measured(*args: str) -> tuple[int, float, str, float]:
     """(exit code, peak resident MB, stderr, seconds) of ``edgelite stream`` in a process of its own."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", MEASURED, sys.executable, "-c", "from edgelite.cli import main; main()",
+    done = subprocess.run([sys.executable, "-c", MEASURED, sys.executable, "-c", "from edgelite.cli.commands import main; main()",
                            "stream", str(MODEL), *args], capture_output=True, text=True, timeout=150, cwd=ROOT)
     code, peak_kb, stderr = done.stdout.strip().split("\n", 2)
     return int(code), int(peak_kb) / 1024, eval(stderr), time.monotonic() - started  # noqa: S307 - our own repr()
@@ -123,7 +123,7 @@ def test_a_camera_within_a_raised_ceiling_is_still_bounded_by_its_resolution(cam
 
 
 def test_the_frame_limit_follows_the_resolution_under_the_ceiling():
-    from edgelite.runtime.sources import frame_limit
+    from edgelite.runtime.video.sources import frame_limit
     assert frame_limit(160, 120, 64 << 20) == 2 * 3 * 160 * 120 + (1 << 20)
     assert frame_limit(7680, 4320, 64 << 20) == 64 << 20  # an 8K stream is held by the ceiling
 

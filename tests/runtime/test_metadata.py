@@ -4,9 +4,9 @@ import json
 import pytest
 
 from edgelite.runtime.errors import ModelError
-from edgelite.runtime.metadata import InputSpec, derive_input_spec, embed_record, read_metadata
-from edgelite.runtime.model import Model
-from edgelite.runtime.tflite_file import parse, read_file
+from edgelite.runtime.interpreter.model import Model
+from edgelite.runtime.modelfile.metadata import InputSpec, derive_input_spec, embed_record, read_metadata
+from edgelite.runtime.modelfile.tflite_file import parse, read_file
 from tests.conftest import DIGITS_INT8, MODELS, needs_writer
 
 

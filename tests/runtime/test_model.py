@@ -4,10 +4,10 @@ import threading
 import numpy as np
 import pytest
 
-from edgelite.runtime import backend as backend_mod
 from edgelite.runtime.errors import BackendUnavailableError, DelegateError, InputError, ModelError
-from edgelite.runtime.delegates import DelegateRequest
-from edgelite.runtime.model import Model
+from edgelite.runtime.interpreter import backend as backend_mod
+from edgelite.runtime.interpreter.delegates import DelegateRequest
+from edgelite.runtime.interpreter.model import Model
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, MODELS, default_cpu_delegate
 
 

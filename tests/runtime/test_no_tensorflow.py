@@ -31,7 +31,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"
 
 
 def test_cli_works_with_tensorflow_blocked():
-    code = BLOCK + "from edgelite.cli import main\nmain()"
+    code = BLOCK + "from edgelite.cli.commands import main\nmain()"
     out = subprocess.run([sys.executable, "-c", code, "inspect", str(DIGITS_INT8), "--json"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -41,7 +41,7 @@ def test_cli_works_with_tensorflow_blocked():
 def test_convert_says_how_to_install_tensorflow(tmp_path):
     model = tmp_path / "m.keras"
     model.write_bytes(b"PK")
-    code = BLOCK + "from edgelite.cli import main\nmain()"
+    code = BLOCK + "from edgelite.cli.commands import main\nmain()"
     out = subprocess.run([sys.executable, "-c", code, "convert", str(model), "-o", str(tmp_path / "o.tflite")],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 1

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from edgelite.runtime.errors import InputError
-from edgelite.runtime.metadata import InputSpec
-from edgelite.runtime.preprocess import InputQuantization, Normalizer, Preprocessor, load_pixels
+from edgelite.runtime.modelfile.metadata import InputSpec
+from edgelite.runtime.tasks.preprocess import InputQuantization, Normalizer, Preprocessor, load_pixels
 
 RGB32 = InputSpec(32, 32, 3)
 GRAY32 = InputSpec(32, 32, 1, "grayscale")
@@ -135,7 +135,7 @@ def test_fast_jpeg_path_stays_close_to_full_decode(jpeg_photos):
 def test_fast_path_is_really_taken(jpeg_photos):
     retina = next(p for p in jpeg_photos if p.name == "retina.jpg")
     image = Image.open(retina)
-    from edgelite.runtime.preprocess import _draft
+    from edgelite.runtime.tasks.preprocess import _draft
     _draft(image, InputSpec(224, 224, 3))
     assert image.size[0] < Image.open(retina).size[0]
 

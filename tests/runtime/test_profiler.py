@@ -4,7 +4,7 @@ import json
 import pytest
 
 from edgelite.runtime.errors import InputError
-from edgelite.runtime.profiler import Stats, profile, profile_one
+from edgelite.runtime.interpreter.profiler import Stats, profile, profile_one
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, default_cpu_delegate
 
 

@@ -9,8 +9,8 @@ import math
 import pytest
 
 from edgelite.runtime.errors import ModelError
-from edgelite.runtime.input_spec import InputSpec
-from edgelite.runtime.record import SCHEMA_VERSION, OutputInfo, Record, parse_json
+from edgelite.runtime.modelfile.input_spec import InputSpec
+from edgelite.runtime.modelfile.record import SCHEMA_VERSION, OutputInfo, Record, parse_json
 from tests.conftest import ROOT
 
 RECORDS = ROOT / "tests" / "fixtures" / "records"

@@ -73,7 +73,7 @@ IMAGE_CHILD = MUTATE + textwrap.dedent("""
     import io, json, random, sys
     from PIL import Image
     from edgelite.runtime import InputError, InputSpec
-    from edgelite.runtime.preprocess import load_pixels
+    from edgelite.runtime.tasks.preprocess import load_pixels
     photos, count, seed = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
     rng = random.Random(seed)
     encoded = []
@@ -111,7 +111,7 @@ SOAK_CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import edgelite
-    from edgelite.runtime.memory import current_rss
+    from edgelite.runtime.interpreter.memory import current_rss
     clf = edgelite.load(sys.argv[1])
     image = np.random.default_rng(0).integers(0, 256, (48, 64, 3)).astype(np.uint8)
     for _ in range(1000):

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from edgelite.runtime import sandbox
 from edgelite.runtime.errors import ModelError
-from edgelite.runtime.model import Model
+from edgelite.runtime.interpreter import sandbox
+from edgelite.runtime.interpreter.model import Model
 from tests.conftest import DIGITS_INT8, ROOT
 
 HOSTILE = ROOT / "tests" / "fixtures" / "models" / "hostile"
@@ -23,7 +23,7 @@ def fresh_cache(tmp_path, monkeypatch):
 
 def test_a_model_that_computes_more_than_it_declares_is_one_line():
     """BROADCAST_TO declaring [1] but computing 28000x28000 floats: refused after allocation, before it runs."""
-    out = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", "profile",
+    out = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "profile",
                           str(HOSTILE / "broadcast_bomb.tflite"), "--runs", "1"], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert out.returncode == 1 and out.stdout == ""
@@ -90,7 +90,7 @@ def test_a_while_loop_that_never_ends_is_refused_within_20_s_for_its_cpu_time(fr
     assert model.stat().st_size < 1000
     args = [str(digit_png) if a == "IMAGE" else a for a in command]
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", args[0], str(model),
+    out = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", args[0], str(model),
                           *args[1:]], capture_output=True, text=True, cwd=ROOT, timeout=60)
     elapsed = time.monotonic() - started
     assert out.returncode == 1 and elapsed < 20, (out.returncode, elapsed, out.stderr[-300:])
@@ -99,7 +99,7 @@ def test_a_while_loop_that_never_ends_is_refused_within_20_s_for_its_cpu_time(fr
 
 
 def test_the_cpu_budget_grows_with_the_graphs_work_and_stops_at_the_ceiling():
-    from edgelite.runtime.tflite_file import read_file
+    from edgelite.runtime.modelfile.tflite_file import read_file
     tiny = sandbox.cpu_budget(read_file(HOSTILE / "while_never_ends.tflite")[1])
     digits = read_file(DIGITS_INT8)[1]
     assert tiny == pytest.approx(sandbox.BASE_SECONDS, abs=0.01)

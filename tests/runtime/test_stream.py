@@ -20,10 +20,10 @@ import pytest
 from PIL import Image
 
 import edgelite
-from edgelite.runtime import detection as det
 from edgelite.runtime.errors import InputError
-from edgelite.runtime.sources import open_source, yuv420_to_rgb
-from edgelite.runtime.stream import Stream, stream
+from edgelite.runtime.tasks import detection as det
+from edgelite.runtime.video.sources import open_source, yuv420_to_rgb
+from edgelite.runtime.video.stream import Stream, stream
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, ROOT
 from tests.runtime.test_detection import DECODER, face_model  # noqa: F401 - the real detector, as a fixture
 
@@ -105,8 +105,8 @@ def test_frames_the_decoder_scales_for_the_model_give_boxes_in_the_sources_pixel
     """By default the decoder scales each 640x480 frame to the letterbox's inner size (128x96 for the face
     detector's 128x128), so preprocessing has almost nothing left to do; boxes are
     mapped back to the source's pixels and land where the full-size frames put them."""
-    from edgelite.runtime.input_spec import InputSpec
-    from edgelite.runtime.sources import decode_size
+    from edgelite.runtime.modelfile.input_spec import InputSpec
+    from edgelite.runtime.video.sources import decode_size
     assert decode_size(640, 480, InputSpec(128, 128, resize="letterbox")) == (128, 96)
     assert decode_size(640, 480, InputSpec(224, 224, resize="center-crop")) == (300, 224)
     assert decode_size(640, 480, InputSpec(640, 640, resize="letterbox")) is None  # would not shrink: full size
@@ -182,7 +182,7 @@ def test_an_image_folder_is_a_source_and_predict_takes_folders(tmp_path, digits)
     assert len(results) == 12 and [r.time_ms for r in results] == [None] * 12
     from click.testing import CliRunner
 
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     out = CliRunner().invoke(main, ["predict", str(DIGITS_INT8), str(tmp_path / "imgs"), "--jsonl"])
     assert out.exit_code == 0, out.output
     sources = [json.loads(line)["source"] for line in out.stdout.splitlines()]
@@ -393,7 +393,7 @@ def test_an_exception_in_the_callback_is_reported_not_fatal(digit_video):
 
 
 def cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", "stream", *map(str, args)],
+    return subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "stream", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
@@ -456,7 +456,7 @@ def test_serve_on_a_port_in_use_is_one_line(digit_video):
 
 def test_ctrl_c_ends_cleanly_with_the_summary(digit_video):
     import signal
-    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", "stream", str(DIGITS_INT8),
+    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "stream", str(DIGITS_INT8),
                               str(digit_video), "--realtime", "--speed", "0.25", "--jsonl"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=ROOT,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a test runner may ignore it
@@ -470,8 +470,7 @@ def test_ctrl_c_ends_cleanly_with_the_summary(digit_video):
 
 def test_sigterm_also_ends_cleanly_with_the_summary(digit_video):
     """How systemd stops a device app: the run ends after the frame in hand and says what it did."""
-    import signal
-    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", "stream", str(DIGITS_INT8),
+    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "stream", str(DIGITS_INT8),
                               str(digit_video), "--realtime", "--speed", "0.25", "--jsonl"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert child.stdout.readline().startswith('{"frame": 0')
@@ -618,7 +617,7 @@ def test_stream_takes_predicts_preprocessing_options(digit_video, tmp_path):
     assert given.returncode == 0 and plain.returncode == 0, given.stderr
     ours = [json.loads(line)["classes"][0] for line in given.stdout.splitlines()[:-1]]
     theirs = [r["classes"][0] for r in json.loads(subprocess.run(
-        [sys.executable, "-c", "from edgelite.cli import main; main()", "predict", str(DIGITS_FLOAT), *map(str, frames),
+        [sys.executable, "-c", "from edgelite.cli.commands import main; main()", "predict", str(DIGITS_FLOAT), *map(str, frames),
          "--json", *options], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True).stdout)["results"]]
     assert [c["id"] for c in ours] == [c["id"] for c in theirs]
     assert max(abs(a["score"] - b["score"]) for a, b in zip(ours, theirs)) < 0.02  # the decoder scales frames
@@ -629,7 +628,7 @@ def test_stream_takes_predicts_preprocessing_options(digit_video, tmp_path):
 def test_the_recent_window_ages_out_during_a_stall(digit_video):
     """The page's recent figures cover results of the last RECENT_SECONDS only, also when no new result arrives
     (a camera reconnecting): an old window must not stay on screen as if current."""
-    from edgelite.runtime.stream import RECENT_SECONDS
+    from edgelite.runtime.video.stream import RECENT_SECONDS
     run = stream(str(DIGITS_INT8), str(digit_video))
     list(run)
     assert run.recent()["p95"] is not None and run.recent()["fps"] > 0

@@ -20,8 +20,8 @@ CHILD = textwrap.dedent("""
     import edgelite
     from edgelite.runtime import Model
     from tests.outcomes import outcome
-    from edgelite.runtime.inspection import inspect_model
-    from edgelite.runtime.profiler import profile_one
+    from edgelite.runtime.modelfile.inspection import inspect_model
+    from edgelite.runtime.interpreter.profiler import profile_one
     source, start = sys.argv[1], int(sys.argv[2])
     if source.endswith(".zip"):
         archive = zipfile.ZipFile(source)
@@ -123,7 +123,7 @@ def test_each_crash_the_probe_found_is_now_one_line(name, command, digit_png):
     """Each of these killed the process with SIGSEGV/SIGABRT or hung before (run in a child all the same)."""
     args = [command, str(HOSTILE / f"{name}.tflite")] + {"predict": [str(digit_png)], "check": ["--target", "edgetpu"],
                                                          "profile": ["--runs", "1"]}.get(command, [])
-    out = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", *args], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", *args], capture_output=True,
                          text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 1, (out.returncode, out.stderr[-500:])
     lines = out.stderr.strip().splitlines()
@@ -133,7 +133,7 @@ def test_each_crash_the_probe_found_is_now_one_line(name, command, digit_png):
 def test_a_well_formed_detection_options_map_passes_the_check():
     from flatbuffers import flexbuffers
 
-    from edgelite.runtime.semantics import check_detection_options
+    from edgelite.runtime.modelfile.semantics import check_detection_options
     options = bytes(flexbuffers.Dumps({"max_detections": 10, "max_classes_per_detection": 1, "num_classes": 90,
                                        "nms_score_threshold": 0.3, "nms_iou_threshold": 0.6, "y_scale": 10.0,
                                        "x_scale": 10.0, "h_scale": 5.0, "w_scale": 5.0, "use_regular_nms": False}))
@@ -148,7 +148,7 @@ def test_detection_options_that_size_huge_outputs_are_refused():
     """Each field in range, but max_detections x max_classes_per_detection sizes the kernel's outputs."""
     from flatbuffers import flexbuffers
 
-    from edgelite.runtime.semantics import MAX_DETECTION_ROWS, check_detection_options
+    from edgelite.runtime.modelfile.semantics import MAX_DETECTION_ROWS, check_detection_options
     fields = {"max_detections": 10_000, "max_classes_per_detection": 1_000, "num_classes": 90,
               "nms_score_threshold": 0.3, "nms_iou_threshold": 0.6, "y_scale": 10.0, "x_scale": 10.0,
               "h_scale": 5.0, "w_scale": 5.0}

@@ -4,7 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgelite.runtime.errors import ModelError
-from edgelite.runtime.tflite_file import parse, read_file
+from edgelite.runtime.modelfile.tflite_file import parse, read_file
 from tests.conftest import DIGITS_INT8, MODELS
 
 GOOD = DIGITS_INT8.read_bytes()

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
+from edgelite.converters.errors import ConversionError
 from edgelite.converters.options import DEFAULTS, ConvertOptions
-from edgelite.runtime.errors import ConversionError
 from tests.conftest import ROOT
 from tests.runtime.test_no_tensorflow import BLOCK
 
@@ -72,7 +72,7 @@ def test_the_cli_checks_options_before_importing_tensorflow_or_pruning(tmp_path)
     model = tmp_path / "m.keras"
     model.write_bytes(b"PK")
     (tmp_path / "t").mkdir()
-    code = BLOCK + "from edgelite.cli import main\nmain()"
+    code = BLOCK + "from edgelite.cli.commands import main\nmain()"
     argv = ["convert", str(model), "-o", str(tmp_path / "o.tflite"), "--prune", "0.5", "--train-data",
             str(tmp_path / "t"), "--calibration", str(tmp_path / "typo")]
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -1,11 +1,12 @@
 """The README and docs agree with the code: every command and option they show exists."""
+import pathlib
 import re
 import shlex
 
 import click
 import pytest
 
-from edgelite.cli import main
+from edgelite.cli.commands import main
 from tests.conftest import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -71,16 +72,26 @@ def test_every_page_the_site_names_exists_and_every_page_is_named():
 
 
 def test_the_layout_in_the_docs_matches_the_tree():
-    """Every module of the three packages is named in docs/contributing.md's layout, and every module it
-    names exists."""
+    """Every module of the three packages is named under its own folder in docs/contributing.md's layout, and
+    every module it names there exists."""
     text = (ROOT / "docs" / "contributing.md").read_text()
-    layout = text.split("## Layout")[1].split("```")[1]
-    blocks = re.split(r"^(runtime|converters|sdk)/ ", layout, flags=re.M)
-    for package, block in zip(blocks[1::2], blocks[2::2]):
-        named = set(re.findall(r"([a-z_]+\.py)", block.split("\n" + "examples/")[0]))
-        actual = {p.name for p in (ROOT / package).glob("*.py")} - {"__init__.py"}
-        assert named <= actual | {"__init__.py"}, (package, named - actual)
-        assert actual <= named, (package, actual - named)
+    layout = text.split("## Layout")[1].split("```")[1].split("\nexamples/")[0]
+    named: dict[pathlib.Path, set[str]] = {}
+    folder = None
+    for line in layout.splitlines():
+        top, sub = re.match(r"^(runtime|converters|sdk)/", line), re.match(r"^  (\w+)/", line)
+        if top:
+            base = folder = ROOT / top.group(1)
+        elif sub:
+            folder = base / sub.group(1)
+        if folder is not None:
+            named.setdefault(folder, set()).update(re.findall(r"([a-z_0-9]+\.py)", line))
+    actual = {d: {p.name for p in d.glob("*.py")} - {"__init__.py"}
+              for package in ("runtime", "converters", "sdk") for d in [ROOT / package, *(ROOT / package).glob("*/")]
+              if (d / "__init__.py").exists()}
+    assert set(named) == set(actual), set(named) ^ set(actual)
+    for d, names in actual.items():
+        assert named[d] == names, (str(d.relative_to(ROOT)), named[d] ^ names)
 
 
 def test_every_benchmark_writes_figures_the_benchmarks_page_shows():

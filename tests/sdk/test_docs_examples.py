@@ -7,7 +7,7 @@ mark, ``<!-- example: KIND: why -->``, with KIND one of ``MARKS`` below:
   once) in a folder holding what the docs' names mean (``WORKSPACE``: real digit scans, real photos, MediaPipe's
   face detector, the example models, a short video); each must exit 0, and ``> FILE`` must leave output there.
 - ``python`` blocks are executed there, as a user would paste them.
-- ``toml`` blocks are devices files, read by :func:`edgelite.fleet.read_devices`.
+- ``toml`` blocks are devices files, read by :func:`edgelite.scale.fleet.read_devices`.
 - ``output`` blocks are compared with what the command their mark names (`` `edgelite doctor` ``), or else the
   block before them, printed here: each documented line must be a printed line (numbers as wildcards,
   spacing collapsed; a line ending in "..." its beginning); an abridged block may leave lines out, not
@@ -202,7 +202,7 @@ def commands(body: str) -> list[list[str]]:
 
 
 def run_command(words: list[str], block: Block) -> str:
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     program, *args = words
     assert pathlib.Path(program).name == "edgelite", (
         f"{block.id}: '{program}' is not an edgelite command; mark the block (one of {sorted(MARKS)})")
@@ -215,7 +215,7 @@ def run_command(words: list[str], block: Block) -> str:
     if "--ray" in args:  # a Ray session of its own, as a user's command has: not this process's (the tests' cluster)
         import subprocess
         import sys
-        done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", *args],
+        done = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", *args],
                               capture_output=True, text=True, timeout=300)
         code, stdout, output = done.returncode, done.stdout, done.stdout + done.stderr
     else:
@@ -280,7 +280,7 @@ def test_the_block_runs_as_documented(block, workspace, capsys):
         exec(compile(code, block.id, "exec"), {"__name__": "__docs__"})  # noqa: S102 - the docs' own example
         printed[block.id] = capsys.readouterr().out
     elif block.lang == "toml":
-        from edgelite.fleet import read_devices
+        from edgelite.scale.fleet import read_devices
         name = block.body.splitlines()[0].lstrip("# ").strip()
         (workspace / name).write_text(block.body)
         devices = read_devices(workspace / name)

@@ -39,7 +39,7 @@ def test_every_page_is_built_with_the_generated_references(site):
 
 
 def test_the_command_reference_is_each_commands_own_help_in_the_order_people_use_them(site):
-    from edgelite.cli import main
+    from edgelite.cli.commands import main
     page = (site / "command-line.html").read_text()
     assert "Sentinel" not in page and "_required" not in page and "<code>--</code>" not in page
     order = ["convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep", "doctor"]
@@ -58,7 +58,7 @@ def test_a_docstring_warning_fails_the_build(tmp_path):
     for part in ("docs", "scripts", "runtime", "converters", "sdk"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.tflite"))
     shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
-    tasks = copy / "runtime" / "tasks.py"
+    tasks = copy / "runtime" / "tasks" / "loading.py"
     text = tasks.read_text()
     assert "      threads: as for ``Classifier``.\n" in text
     tasks.write_text(text.replace("      threads: as for ``Classifier``.\n",

@@ -6,7 +6,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from edgelite.cli import main
+from edgelite.cli.commands import main
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, cleanly, start_sshd, stop_sshd
 
 SECOND_MODEL = DIGITS_FLOAT

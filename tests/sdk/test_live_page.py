@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
-from tests.skips import lacking
 from tests.runtime.test_detection import DECODER, face_model  # noqa: F401 - the real detector, as a fixture
+from tests.skips import lacking
 
 pytest.importorskip("av", reason="live video needs PyAV (the video extra)")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -46,7 +46,7 @@ def free_port() -> int:
 
 def serve(face_model, video, *extra, speed: str = "0.5", host: str = "127.0.0.1", env=None):  # noqa: F811
     port = free_port()
-    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli import main; main()", "stream", str(face_model),
+    child = subprocess.Popen([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "stream", str(face_model),
                               str(video), "--decoder", str(DECODER), "--realtime", "--speed", speed, "--serve",
                               f"{host}:{port}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                              env=env)
@@ -123,12 +123,12 @@ def test_a_file_name_with_html_is_escaped_on_the_page(face_model, slow_video, tm
 
 
 def test_credentials_in_a_source_url_are_printed_nowhere():
-    from edgelite.runtime.files import describe, without_credentials
+    from edgelite.runtime.modelfile.files import describe, without_credentials
     assert describe("rtsp://admin:pa55word@cam.local:554/live") == "rtsp://***@cam.local:554/live"
     assert without_credentials("Connection refused: http://u:p@10.1.2.3/x and tcp://k@h:1") == \
         "Connection refused: http://***@10.1.2.3/x and tcp://***@h:1"
     port = free_port()  # nothing listens there: the source fails, and its error line must not carry the password
-    done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", "stream",
+    done = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "stream",
                            str(ROOT / "examples" / "models" / "digits_int8.tflite"),
                            f"http://admin:pa55word@127.0.0.1:{port}/video.mjpg", "--timeout", "3", "--jsonl"],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -283,7 +283,7 @@ def test_ipv6_loopback_serves_the_page(face_model, slow_video):  # noqa: F811
                                              (None, "needs --token (or EDGELITE_LIVE_TOKEN)")])
 def test_off_loopback_a_short_or_missing_token_is_a_usage_error(slow_video, token, fragment):
     extra = ["--token", token] if token else []
-    done = subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", "stream",
+    done = subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", "stream",
                            str(ROOT / "examples" / "models" / "digits_int8.tflite"), str(slow_video), "--serve",
                            "0.0.0.0:8080", *extra], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2 and fragment in done.stderr and "Traceback" not in done.stderr, done.stderr

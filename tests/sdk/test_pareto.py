@@ -1,8 +1,8 @@
 """The sweep's recommendation: the budget it suggests relaxing must admit the variant it names."""
 import pytest
 
-from edgelite import pareto
-from edgelite.sweep import Row
+from edgelite.sweep import pareto
+from edgelite.sweep.run import Row
 
 
 def _row(**figures) -> Row:
@@ -27,9 +27,9 @@ def test_the_budget_suggested_for_relaxing_admits_the_variant(key, budget, figur
 
 @pytest.mark.tensorflow  # the sweep and its chart (matplotlib) are the convert extra's
 def test_the_report_is_written_whole_and_never_through_a_symlink(tmp_path):
-    from edgelite.report import write_all
-    from edgelite.runtime.errors import ConversionError
-    from edgelite.sweep import SweepReport
+    from edgelite.cli.report import write_all
+    from edgelite.converters.errors import ConversionError
+    from edgelite.sweep.run import SweepReport
     rows = [_row(), _row(variant="fp16", file_bytes=2000, median_ms=2.0, quality=40.0, snr_db=40.0)]
     pareto.mark(rows)
     report = SweepReport(rows, pareto.recommend(rows, {}), {}, "model.keras", str(tmp_path))

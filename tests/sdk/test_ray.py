@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from edgelite.cli import main
+from edgelite.cli.commands import main
 from tests.conftest import DIGITS_INT8, start_ray, stop_ray
 
 

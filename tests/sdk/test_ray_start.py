@@ -13,7 +13,7 @@ from tests.conftest import DIGITS_INT8, ROOT, saved_scans
 
 
 def edgelite(*args, env, timeout=300):
-    return subprocess.run([sys.executable, "-c", "from edgelite.cli import main; main()", *map(str, args)],
+    return subprocess.run([sys.executable, "-c", "from edgelite.cli.commands import main; main()", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
 
 

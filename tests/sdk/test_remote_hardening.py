@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from edgelite.remote import Remote, RemoteError
+from edgelite.scale.remote import Remote, RemoteError
 from tests.conftest import DIGITS_INT8
 
 FAKE_SSH = """#!/bin/sh

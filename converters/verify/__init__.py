@@ -1,0 +1,3 @@
+"""Verification: the float model judged first (contract, accuracy), then what compression cost, on
+images calibration never saw.
+"""

@@ -1,0 +1,2 @@
+"""Beyond one machine: profiling a fleet of boards over SSH, and batch prediction on a Ray cluster.
+"""
