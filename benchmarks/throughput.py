@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=3, help="alternating passes of each (the medians are compared)")
     args = parser.parse_args()
-    from edgelite.runtime.tasks.classifier import Classifier, classify_many
+    from edgelite.runtime.tasks.classifier import Classifier
     _, int8 = build_mobilenet()
     step, _ = raw_interpreter(int8)
     for _ in range(10):
@@ -55,7 +55,7 @@ def main() -> None:
     folder = pathlib.Path(tempfile.mkdtemp())
     paths = photos(folder, args.images)
     clf = Classifier(int8, threads=1, trust=True)
-    list(classify_many(clf, paths[:8], 1))  # warm up
+    list(clf.run_many(paths[:8], 1))  # warm up
 
     def raw_pass() -> float:
         t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> None:
 
     def folder_pass() -> float:
         t0 = time.perf_counter()
-        done = list(classify_many(clf, paths, 1))
+        done = list(clf.run_many(paths, 1))
         return len(done) / (time.perf_counter() - t0)
     # Alternating passes, medians: a process competing for the CPU in one pass skews both sides alike.
     rates: dict[str, list[float]] = {"raw": [], "folder": []}

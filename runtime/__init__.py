@@ -13,12 +13,12 @@ from edgelite.runtime.tasks.loading import load
 from edgelite.runtime.tasks.postprocess import Class, dequantize, softmax, top_k
 from edgelite.runtime.tasks.preprocess import Preprocessor, load_pixels
 from edgelite.runtime.tasks.task import Detection, Detector, Embedder, RawModel, Task, TaskResult, read_labels
-from edgelite.runtime.video.stream import FrameResult, Stream, StreamSummary, stream
+from edgelite.runtime.video.stream import FrameResult, RunningMode, Stream, StreamSummary, stream
 
 __all__ = [
     "Backend", "BackendUnavailableError", "Detection", "Detector", "Embedder", "RawModel", "TaskResult", "Class", "Classifier",
     "DelegateError", "DelegateInfo", "EdgeliteError", "InputError", "InputSpec", "Metadata", "Model",
     "ModelError", "Preprocessor", "ProfileReport", "ProfileResult", "Stats", "TensorInfo", "dequantize",
     "embed_record", "find_backend", "load", "load_pixels", "profile", "profile_one", "read_labels",
-    "read_metadata", "softmax", "top_k", "stream", "Stream", "StreamSummary", "FrameResult", "Task",
+    "read_metadata", "softmax", "top_k", "stream", "Stream", "StreamSummary", "RunningMode", "FrameResult", "Task",
 ]

@@ -21,6 +21,7 @@ _LAZY = {
     "profile": "edgelite.runtime",
     "stream": "edgelite.runtime",
     "Stream": "edgelite.runtime",
+    "RunningMode": "edgelite.runtime",
     "TaskResult": "edgelite.runtime",
     "Classifier": "edgelite.runtime",
     "Detector": "edgelite.runtime",

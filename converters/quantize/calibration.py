@@ -20,7 +20,7 @@ from edgelite.converters.errors import ConversionError
 from edgelite.converters.options import ConvertOptions
 from edgelite.converters.reporting import Reporter
 from edgelite.runtime.modelfile.input_spec import InputSpec
-from edgelite.runtime.tasks.classifier import read_labels
+from edgelite.runtime.tasks.task import read_labels
 
 HELD_OUT_SHARE = 0.2   # of the calibration images, kept out of calibration to verify on
 MIN_HELD_OUT = 10      # fewer cannot say anything: one flip would be 10 points

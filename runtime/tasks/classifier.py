@@ -7,9 +7,7 @@ each thread its own Classifier (each holds its own interpreter).
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -17,7 +15,7 @@ from edgelite.runtime.errors import InputError, ModelError
 from edgelite.runtime.interpreter.model import Model
 from edgelite.runtime.tasks.postprocess import Class, dequantize, output_is_probability, softmax, top_k
 from edgelite.runtime.tasks.preprocess import describe
-from edgelite.runtime.tasks.task import Task, TaskResult, read_labels
+from edgelite.runtime.tasks.task import Task, TaskResult
 
 
 def _check_classifier_io(model: Model):
@@ -99,29 +97,4 @@ class Classifier(Task):
         return [self.classify(image, top_k) for image in images]
 
 
-__all__ = ["Classifier", "classify_many", "load", "read_labels"]
-
-
-def load(path: str | os.PathLike | bytes, delegate: str = "auto", threads: int | None = None,
-         **options: Any) -> Classifier:
-    """Loads a .tflite image classifier; needs no TensorFlow.
-
-    Args:
-      path: the .tflite file (validated before any interpreter sees it).
-      delegate: auto, cpu, xnnpack, gpu, edgetpu[:usb:N|:pci:N] or external:PATH; the result says what ran.
-      threads: interpreter threads (None: the backend's default).
-      **options: backend, fallback, fast, labels, mean, std, resize, color (see ``Classifier``).
-    Returns:
-      A Classifier, safe to share between threads.
-    Raises:
-      ModelError: the file is not a valid model, or its embedded record is invalid.
-      DelegateError: the delegate asked for cannot load (and ``fallback`` is off).
-      BackendUnavailableError: no TFLite backend is installed.
-    """
-    return Classifier(path, delegate=delegate, threads=threads, **options)
-
-
-def classify_many(classifier: Classifier, images: Sequence, top_k: int = 5, workers: int | None = None):
-    """Classifies each image in order, yielding (image, TaskResult or the InputError it raised); images are
-    preprocessed a few ahead on other cores while this thread runs the interpreter (``Task.run_many``)."""
-    return classifier.run_many(images, workers, top_k=top_k)
+__all__ = ["Classifier"]

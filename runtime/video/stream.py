@@ -19,6 +19,7 @@ the summary, never fatal.
 from __future__ import annotations
 
 import collections
+import enum
 import queue
 import threading
 import time
@@ -36,6 +37,38 @@ from edgelite.runtime.video.sources import Frame, open_source
 EVERY_FRAME_AHEAD = 4      # frames decoded and preprocessed ahead in every-frame mode
 PERCENTILES = (50, 95, 99)
 RECENT_SECONDS = 10.0      # the window of ``Stream.recent``: one early stall must not stay on screen all run
+
+
+class RunningMode(enum.Enum):
+    """How a stream takes frames, as MediaPipe Tasks' VIDEO and LIVE_STREAM modes do (a still image is a task
+    object's ``run``): every frame in order, or the newest frame, the ones the model could not keep up with
+    dropped. A stream's default comes from its source: live for cameras, network streams and files replayed
+    in real time, every frame otherwise."""
+
+    VIDEO = "every frame"
+    LIVE = "live"
+
+    @classmethod
+    def of(cls, value: RunningMode | str) -> RunningMode:
+        """A mode from itself, its name or its value ("live", "video", "every frame"), any case."""
+        if isinstance(value, cls):
+            return value
+        text = str(value).strip().lower()
+        for mode in cls:
+            if text in (mode.name.lower(), mode.value):
+                return mode
+        raise InputError(f"running mode {value!r} is not one of live, video (every frame)")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A frame with the task's input made from it: what the every-frame queue holds, and what the live slot's
+    newest frame becomes when the interpreter takes it."""
+
+    frame: Frame
+    input: Any
+    preprocess_ms: float
+    stages: dict
 
 
 @dataclass(frozen=True)
@@ -101,11 +134,11 @@ class _Latest:
 
     def __init__(self):
         self._cond = threading.Condition()
-        self._item: tuple | None = None
+        self._item: Frame | None = None
         self._dropped = 0
         self._closed = False
 
-    def put(self, item: tuple) -> None:
+    def put(self, item: Frame) -> None:
         with self._cond:
             if self._item is not None:
                 self._dropped += 1
@@ -117,7 +150,7 @@ class _Latest:
             self._closed = True
             self._cond.notify_all()
 
-    def take(self, timeout: float) -> tuple[tuple | None, int, bool]:
+    def take(self, timeout: float) -> tuple[Frame | None, int, bool]:
         """(the newest item or None, frames dropped since the last take, closed and empty)."""
         with self._cond:
             if self._item is None and not self._closed:
@@ -130,16 +163,17 @@ class _Latest:
 class Stream:
     """Results from ``task`` on every frame of ``source`` (a spec for ``open_source`` or an opened source)."""
 
-    def __init__(self, task, source, *, live: bool | None = None, realtime: float | None = None,
+    def __init__(self, task, source, *, mode: RunningMode | str | None = None, realtime: float | None = None,
                  frames: int | None = None, duration: float | None = None, full_size: bool = False):
         spec = task.input_spec
         self.task = task
         self.source = open_source(source, realtime=realtime, size=None if full_size else spec) \
             if isinstance(source, str) else source
-        self.live = self.source.live if live is None else live
+        self.mode = RunningMode.of(mode) if mode is not None else \
+            RunningMode.LIVE if self.source.live else RunningMode.VIDEO
         self.limit_frames, self.limit_seconds = frames, duration
         self._stop = threading.Event()
-        self._slot = _Latest() if self.live else None
+        self._slot = _Latest() if self.mode is RunningMode.LIVE else None
         self._queue: queue.Queue = queue.Queue(maxsize=EVERY_FRAME_AHEAD)
         self._error: str | None = None
         self._read = self._processed = self._dropped = 0
@@ -162,7 +196,7 @@ class Stream:
                     break
                 self._read += 1
                 if self._slot is not None:
-                    self._slot.put((frame,))  # live: only the frame the interpreter takes is preprocessed
+                    self._slot.put(frame)  # live: only the frame the interpreter takes is preprocessed
                 else:
                     self._ahead(frame)
         except EdgeliteError as exc:
@@ -178,14 +212,14 @@ class Stream:
     def _ahead(self, frame: Frame) -> None:
         """Every-frame mode: preprocesses on this (the reader's) thread, a few frames ahead of the interpreter.
         Live mode does not: a camera faster than the model would have the reader preprocess frames that are then
-        dropped, and fall behind the camera (tried: at 240 frames/s the reader took more than a core)."""
+        dropped, and fall behind the camera (benchmarks/stream.py's live runs measure the reader at speed)."""
         item = self._prepared(frame)
         if item is not None:
             self._put(item)
 
-    def _prepared(self, frame: Frame) -> tuple | None:
-        """(frame, the task's prepared input, milliseconds, its stages); None, counted as skipped, for a frame the
-        task cannot take."""
+    def _prepared(self, frame: Frame) -> _Prepared | None:
+        """The frame with the task's input made from it; None, counted as skipped, for a frame the task cannot
+        take."""
         t0 = time.perf_counter()
         image = frame.image  # a video frame becomes RGB here, so a frame that is dropped never does
         t1 = time.perf_counter()
@@ -195,9 +229,9 @@ class Stream:
         except InputError:
             self.source.skipped += 1
             return None
-        return frame, prepared, (time.perf_counter() - t1) * 1e3, stages
+        return _Prepared(frame, prepared, (time.perf_counter() - t1) * 1e3, stages)
 
-    def _put(self, item) -> None:
+    def _put(self, item: _Prepared | None) -> None:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -222,7 +256,7 @@ class Stream:
         finally:
             self.close()
 
-    def _next(self) -> tuple[tuple | None, int]:
+    def _next(self) -> tuple[Frame | _Prepared | None, int]:
         if self._slot is not None:
             while not self._stop.is_set():
                 item, dropped, done = self._slot.take(0.1)
@@ -237,17 +271,17 @@ class Stream:
                 continue
         return None, 0
 
-    def _process(self, item: tuple, dropped: int) -> FrameResult | None:
-        if len(item) == 1:  # live: prepared here, on the newest frame only
-            prepared_item = self._prepared(item[0])
-            if prepared_item is None:
+    def _process(self, item: Frame | _Prepared, dropped: int) -> FrameResult | None:
+        if isinstance(item, Frame):  # live: prepared here, on the newest frame only
+            taken = self._prepared(item)
+            if taken is None:
                 return None
-            item = prepared_item
-        frame, prepared, preprocess_ms, ahead = item
+            item = taken
+        frame = item.frame
         stages: dict = {"decode": frame.decode_ms}
-        for name, ms in ahead.items():
+        for name, ms in item.stages.items():
             stages[name] = stages.get(name, 0.0) + ms
-        result = self.task.run_prepared(frame.image, prepared, preprocess_ms)
+        result = self.task.run_prepared(frame.image, item.input, item.preprocess_ms)
         if frame.source_size is not None:  # decoded smaller: results in the source's own pixels
             height, width = frame.image.shape[:2]
             result = rescaled(result, frame.source_size[0] / width, frame.source_size[1] / height)
@@ -319,7 +353,7 @@ class Stream:
         cut = getattr(self.source, "cut", None)
         ended = "error" if self._error else "stopped" if self._stopped and self._ended == "end of source" else \
             "cut short" if cut and self._ended == "end of source" else self._ended
-        return StreamSummary(self.source.name, "live" if self.live else "every frame", self._read, self._processed,
+        return StreamSummary(self.source.name, self.mode.value, self._read, self._processed,
                              self._dropped, self.source.skipped, max(end - self._started, 0.0) if self._started else 0.0,
                              latency, stages, ended, self._error, self.callback_errors, self.first_callback_error,
                              cut, getattr(self.source, "reconnects", 0), getattr(self.source, "gap_s", 0.0),
@@ -341,7 +375,7 @@ class Stream:
         return thread
 
 
-def stream(model: Any, source: str | int, *, live: bool | None = None, realtime: float | None = None,
+def stream(model: Any, source: str | int, *, mode: RunningMode | str | None = None, realtime: float | None = None,
            frames: int | None = None, duration: float | None = None, full_size: bool = False,
            **load_options: Any) -> Stream:
     """Results from a model on a video source, as an iterator (``for r in edgelite.stream(model, source)``).
@@ -351,7 +385,8 @@ def stream(model: Any, source: str | int, *, live: bool | None = None, realtime:
         (task, decoder, delegate, threads, ...).
       source: a video file, a folder or glob of images, ``/dev/videoN`` or a camera index, an ``rtsp://``,
         ``http://`` or ``tcp://`` URL, or ``picamera2``.
-      live: newest frame wins (default for cameras, network streams and ``realtime`` files) or every frame.
+      mode: ``RunningMode.LIVE`` ("live": the newest frame wins; the default for cameras, network streams and
+        ``realtime`` files) or ``RunningMode.VIDEO`` ("video": every frame, in order; the default otherwise).
       realtime: replay a file at this multiple of its own frame rate, as a camera would produce it.
       frames: stop after this many processed frames.
       duration: stop after this many seconds.
@@ -366,4 +401,4 @@ def stream(model: Any, source: str | int, *, live: bool | None = None, realtime:
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         from edgelite.runtime.tasks.loading import load
         model = load(model, **load_options)
-    return Stream(model, source, live=live, realtime=realtime, frames=frames, duration=duration, full_size=full_size)
+    return Stream(model, source, mode=mode, realtime=realtime, frames=frames, duration=duration, full_size=full_size)

@@ -620,7 +620,7 @@ def stream(model, source, threads, delegate, fallback, backend, labels, mean, st
     """
     from edgelite.cli.watch import Outputs, check_outputs, watch
     from edgelite.runtime.tasks.loading import load
-    from edgelite.runtime.video.stream import Stream
+    from edgelite.runtime.video.stream import RunningMode, Stream
     if threads and len(threads) > 1:
         raise click.BadParameter("stream runs one thread count", param_hint="--threads")
     outputs = Outputs(jsonl=jsonl, draw=draw, serve=serve, token=token, viewers=viewers)
@@ -633,7 +633,7 @@ def stream(model, source, threads, delegate, fallback, backend, labels, mean, st
                                      reconnect=reconnect)
     except sources.UsageError as exc:
         raise click.UsageError(str(exc)) from None
-    run = Stream(clf, opened, live=False if every_frame else None, frames=frames, duration=duration)
+    run = Stream(clf, opened, mode=RunningMode.VIDEO if every_frame else None, frames=frames, duration=duration)
     summary = watch(run, outputs)
     _end_of_stream(summary, jsonl, as_json)
 

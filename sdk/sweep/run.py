@@ -166,7 +166,7 @@ def _check_task(model, eval_data, options: dict) -> None:
     """A classifier is ranked by top-1 on labelled images, so the model and the class folders must agree;
     any other task by its own metric (``pareto.QUALITY``) on any images."""
     from edgelite.converters.user_model import load_model
-    from edgelite.runtime.tasks.classifier import read_labels
+    from edgelite.runtime.tasks.task import read_labels
     labels, task = options.get("labels"), options.get("task")
     if isinstance(labels, (str, os.PathLike)):
         labels = read_labels(labels)

@@ -101,8 +101,7 @@ def test_shared_classifier_across_threads_matches_single_thread(clf, heldout_dig
 def test_batch_classification_and_bad_images(clf, digit_png, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    from edgelite.runtime.tasks.classifier import classify_many
-    outcomes = dict(classify_many(clf, [digit_png, bad]))
+    outcomes = dict(clf.run_many([digit_png, bad]))
     assert outcomes[digit_png].top.label == "7"
     assert isinstance(outcomes[bad], InputError) and "bad.png" in str(outcomes[bad])
     assert [r.top.label for r in clf.classify_batch([digit_png, digit_png])] == ["7", "7"]

@@ -23,7 +23,7 @@ import edgelite
 from edgelite.runtime.errors import InputError
 from edgelite.runtime.tasks import detection as det
 from edgelite.runtime.video.sources import open_source, yuv420_to_rgb
-from edgelite.runtime.video.stream import Stream, stream
+from edgelite.runtime.video.stream import RunningMode, Stream, stream
 from tests.conftest import DIGITS_FLOAT, DIGITS_INT8, ROOT
 from tests.runtime.test_detection import DECODER, face_model  # noqa: F401 - the real detector, as a fixture
 
@@ -227,7 +227,7 @@ def test_an_http_mjpeg_stream_whose_frame_size_changes_mid_run(mjpeg_server):
     photos = face_frames(12)
     frames += [jpeg(p) for p in photos[:6]] + [jpeg(np.asarray(Image.fromarray(p).resize((320, 240))))
                                                 for p in photos[6:]]
-    run = stream(str(DIGITS_INT8), url, live=False, full_size=True)
+    run = stream(str(DIGITS_INT8), url, mode="video", full_size=True)
     results = list(run)
     assert len(results) == 12 and {r.image.shape for r in results} == {(480, 640, 3), (240, 320, 3)}
     # the server hangs up after its last frame, as a camera that goes away does: every frame, then one line
@@ -257,7 +257,7 @@ def tcp_server():
 def test_a_tcp_stream(tcp_server):
     frames, url = tcp_server
     frames += [jpeg(p) for p in face_frames(8)]
-    run = stream(str(DIGITS_INT8), url, live=False)
+    run = stream(str(DIGITS_INT8), url, mode=RunningMode.VIDEO)
     results = list(run)
     assert run.summary().error is None and len(results) == 8 and run.summary().mode == "every frame"
 
@@ -634,3 +634,16 @@ def test_the_recent_window_ages_out_during_a_stall(digit_video):
     assert run.recent()["p95"] is not None and run.recent()["fps"] > 0
     run._finished += RECENT_SECONDS + 1  # the same results, seen from a moment after a stall
     assert run.recent() == {"seconds": 0.0, "fps": 0.0, "p50": None, "p95": None}
+
+
+def test_the_running_mode_is_one_typed_value_named_in_the_summary(digit_video):
+    """live / every frame is a RunningMode (not a flag): by name or value, any case; a wrong one is one line."""
+    assert RunningMode.of("LIVE") is RunningMode.LIVE and RunningMode.of("every frame") is RunningMode.VIDEO
+    assert RunningMode.of("video") is RunningMode.VIDEO and RunningMode.of(RunningMode.LIVE) is RunningMode.LIVE
+    with pytest.raises(InputError, match="running mode 'fast' is not one of live, video"):
+        RunningMode.of("fast")
+    run = stream(str(DIGITS_INT8), str(digit_video), mode="live", realtime=4.0, frames=3)
+    assert run.mode is RunningMode.LIVE and len(list(run)) == 3 and run.summary().mode == "live"
+    every = stream(str(DIGITS_INT8), str(digit_video))
+    assert every.mode is RunningMode.VIDEO  # a file: every frame by default
+    every.close()
