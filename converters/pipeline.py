@@ -244,14 +244,14 @@ def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions
                                                       if batch is not None else None)))
     results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
-    if best is None or budget.rank(best[1]) >= budget.rank(first):
+    if best is None or budget.rank(best.verified) >= budget.rank(first):
         return Checked(converted.model_bytes, converted.quantize, first, dataclasses.replace(report, chosen=rung.name))
-    model_bytes, verified, options, layers, chosen = best
-    note = ladder.io_note(converted.quantize.io, options.io) if not o.ladder else None
-    if budget.holds(verified):
-        rep.warn(f"{rung.name} was over budget; kept rung {chosen} ({options.mode}, {options.io} I/O), the first "
-                 "within budget" + (f". {note}" if note else ""))
-    return Checked(model_bytes, options, verified, dataclasses.replace(report, chosen=chosen, io_note=note), layers)
+    note = ladder.io_note(converted.quantize.io, best.options.io) if not o.ladder else None
+    if budget.holds(best.verified):
+        rep.warn(f"{rung.name} was over budget; kept rung {best.rung} ({best.options.mode}, {best.options.io} I/O), "
+                 "the first within budget" + (f". {note}" if note else ""))
+    return Checked(best.model_bytes, best.options, best.verified,
+                   dataclasses.replace(report, chosen=best.rung, io_note=note), best.float_layers)
 
 
 def _failing_outputs(first: verify.Verification, budget: verify.Budget) -> tuple[str, ...]:

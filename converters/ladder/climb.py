@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,17 @@ from edgelite.converters.verify.cost import Budget
 from edgelite.runtime.errors import EdgeliteError
 from edgelite.runtime.interpreter.targets import Target
 
-Best = tuple[bytes, Any, QuantizeOptions, tuple[str, ...], str]  # bytes, Verification, options, float layers, rung
+
+@dataclass(frozen=True)
+class Best:
+    """The best rung so far: its model, its verification, the options it converted with, the layers it left in
+    float, and its name."""
+
+    model_bytes: bytes = field(repr=False)
+    verified: Any              # verify.cost.Verification
+    options: QuantizeOptions
+    float_layers: tuple[str, ...]
+    rung: str
 
 
 @dataclass(frozen=True)
@@ -156,8 +166,7 @@ def measure(rung: Rung, model_bytes: bytes, options: QuantizeOptions, verified, 
 
 def climb(rungs: list[Rung], loaded, options: QuantizeOptions, inputs: Inputs, check, budget: Budget,
           reporter) -> tuple[list[RungResult], Best | None]:
-    """Tries each rung until one is within budget. Returns (results, (bytes, verification, options, float
-    layers) of the best rung, or None)."""
+    """Tries each rung until one is within budget. Returns (results, the best rung or None)."""
     results: list[RungResult] = []
     best: Best | None = None
     for rung in rungs:
@@ -177,8 +186,8 @@ def climb(rungs: list[Rung], loaded, options: QuantizeOptions, inputs: Inputs, c
             continue
         model_bytes, verified, layers, tuned = found
         results.append(measure(rung, model_bytes, rung_options, verified, budget, started, layers, tuned))
-        if best is None or budget.rank(verified) < budget.rank(best[1]):
-            best = (model_bytes, verified, rung_options, layers, rung.name)
+        if best is None or budget.rank(verified) < budget.rank(best.verified):
+            best = Best(model_bytes, verified, rung_options, layers, rung.name)
         if budget.holds(verified):
             break
     return results, best
