@@ -72,6 +72,21 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return "".join(resolved(part) if i % 2 == 0 else part for i, part in enumerate(parts))
 
 
+SHIM = "https://unpkg.com/iframe-worker/shim"  # what Material's offline plugin loads for search from file://
+LOCAL_SHIM = "assets/javascripts/iframe-worker-shim.js"   # the same shim, vendored (MIT) under docs/
+
+
+def on_post_page(output: str, page, config) -> str:
+    """Search in a site opened from files needs Material's iframe-worker shim, which the offline plugin loads
+    from unpkg.com: the page loads the vendored copy instead, so the site needs nothing from the network."""
+    return output.replace(SHIM, "../" * page.url.count("/") + LOCAL_SHIM)
+
+
+def on_post_template(output: str, template_name: str, config) -> str:
+    """The same for pages built from templates alone (404.html, at the site's root)."""
+    return output.replace(SHIM, LOCAL_SHIM)
+
+
 def cli_help() -> str:
     """Every command's own ``--help``, in the order ``edgelite --help`` lists them: the reference is what the
     terminal shows, defaults and all (a generator reading click's parameters printed click 8.3's unset-default
