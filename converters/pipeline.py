@@ -11,6 +11,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -314,7 +315,8 @@ def write(embedded: records.Embedded, converted: Converted, checked: Checked, o:
     return str(path), compiled
 
 
-def convert(model, *, output, reporter: Reports | None = None, **options) -> ConversionResult:
+def convert(model: str | os.PathLike | Any, *, output: str | os.PathLike, reporter: Reports | None = None,
+            **options: Any) -> ConversionResult:
     """Converts a Keras model into a verified .tflite at ``output``.
 
     Args:
@@ -329,7 +331,7 @@ def convert(model, *, output, reporter: Reports | None = None, **options) -> Con
       BackendUnavailableError: TensorFlow is not installed (said after the options are checked).
     """
     try:
-        o = ConvertOptions(output=output, **options)
+        o = ConvertOptions(output=os.fspath(output), **options)
     except TypeError as exc:
         raise ConversionError(f"convert: {exc}") from None
     refuse_source(model, o.output)

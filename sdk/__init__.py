@@ -17,6 +17,7 @@ import importlib
 _LAZY = {
     "__version__": "edgelite.runtime.version",
     "convert": "edgelite.converters",
+    "ConversionResult": "edgelite.converters",
     "load": "edgelite.runtime",
     "profile": "edgelite.runtime",
     "stream": "edgelite.runtime",

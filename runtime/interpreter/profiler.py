@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -221,8 +222,9 @@ def _profile_isolated(model_path, threads, options: dict) -> ProfileResult:
     return ProfileResult.from_dict({**reply, "isolated": True})
 
 
-def profile(models, *, threads: Sequence[int | None] = (None,), isolate: bool | None = None,
-            progress: Callable[[str], None] | None = None, **options) -> ProfileReport:
+def profile(models: str | os.PathLike | Sequence[str | os.PathLike], *, threads: Sequence[int | None] = (None,),
+            isolate: bool | None = None, progress: Callable[[str], None] | None = None,
+            **options: Any) -> ProfileReport:
     """Profiles every model at every thread count; one report, failures listed per configuration.
 
     Args:

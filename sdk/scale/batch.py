@@ -126,4 +126,4 @@ def predict_on_ray(model: str, images: Sequence[str], *, workers: int | None, lo
         yield images[index], outcome
 
 
-__all__ = ["Predictor", "predict_on_ray"]
+__all__ = ["predict_on_ray"]

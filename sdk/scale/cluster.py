@@ -251,4 +251,4 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-__all__ = ["Cluster", "check_reachable", "connect", "resolve"]
+__all__ = ["Cluster", "connect"]

@@ -181,4 +181,4 @@ def _profile_device(device: Device, models, counts, started: float, options: dic
                      tuple({"device": device.name, **e} for e in errors))
 
 
-__all__ = ["DEVICE_KEYS", "Device", "DeviceRun", "FleetReport", "devices_from_hosts", "profile_fleet", "read_devices"]
+__all__ = ["Device", "DeviceRun", "FleetReport", "profile_fleet", "read_devices"]

@@ -130,3 +130,17 @@ def test_no_measured_figure_is_typed_into_the_readme_or_the_docs():
     assert len(caught) == len(shown) and all(f.endswith(s) for f, s in zip(caught, shown)), caught
     assert hooks.typed_figures("within 10 s; `--timeout` (10 s); its 95% Wilson interval; 50% pruning; "
                                "\n<!-- example: output: x -->\n```\nran in … ms\n```\n") == []
+
+
+def test_the_python_api_reference_is_the_public_api_and_nothing_else():
+    """docs/python-api.md's Reference documents exactly what is public: every name of ``dir(edgelite)`` (but the
+    version) and the ``__all__`` of the scale-out modules the guide uses, each where it is defined."""
+    import importlib
+
+    import edgelite
+    text = (ROOT / "docs" / "python-api.md").read_text().split("## Reference")[1]
+    documented = set(re.findall(r"^::: ([\w.]+)$", text, flags=re.M))
+    public = {f"{getattr(edgelite, n).__module__}.{n}" for n in edgelite.__all__ if n != "__version__"}
+    for module in ("edgelite.sweep.run", "edgelite.scale.fleet", "edgelite.scale.batch", "edgelite.scale.cluster"):
+        public |= {f"{module}.{n}" for n in importlib.import_module(module).__all__}
+    assert documented == public, (sorted(documented - public), sorted(public - documented))
