@@ -2,7 +2,7 @@
 
     .venv/bin/python examples/train_and_convert.py [--out out/] [--epochs 6] [--prune 0.5]
 
-Data: scikit-learn's 1,797 real 8x8 digit scans (no download), written as PNG folders
+Data: the 1,797 real 8x8 digit scans edgelite ships (scikit-learn's copy; no download), written as PNG folders
 (train/ and eval/, one subfolder per class) and decoded by edgelite.runtime's preprocessing,
 the code the device runs, into 32x32 RGB.
 
@@ -31,19 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 
-def write_image_folders(root: pathlib.Path, eval_fraction: float = 0.2, seed: int = 0):
-    """The digit scans as PNG files in root/train/<digit>/ and root/eval/<digit>/."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-    order = np.random.default_rng(seed).permutation(len(images))
-    cut = int(len(images) * (1 - eval_fraction))
-    for rank, index in enumerate(order):
-        folder = root / ("train" if rank < cut else "eval") / str(digits.target[index])
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(images[index], "L").save(folder / f"{index}.png")
-    return root / "train", root / "eval"
+def write_image_folders(root: pathlib.Path):
+    """The digit scans as PNG files in root/train/<digit>/ and root/eval/<digit>/ (the example edgelite ships:
+    ``edgelite example digits DIR --no-model`` writes the same)."""
+    from edgelite.examples.digits import write_folders
+    written = write_folders(root)
+    return written.train, written.eval
 
 
 def load_folder(folder: pathlib.Path, spec):

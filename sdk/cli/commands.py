@@ -9,6 +9,7 @@ import contextlib
 import functools
 import json
 import os
+import pathlib
 import sys
 import warnings
 
@@ -24,6 +25,7 @@ from edgelite.cli.report import (
     conventions_text,
     convert_text,
     doctor_text,
+    example_text,
     inspect_text,
     over_budget,
     profile_table,
@@ -46,7 +48,8 @@ class _Group(click.Group):
     """Lists the commands in the order people use them, and turns edgelite's own errors into one line and
     exit 1, at the edge only."""
 
-    ORDER = ("convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep", "doctor")
+    ORDER = ("example", "convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep",
+             "doctor")
 
     def list_commands(self, ctx):
         return sorted(super().list_commands(ctx), key=lambda n: (self.ORDER.index(n) if n in self.ORDER else 99, n))
@@ -155,6 +158,39 @@ def main():
       edgelite predict model.tflite photo.jpg --top-k 3
     """
     warnings.filterwarnings("ignore", category=Warning, module="PIL")
+
+
+# -- example ---------------------------------------------------------------------------------------
+@main.command(short_help="Write an example to start from: real images, a model.")
+@click.argument("name", type=click.Choice(["digits"]))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=pathlib.Path))
+@use("epochs", epochs={"default": 10, "help": "Epochs to train the example model for."})
+@click.option("--no-model", is_flag=True, help="Write the image folders only (no TensorFlow needed).")
+@json_option
+def example(name, folder, epochs, no_model, as_json):
+    """Write the digits example into FOLDER (new or empty): 1,797 real handwritten digit scans in train/ and
+    eval/ (a folder per digit) and a small Keras CNN trained on train/, digits.keras. Nothing is downloaded;
+    training needs the convert extra.
+
+    \b
+    Example:
+      edgelite example digits work/
+      edgelite convert work/digits.keras -o work/digits_int8.tflite --calibration work/train --eval-data work/eval
+    """
+    from edgelite.examples import digits
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise _Failure(f"{folder}: exists and is not an empty folder; name a new one (nothing was written)")
+    if not no_model:
+        from edgelite.converters.tf import tensorflow
+        tensorflow()  # before anything is written: a device without TensorFlow is told so, and nothing is left
+    written = digits.write_folders(folder)
+    if not no_model:
+        from edgelite.runtime.interpreter.native_log import captured_native_stderr
+        with captured_native_stderr():  # TensorFlow's device probes (CUDA) on fd 2 when training starts
+            written = digits.train(written, folder / "digits.keras", epochs)
+    _emit(as_json, {"train": str(written.train), "eval": str(written.eval), "train_images": written.train_images,
+                    "eval_images": written.eval_images, "model": str(written.model) if written.model else None,
+                    "model_top1": written.model_top1, "data": digits.SOURCE}, example_text(written, epochs))
 
 
 # -- convert ---------------------------------------------------------------------------------------

@@ -446,3 +446,15 @@ def write_all(report, folder: pathlib.Path) -> dict:
     for kind, data in contents.items():
         atomic_write(files[kind], data)
     return {k: str(v) for k, v in files.items()}
+
+
+def example_text(written, epochs: int) -> str:
+    from edgelite.examples.digits import SOURCE
+    lines = [f"wrote {written.train} ({written.train_images} scans) and {written.eval} ({written.eval_images} "
+             f"scans): {SOURCE}"]
+    if written.model is not None:
+        lines += [f"trained {written.model} ({epochs} epochs): top-1 {100 * written.model_top1:.2f}% on "
+                  f"{written.eval}",
+                  f"next: edgelite convert {written.model} -o {written.model.with_name('digits_int8.tflite')} "
+                  f"--calibration {written.train} --eval-data {written.eval}"]
+    return "\n".join(lines)

@@ -148,6 +148,10 @@ def workspace(tmp_path_factory, digits):
         for name in ("face_detection_short_range.tflite", "face.tflite"):
             shutil.copy(face, here / name)
     street_video(here / "street.mp4")
+    if not HAS_TENSORFLOW:  # the Quickstart's device steps: its example folders, and a digits model for its own
+        from edgelite.examples.digits import write_folders
+        write_folders(here / "work")
+        shutil.copy(DIGITS_INT8, here / "work" / "digits_int8.tflite")
     if HAS_TENSORFLOW:
         from tests.converters.conftest import train_digits
         # trained far enough to be a model worth converting: the documented output is a conversion that holds

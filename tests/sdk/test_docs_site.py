@@ -42,7 +42,8 @@ def test_the_command_reference_is_each_commands_own_help_in_the_order_people_use
     from edgelite.cli.commands import main
     page = (site / "command-line.html").read_text()
     assert "Sentinel" not in page and "_required" not in page and "<code>--</code>" not in page
-    order = ["convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep", "doctor"]
+    order = ["example", "convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep",
+             "doctor"]
     assert main.list_commands(None) == order
     at = [page.index(f"Usage: edgelite {name} [OPTIONS]") for name in order]
     assert at == sorted(at)
