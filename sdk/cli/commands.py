@@ -44,7 +44,57 @@ class _Failure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+# The option groups of the long commands' --help, by the options' names; an option named nowhere here is listed
+# under "Other options". One table, so a new option's place is decided once.
+RUN = ("threads", "trust", "delegate", "fallback", "backend")
+SPEC = ("labels", "mean", "std", "resize")
+TASK = ("task", "decoder")
+REMOTE = ("remote", "devices_file", "remote_edgelite", "ssh_identity", "ssh_option")
+SECTIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "convert": (("Images", ("calibration", "calibration_count", "eval_data", "labels", "seed")),
+                ("The input contract", ("input_range", "mean", "std", "force_input_scale", "resize", "input_shape",
+                                        "accept_float_model")),
+                ("Quantization and target", ("quantize", "io", "per_tensor", "target", "allow_flex", "compiler",
+                                             "compiler_timeout", "sparse_encoding", "write_standard_metadata")),
+                ("Verification and budgets", ("verification", "max_accuracy_drop", "min_output_snr", *TASK,
+                                              "recover", "ladder")),
+                ("Pruning and fine-tuning", ("prune", "train_data", "epochs", "prune_structure", "prune_policy",
+                                             "strategy", "augment", "learning_rate", "batch_size"))),
+    "predict": (("Running the model", RUN), ("Preprocessing", (*SPEC, "exact")), ("The task", TASK),
+                ("Output", ("top_k", "draw", "jsonl", "reference")), ("On a Ray cluster", ("ray_address", "workers"))),
+    "stream": (("Running the model", RUN), ("Preprocessing", SPEC), ("The task", TASK),
+               ("The source", ("realtime", "speed", "every_frame", "frames", "duration", "timeout", "reconnect",
+                               "max_frame_mb")),
+               ("Output and the live page", ("jsonl", "draw", "serve", "token", "viewers"))),
+    "profile": (("Measuring", ("runs", "warmup", "duration", "images", "isolate")), ("Running the model", RUN),
+                ("The task", TASK), ("On devices over SSH", REMOTE)),
+    "sweep": (("Images", ("calibration", "eval_data", "train_data", "input_range")),
+              ("Variants and timing", ("output", "variants", "threads", "runs", "warmup", "epochs", "jsonl")),
+              ("Budgets", ("max_accuracy_drop", "min_output_snr", "max_latency_ms", "max_size_kb", *TASK)),
+              ("On devices over SSH", REMOTE), ("On a Ray cluster", ("ray_address",))),
+}
+
+
+class _Sectioned(click.Command):
+    """A command whose --help lists its options in the groups SECTIONS gives it."""
+
+    def format_options(self, ctx, formatter) -> None:
+        rows = {p.name: p.get_help_record(ctx) for p in self.get_params(ctx)}
+        placed: set = set()
+        for title, names in SECTIONS.get(self.name or "", ()):
+            records = [rows[n] for n in names if rows.get(n)]
+            placed.update(names)
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+        rest = [record for name, record in rows.items() if record and name not in placed]
+        with formatter.section("Other options" if placed else "Options"):
+            formatter.write_dl(rest)
+
+
 class _Group(click.Group):
+    command_class = _Sectioned
+
     """Lists the commands in the order people use them, and turns edgelite's own errors into one line and
     exit 1, at the edge only."""
 
@@ -217,7 +267,7 @@ def _bar(label: str, total: int):
 @click.option("--output", "-o", required=True, type=click.Path(), help="The .tflite file to write (atomically).")
 @use("calibration", "calibration_count", "eval_data", "quantize", "io", "per_tensor", "input_range", "mean", "std",
      "force_input_scale", "resize", "labels", "accept_float_model", "target", "max_accuracy_drop",
-     resize={"default": "stretch", "show_default": True})
+     resize={"default": "stretch", "show_default": True, "help": "How images are fitted to the input."})
 @click.option("--allow-flex", is_flag=True, help="Allow TensorFlow (Flex) ops; the device then needs the Flex delegate.")
 @click.option("--seed", default=DEFAULTS["seed"], show_default=True, type=int,
               help="Seed for sampling calibration images.")
@@ -361,7 +411,7 @@ def inspect(model, backend, as_json):
 @click.argument("model", type=click.Path(dir_okay=True))
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--top-k", "-k", default=5, show_default=True, type=click.IntRange(min=1), help="Classes per image.")
-@use("threads")
+@use("threads", threads={"help": "Interpreter threads [default: the backend's].", "metavar": "N"})
 @runtime_options
 @use("labels", "mean", "std", "resize")
 @click.option("--exact", is_flag=True, help="Decode large JPEGs at full size (no reduced-scale fast path).")
@@ -609,7 +659,7 @@ def _profile_json(report) -> dict:
 @main.command(short_help="Run a model on live video; serve a live page.")
 @click.argument("model", type=click.Path())
 @click.argument("source")
-@use("threads")
+@use("threads", threads={"help": "Interpreter threads [default: the backend's].", "metavar": "N"})
 @runtime_options
 @use("labels", "mean", "std", "resize", "task", "decoder")
 @click.option("--realtime", is_flag=True, help="Replay a file at its own frame rate as a camera would produce it "

@@ -230,3 +230,24 @@ def test_the_package_shows_its_public_names_only():
     assert "annotations" not in names and "importlib" not in names and "_LAZY" not in names
     assert {"load", "convert", "stream", "profile", "TaskResult", "Detector", "EdgeliteError"} <= set(names)
     assert all(hasattr(edgelite, n) for n in names)
+
+
+def test_long_commands_list_their_options_in_groups_and_lose_none():
+    """--help groups a long command's options (SECTIONS), names each option once, and every name in a group is
+    one of the command's options (a typo there would drop an option into "Other options" unnoticed)."""
+    import re
+
+    import click
+
+    from edgelite.cli.commands import SECTIONS
+    for name, groups in SECTIONS.items():
+        command = main.commands[name]
+        options = {p.name: p for p in command.params if isinstance(p, click.Option)}
+        named = [n for _, names in groups for n in names]
+        assert set(named) <= set(options) and len(named) == len(set(named)), name
+        text = CliRunner().invoke(main, [name, "--help"], terminal_width=200).output
+        headings = re.findall(r"^([A-Z][\w ,-]+):$", text, flags=re.M)
+        assert headings[:len(groups)] == [title for title, _ in groups], (name, headings)
+        for option in options.values():
+            flag = max(option.opts, key=len)
+            assert len(re.findall(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text.split("\n\n", 2)[-1])) >= 1, (name, flag)
