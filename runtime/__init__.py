@@ -13,6 +13,7 @@ from edgelite.runtime.tasks.loading import load
 from edgelite.runtime.tasks.postprocess import Class, dequantize, softmax, top_k
 from edgelite.runtime.tasks.preprocess import Preprocessor, load_pixels
 from edgelite.runtime.tasks.task import Detection, Detector, Embedder, RawModel, Task, TaskResult, read_labels
+from edgelite.runtime.tasks.task_options import TaskOptions
 from edgelite.runtime.video.stream import FrameResult, RunningMode, Stream, StreamSummary, stream
 
 __all__ = [
@@ -20,5 +21,5 @@ __all__ = [
     "DelegateError", "DelegateInfo", "EdgeliteError", "InputError", "InputSpec", "Metadata", "Model",
     "ModelError", "Preprocessor", "ProfileReport", "ProfileResult", "Stats", "TensorInfo", "dequantize",
     "embed_record", "find_backend", "load", "load_pixels", "profile", "profile_one", "read_labels",
-    "read_metadata", "softmax", "top_k", "stream", "Stream", "StreamSummary", "RunningMode", "FrameResult", "Task",
+    "read_metadata", "softmax", "top_k", "stream", "Stream", "StreamSummary", "RunningMode", "TaskOptions", "FrameResult", "Task",
 ]

@@ -24,6 +24,7 @@ _LAZY = {
     "Stream": "edgelite.runtime",
     "RunningMode": "edgelite.runtime",
     "TaskResult": "edgelite.runtime",
+    "TaskOptions": "edgelite.runtime",
     "Classifier": "edgelite.runtime",
     "Detector": "edgelite.runtime",
     "Embedder": "edgelite.runtime",

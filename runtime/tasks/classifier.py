@@ -8,6 +8,7 @@ each thread its own Classifier (each holds its own interpreter).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from edgelite.runtime.interpreter.model import Model
 from edgelite.runtime.tasks.postprocess import Class, dequantize, output_is_probability, softmax, top_k
 from edgelite.runtime.tasks.preprocess import describe
 from edgelite.runtime.tasks.task import Task, TaskResult
+from edgelite.runtime.tasks.task_options import TaskOptions
 
 
 def _check_classifier_io(model: Model):
@@ -46,12 +48,9 @@ class Classifier(Task):
 
     task = "classify"
 
-    def __init__(self, path, *, delegate: str = "auto", threads: int | None = None, backend=None,
-                 fallback: bool = False, fast: bool = True, labels=None, mean=None, std=None,
-                 resize: str | None = None, color: str | None = None, trust: bool | None = None):
-        super().__init__(path, delegate=delegate, threads=threads, backend=backend, fallback=fallback, fast=fast,
-                         labels=labels, mean=mean, std=std, resize=resize, color=color, trust=trust)
-        self.labels = self._checked_labels(labels)
+    def __init__(self, path, *, options: TaskOptions | None = None, **given: Any):
+        super().__init__(path, options=options, **given)
+        self.labels = self._checked_labels(self.options.labels)
         self.output_kind = self.metadata.output or (
             "probabilities" if output_is_probability(self.model.file.main, self.model.outputs[0].index) else "logits")
 

@@ -35,18 +35,19 @@ def infer_task(output_shapes: list[tuple[int, ...]], inputs: int, record_task: s
     return "classify" if len(output_shapes) == 1 and len(output_shapes[0]) == 2 and inputs == 1 else "raw"
 
 
-def load(path: str | os.PathLike | bytes, delegate: str = "auto", threads: int | None = None, *,
+def load(path: str | os.PathLike | bytes, delegate: str | None = None, threads: int | None = None, *,
          task: str | None = None, decoder: str | os.PathLike | dict | None = None, **options: Any):
     """Loads a .tflite model as the task object it is; needs no TensorFlow. Never refuses a valid image model for
     not being a classifier: without a record, task or decoder, it returns a RawModel (``assumed_task`` says so).
 
     Args:
       path: the .tflite file (validated, and sandboxed on first load, before this process runs it).
-      delegate: as for ``Classifier``.
-      threads: as for ``Classifier``.
+      delegate: auto (the default), cpu, xnnpack, gpu, edgetpu[:usb:N|:pci:N] or external:PATH.
+      threads: interpreter threads (default: the backend's).
       task: classify, detect, embed or raw; default from the record, else from the outputs.
       decoder: for detect: a decoder file, dict or Decoder (MediaPipe's option names); default the record's.
-      **options: backend, fallback, fast, labels, mean, std, resize, color.
+      **options: ``TaskOptions``' fields (backend, fallback, trust, fast, labels, mean, std, resize, color), or
+        ``options=TaskOptions(...)``; an unknown one is an InputError.
     Returns:
       A Classifier, Detector, Embedder or RawModel.
     Raises:
@@ -61,7 +62,9 @@ def load(path: str | os.PathLike | bytes, delegate: str = "auto", threads: int |
         source = path if isinstance(path, (bytes, bytearray, memoryview)) else ReadModel(data, file)
         chosen = infer_task(*_outline(file))
     kinds = {"classify": Classifier, "detect": Detector, "embed": Embedder, "raw": RawModel}
-    extra = {"decoder": decoder} if chosen == "detect" else {}
-    loaded = kinds[chosen](source, delegate=delegate, threads=threads, **extra, **options)
+    extra: dict[str, Any] = {"decoder": decoder} if chosen == "detect" else {}
+    given: dict[str, Any] = {name: value for name, value in (("delegate", delegate), ("threads", threads))
+                             if value is not None}
+    loaded = kinds[chosen](source, **given, **extra, **options)
     loaded.assumed_task = None if task is not None or decoder is not None else chosen
     return loaded

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +30,7 @@ from edgelite.runtime.tasks.preprocess import (
     describe,
     letterbox_box,
 )
-
-MODEL_OPTIONS = ("delegate", "threads", "backend", "fallback", "trust")
-SPEC_OPTIONS = ("mean", "std", "resize", "color")
+from edgelite.runtime.tasks.task_options import TaskOptions
 
 
 @dataclass(frozen=True)
@@ -96,13 +95,18 @@ class Task:
     """A model, its input spec and preprocessing; subclasses decide what the outputs mean (``finish``)."""
 
     task = "raw"
+    assumed_task: str | None = None  # set by ``load`` when it guessed the task from the outputs' shapes alone
 
-    def __init__(self, path, *, fast: bool = True, labels=None, **options):
-        self.model = Model(path, **{k: v for k, v in options.items() if k in MODEL_OPTIONS})
+    def __init__(self, path, *, options: TaskOptions | None = None, **given: Any):
+        """``options`` (a TaskOptions), or its fields as keywords (delegate, threads, backend, fallback, trust,
+        fast, labels, mean, std, resize, color); an unknown keyword is an InputError."""
+        self.options = o = TaskOptions.of(options, **given)
+        self.model = Model(path, **o.run_options())
         self._check_io()
         self.metadata = read_metadata(self.model.file)
-        self.fast = fast
-        self._use_spec(self._spec({k: options.get(k) for k in SPEC_OPTIONS}))
+        self.fast = o.fast
+        self._use_spec(self._spec(o.spec_overrides()))
+        labels = o.labels
         self.labels = tuple(labels) if labels is not None and not isinstance(labels, (str, os.PathLike)) else \
             (read_labels(labels) if labels is not None else self.metadata.labels)
 

@@ -132,3 +132,19 @@ def test_warm_up_runs_the_whole_task_once_for_every_kind(model, task):
     loaded = load(model, task=task)
     loaded.warm_up()
     assert loaded.run(str(ROOT / "examples" / "images" / "digit_3.png")).task == loaded.task
+
+
+def test_task_options_are_typed_and_an_unknown_one_is_refused():
+    """Options are a TaskOptions, checked on construction; a misspelt keyword is one line, not silently ignored
+    (``thread=2`` used to run with the backend's default threads)."""
+    import edgelite
+    from edgelite import TaskOptions
+    with pytest.raises(InputError, match=r"unknown option thread; the options are delegate, threads, backend"):
+        edgelite.load(DIGITS_INT8, thread=2)
+    with pytest.raises(InputError, match="threads must be a whole number of at least 1, not 0"):
+        TaskOptions(threads=0)
+    with pytest.raises(InputError, match="threads must be a whole number of at least 1, not True"):
+        TaskOptions(threads=True)
+    clf = edgelite.load(DIGITS_INT8, options=TaskOptions(threads=1, labels=[f"d{i}" for i in range(10)]), fast=False)
+    assert clf.options == TaskOptions(threads=1, labels=[f"d{i}" for i in range(10)], fast=False)
+    assert clf.fast is False and clf.labels[7] == "d7"
