@@ -2,7 +2,7 @@
 gain on the faces it trained on reaches faces it did not see (needs the full .venv and the models extra).
 
 One fold of benchmarks/qat.py (160 LFW faces to calibrate and train on, 40 held out):
-- the simulated int8 error (edgelite.converters.ladder.qat.simulated_error, the QAT rung's own simulation) with
+- the simulated int8 error (qat_simulation.simulated_error, the QAT rung's own simulation) with
   weights and activations rounded, weights alone, activations alone, and the costliest activation tensors;
 - the converted full-int8 model's SNR against the float model on the training faces and on the held-out
   faces: PTQ as TensorFlow's converter makes it (its calibrated input step: every pixel on a rounding tie),
@@ -19,6 +19,7 @@ import pathlib
 import shutil
 import tempfile
 
+import qat_simulation
 from common import emit, fer_model, output_options, save_lfw_faces
 
 
@@ -53,7 +54,7 @@ def main() -> None:
         train, _ = images.load(images.scan(train_dir, "train"), spec, reporter, "train")
         held, _ = images.load(images.scan(held_dir, "held"), spec, reporter, "held")
         pixels = images.float_batch(train, spec)
-        error = qat.simulated_error(loaded, pixels, args.per_tensor)
+        error = qat_simulation.simulated_error(loaded, pixels, args.per_tensor)
         options = quantization.QuantizeOptions("int8", "float32", args.per_tensor)
         calibration = pixels[:50]
 
@@ -64,7 +65,7 @@ def main() -> None:
             return {name: verify.fidelity(floats[name], verify.tflite_outputs(model_bytes, x, spec, reporter)[0][0])
                     ["snr_db"] for name, x in faces.items()}
         held_pixels = images.float_batch(held, spec)
-        simulated = verify.fidelity(floats["held_out"], qat.simulated_outputs(loaded, held_pixels, calibration,
+        simulated = verify.fidelity(floats["held_out"], qat_simulation.simulated_outputs(loaded, held_pixels, calibration,
                                                                               args.per_tensor)[0])["snr_db"]
         tied = measured(quantization.convert(loaded, options, calibration))
         ptq = measured(recovery.Calibrated(loaded, options, calibration, limit=len(calibration)).quantized(options))

@@ -5,6 +5,7 @@ test_recovery.py (its per-tensor outlier is a weight that no fine-tune moves, so
 and reported, not assumed to help).
 """
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -67,10 +68,17 @@ def test_qat_fine_tunes_a_tf_keras_model_with_a_separable_convolution_and_puts_e
 
 
 def test_the_simulated_error_names_where_int8_error_comes_from_and_leaves_the_model_as_it_was():
+    """benchmarks/qat_simulation.py (benchmark code, outside the package) on a small model."""
+    import importlib.util
+
     import keras
 
-    from edgelite.converters.ladder import qat
     from edgelite.converters.user_model import load_model
+    from tests.conftest import ROOT
+    spec = importlib.util.spec_from_file_location("qat_simulation", ROOT / "benchmarks" / "qat_simulation.py")
+    qat = importlib.util.module_from_spec(spec)
+    sys.modules["qat_simulation"] = qat  # its dataclasses look their module up there
+    spec.loader.exec_module(qat)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="c"),
                               keras.layers.SeparableConv2D(4, 3, name="s"), keras.layers.ReLU(name="r"),
