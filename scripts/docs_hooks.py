@@ -28,7 +28,7 @@ SETTING_AFTER = re.compile(r"^\)?\s*((is a |of )?(goal|budget)|by default|(\w+[ 
                            r"sparsity|prun(ed|ing)|file|plus|for (a|the|each)|of (wall|CPU) time)")
 TABLE = re.compile(r"<!-- table: ([\w./-]+) -->")
 CLI_HELP = "<!-- cli-help -->"
-CODE = re.compile(r"(^```.*?^```|`[^`]+`)", re.S | re.M)
+CODE = re.compile(r"(^[ ]*```.*?^[ ]*```|`[^`]+`)", re.S | re.M)  # fences may be indented (inside tabs)
 OUTPUT = re.compile(r"(<!-- example: output[^>]*-->\s*)^```[^\n]*\n(.*?)^```", re.S | re.M)
 
 

@@ -47,8 +47,8 @@ MARKS = {
     "slow": "minutes long: runs with -m slow",
     "output": "what the block before it prints: its shape is checked against that block's real output",
 }
-BLOCK = re.compile(r"(?:^<!-- example: (?P<kind>[\w-]+)(?:: (?P<why>[^>]*?))? -->\n)?^```(?P<lang>\w*)\n"
-                   r"(?P<body>.*?)^```$", re.S | re.M)
+BLOCK = re.compile(r"(?:^[ ]*<!-- example: (?P<kind>[\w-]+)(?:: (?P<why>[^>]*?))? -->\n)?^(?P<indent>[ ]*)```(?P<lang>\w*)\n"
+                   r"(?P<body>.*?)^(?P=indent)```$", re.S | re.M)  # a fence may be indented (inside a tab)
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
@@ -70,7 +70,7 @@ class Block:
         """A Keras model is converted (an output block goes with the block it shows the output of)."""
         if self.kind == "output" and not re.search(r"`edgelite [^`]*`", self.why or ""):
             return self.previous.needs_tensorflow
-        return ".keras" in self.body
+        return ".keras" in self.body + (self.why or "")  # the block, or the command an output mark names
 
     @property
     def previous(self) -> Block:
@@ -83,7 +83,8 @@ def blocks() -> list[Block]:
         text = page.read_text()
         for m in BLOCK.finditer(text):
             line = text.count("\n", 0, m.start("lang")) + 1
-            found.append(Block(str(page.relative_to(ROOT)), line, m["lang"], m["body"], m["kind"], m["why"]))
+            body = "".join(line_[len(m["indent"]):] for line_ in m["body"].splitlines(keepends=True))
+            found.append(Block(str(page.relative_to(ROOT)), line, m["lang"], body, m["kind"], m["why"]))
     return found
 
 
@@ -103,7 +104,7 @@ STAND_INS = {"/dev/video0": "street.mp4"}  # no camera here: the test video play
 
 def test_every_block_is_found_and_every_mark_is_known():
     assert len(BLOCKS) >= 40, "the pattern no longer finds the docs' code blocks"
-    fences = sum(p.read_text().count("\n```") + p.read_text().startswith("```") for p in PAGES)
+    fences = sum(len(re.findall(r"^[ ]*```", p.read_text(), flags=re.M)) for p in PAGES)
     assert 2 * len(BLOCKS) == fences, "a fence the pattern did not pair (a block with no closing fence?)"
     for b in BLOCKS:
         if b.kind is not None:
