@@ -145,3 +145,5 @@ def test_the_python_api_reference_is_the_public_api_and_nothing_else():
     for module in ("edgelite.sweep.run", "edgelite.scale.fleet", "edgelite.scale.batch", "edgelite.scale.cluster"):
         public |= {f"{module}.{n}" for n in importlib.import_module(module).__all__}
     assert documented == public, (sorted(documented - public), sorted(public - documented))
+    for section in text.split("\n### ")[1:]:  # each group of names comes with an example (run by the docs test)
+        assert "```python" in section or "example at the top" in section, section.splitlines()[0]
