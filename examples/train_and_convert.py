@@ -39,15 +39,6 @@ def write_image_folders(root: pathlib.Path):
     return written.train, written.eval
 
 
-def load_folder(folder: pathlib.Path, spec):
-    """Pixels as the device will see them, and labels from the class folder names."""
-    from edgelite.runtime.tasks.preprocess import load_pixels
-    paths = sorted(folder.rglob("*.png"))
-    x = np.stack([load_pixels(p, spec) for p in paths]).astype("float32")
-    y = np.array([int(p.parent.name) for p in paths])
-    return x, y
-
-
 def build_model():
     """The plain small CNN (also what tests/fixtures/build_models.py trains)."""
     import keras
@@ -139,12 +130,12 @@ def main() -> int:
     import keras
 
     import edgelite
-    from edgelite.runtime.modelfile.metadata import InputSpec
+    from edgelite.examples.digits import folder_pixels
 
     args.out.mkdir(parents=True, exist_ok=True)
     train_dir, eval_dir = write_image_folders(args.out)
     keras.utils.set_random_seed(0)
-    x, y = load_folder(train_dir, InputSpec(32, 32, 3))
+    x, y = folder_pixels(train_dir)  # 32x32 RGB, as the device will see them
     val = np.random.default_rng(1).permutation(len(x))[: len(x) // 6]
     fit = np.setdiff1d(np.arange(len(x)), val)
 

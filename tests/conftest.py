@@ -44,9 +44,14 @@ def pytest_runtest_logreport(report):
         _SKIPS.append((report.nodeid, report.longrepr[2].removeprefix("Skipped: ")))
 
 
+def _hidden() -> int:
+    """How many of this run's skips hide a path (not planned, tests/skips.py)."""
+    return sum(not skips.planned(reason) for _, reason in _SKIPS)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """On CI a skip that hides a path fails the run (tests/skips.py says which skips are planned)."""
-    if skips.strict() and any(not skips.planned(reason) for _, reason in _SKIPS) and exitstatus == 0:
+    if skips.strict() and _hidden() and exitstatus == 0:
         session.exitstatus = 1
 
 
@@ -63,7 +68,7 @@ def _list_skips(terminalreporter) -> None:
     for nodeid, reason in _SKIPS:
         kind = "planned" if skips.planned(reason) else ("FAILS ON CI" if skips.strict() else "hides a path")
         terminalreporter.write_line(f"skipped ({kind}): {nodeid}: {reason}")
-    hidden = sum(not skips.planned(reason) for _, reason in _SKIPS)
+    hidden = _hidden()
     if skips.strict() and hidden:
         terminalreporter.write_line(f"this run fails: {hidden} skip{'s' * (hidden > 1)} hide{'s' * (hidden == 1)} "
                                     "a path CI must run (tests/skips.py)")

@@ -6,6 +6,7 @@ Every command takes --json for machine-readable output on stdout.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -93,10 +94,10 @@ class _Sectioned(click.Command):
 
 
 class _Group(click.Group):
-    command_class = _Sectioned
-
     """Lists the commands in the order people use them, and turns edgelite's own errors into one line and
     exit 1, at the edge only."""
+
+    command_class = _Sectioned
 
     ORDER = ("example", "convert", "check", "check-input", "inspect", "predict", "stream", "profile", "sweep",
              "doctor")
@@ -238,9 +239,7 @@ def example(name, folder, epochs, no_model, as_json):
         from edgelite.runtime.interpreter.native_log import captured_native_stderr
         with captured_native_stderr():  # TensorFlow's device probes (CUDA) on fd 2 when training starts
             written = digits.train(written, folder / "digits.keras", epochs)
-    _emit(as_json, {"train": str(written.train), "eval": str(written.eval), "train_images": written.train_images,
-                    "eval_images": written.eval_images, "model": str(written.model) if written.model else None,
-                    "model_top1": written.model_top1, "data": digits.SOURCE}, example_text(written, epochs))
+    _emit(as_json, {**dataclasses.asdict(written), "data": digits.SOURCE}, example_text(written, epochs))
 
 
 # -- convert ---------------------------------------------------------------------------------------
