@@ -27,13 +27,13 @@ def converged(tmp_path_factory):
     import keras
     sys.path.insert(0, str(EXAMPLES))
     try:
-        from train_and_convert import build_model, load_folder, write_image_folders
+        from train_and_convert import build_model, write_image_folders
     finally:
         sys.path.remove(str(EXAMPLES))
-    from edgelite.runtime.modelfile.metadata import InputSpec
+    from edgelite.examples.digits import folder_pixels
     work = tmp_path_factory.mktemp("converged")
     train, evaluation = write_image_folders(work)
-    x, y = load_folder(train, InputSpec(32, 32, 3))
+    x, y = folder_pixels(train)
     order = np.random.default_rng(0).permutation(len(x))  # the folders are sorted by class
     keras.utils.set_random_seed(0)
     model = build_model()
