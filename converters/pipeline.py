@@ -1,4 +1,4 @@
-"""Keras model -> verified .tflite with its record: the sequence of steps, and nothing else.
+"""Keras or PyTorch model -> verified .tflite with its record: the sequence of steps, and nothing else.
 
 Each step is a function of the previous step's frozen value and the options; the values are
 ``Source`` (loaded, maybe pruned) -> ``Converted`` -> ``Checked`` (verified, maybe recovered)
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.converters import images
+from edgelite.converters import images, torch_model
 from edgelite.converters.errors import ConversionError
 from edgelite.converters.ladder import climb as ladder
 from edgelite.converters.ladder import float_layers as recovery
@@ -68,6 +68,7 @@ class Converted:
     compatibility: Compatibility | None = None
     calibration: np.ndarray | None = None       # the float batch it was calibrated on (the ladder's rungs reuse it)
     session: recovery.Calibrated | None = None  # the calibration the ladder's int8 rungs re-quantize
+    float_ops: torch_model.FloatOps | None = None  # what litert-torch's int8 quantizer left in float
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class _Clock:
 def load_source(model, o: ConvertOptions) -> Source:
     """Loads the model and decides its input contract."""
     original = load_model(model, o.input_shape, o.custom_objects)
+    if original.flavor == "torch":
+        check_torch_options(original, o)
     spec = resolve_input_spec(original, input_range=o.input_range, mean=o.mean, std=o.std, resize=o.resize,
                               force=o.force_input_scale)
     return Source(original, original, spec)
@@ -168,6 +171,8 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
     """TensorFlow's converter, the sparse-encoding check, Flex detection and the target's pre-flight."""
     options = quantization.QuantizeOptions.from_options(o)
     batch = images.float_batch(data.calibration, source.spec) if data.calibration is not None else None
+    if source.model.flavor == "torch":
+        return _convert_torch(source, options, batch, o, rep)
     session = recovery.Calibrated(source.model, options, batch) if batch is not None and \
         recovery.Calibrated.serves(options) else None
     model_bytes = session.quantized(options) if session is not None else quantization.convert(source.model, options,
@@ -183,6 +188,40 @@ def convert_source(source: Source, data: Data, o: ConvertOptions, rep: Reporter)
                  "without the Flex delegate, so it was not verified or test-loaded here")
     compat = targets.placement(o.target_entry, model_bytes, source.model.name, rep)
     return Converted(model_bytes, options, flex, encoding, compat, batch, session)
+
+
+def check_torch_options(loaded: LoadedModel, o: ConvertOptions) -> None:
+    """What a PyTorch model cannot be asked for, refused before any image is read: the steps built on
+    Keras or on TensorFlow's converter (pruning, sparse encoding, fp16 and int16x8) and I/O types
+    other than the int8 litert-torch's quantizer makes."""
+    refused = {"--prune": o.prune is not None, "--sparse-encoding": o.sparse_encoding,
+               f"--io {o.io}": o.io_given and o.quantize == "int8" and o.io != "int8"}
+    for what, asked in refused.items():
+        if asked:
+            raise ConversionError(f"{loaded.name}: {what} is not available for PyTorch models (see the From PyTorch "
+                                  "page); prune in PyTorch (torch.nn.utils.prune) before exporting")
+    if o.quantize not in torch_model.MODES:
+        raise ConversionError(f"{loaded.name}: --quantize {o.quantize} is not available for PyTorch models "
+                              f"(litert-torch makes {', '.join(torch_model.MODES)}); for --target {o.target} give "
+                              "--quantize " + " or ".join(m for m in torch_model.MODES
+                                                          if m in o.target_entry.allowed_quantize))
+
+
+def _convert_torch(source: Source, options: quantization.QuantizeOptions, batch, o: ConvertOptions,
+                   rep: Reporter) -> Converted:
+    """litert-torch's converter; int8 I/O when int8 (what its quantizer makes), and what it left in float counted.
+    A target that runs no float op (the Edge TPU) refuses a model with any."""
+    options = dataclasses.replace(options, io="int8" if options.mode == "int8" else "float32")
+    model_bytes = torch_model.convert(source.model.model, source.model.input_shape, options.mode,
+                                      options.per_tensor, batch, source.model.name)
+    left = torch_model.float_ops(model_bytes, source.model.name) if options.mode == "int8" else None
+    if left is not None and left.count:
+        if not o.target_entry.runs_float_ops:
+            raise ConversionError(f"{source.model.name}: litert-torch's int8 quantizer left {left.line()}; "
+                                  f"--target {o.target} runs no float op, so the model is refused")
+        rep.warn(f"litert-torch's int8 quantizer left {left.line()}: they run on the CPU in float")
+    compat = targets.placement(o.target_entry, model_bytes, source.model.name, rep)
+    return Converted(model_bytes, options, compatibility=compat, calibration=batch, float_ops=left)
 
 
 def check(source: Source, converted: Converted, data: Data, task: str, o: ConvertOptions,
@@ -235,14 +274,15 @@ def _pruning_alone_over(first: verify.Verification, pruned_top1: float | None, p
 def _climbed(source: Source, converted: Converted, data: Data, o: ConvertOptions, first: verify.Verification,
              rung: ladder.RungResult, measure, rep: Reporter) -> Checked:
     rungs, not_tried = ladder.plan(converted.quantize, o.target_entry, o.ladder, o.train_data is not None,
-                                   o.io_fixed)
+                                   o.io_fixed, torch=source.model.flavor == "torch")
     assert data.calibration is not None or not converted.quantize.calibrated  # noqa: S101 - gather ensures it
     batch, budget = converted.calibration, budget_of(o)
     inputs = ladder.Inputs(  # images decoded, and the shared calibration made, only if a rung needs them
         batch, lambda: calibration.more_calibration(o, source.spec, rep),
         lambda: _train_pixels(data.train(), source.spec), o.seed, _failing_outputs(first, budget),
         functools.cache(lambda: converted.session or (recovery.Calibrated(source.model, converted.quantize, batch)
-                                                      if batch is not None else None)))
+                                                      if batch is not None and source.model.flavor != "torch"
+                                                      else None)))
     results, best = ladder.climb(rungs, source.model, converted.quantize, inputs, measure, budget, rep)
     report = ladder.LadderReport((rung, *results), tuple(not_tried))
     if best is None or budget.rank(best.verified) >= budget.rank(first):
@@ -265,6 +305,19 @@ def _failing_outputs(first: verify.Verification, budget: verify.Budget) -> tuple
 
 def _train_pixels(train: training.TrainSet | None, spec: InputSpec):
     return images.float_batch(train.pixels, spec) if train is not None else None
+
+
+def with_yolo_decoder(loaded: LoadedModel, o: ConvertOptions) -> ConvertOptions:
+    """A model whose YOLO head was split at load is a detector, decoded by edgelite's YOLO decoder (its boxes are
+    normalized now); the user's yolo thresholds are kept. ``--task raw`` keeps the two raw outputs."""
+    if loaded.yolo is None or o.task not in (None, "detect"):
+        return o
+    sections = dict(o.decoder or {"yolo": {}})
+    if "yolo" not in sections:
+        raise ConversionError(f"{loaded.name}: the model has a YOLO head (split into boxes and scores at load); "
+                              "give a yolo decoder, not an SSD one")
+    return dataclasses.replace(o, decoder={**sections, "yolo": {**sections["yolo"], "normalized": True}},
+                               task="detect")
 
 
 def task_of(loaded: LoadedModel, o: ConvertOptions) -> str:
@@ -291,7 +344,9 @@ def budget_of(o: ConvertOptions) -> verify.Budget:
 def embed(source: Source, converted: Converted, checked: Checked, labels, sparsity: dict, task: str,
           o: ConvertOptions) -> records.Embedded:
     """The record (every step's report) and the standard metadata, inside the model bytes."""
-    reports = {"target": o.target, "quantization": checked.quantize.to_dict(checked.float_layers),
+    quantized = {**checked.quantize.to_dict(checked.float_layers),
+                 **({"float_ops": converted.float_ops.to_dict()} if converted.float_ops is not None else {})}
+    reports = {"target": o.target, "quantization": quantized,
                "verification": checked.verification.to_dict() if checked.verification else None,
                "recovery": checked.recovery.to_dict() if checked.recovery else None,
                "pruning": source.pruning.to_dict() if source.pruning else None,
@@ -320,7 +375,8 @@ def convert(model: str | os.PathLike | Any, *, output: str | os.PathLike, report
     """Converts a Keras model into a verified .tflite at ``output``.
 
     Args:
-      model: a path (.keras, .h5, SavedModel directory) or a live keras / tf_keras model.
+      model: a path (.keras, .h5, SavedModel directory, torch.export .pt2) or a live keras / tf_keras model or
+        torch nn.Module (which takes NCHW; give input_shape=(height, width, channels)).
       output: the .tflite file to write (atomically; an over-budget model gets ``.over-budget`` in its name).
       reporter: receives warnings and progress (the default drops them; they are in the result too).
       **options: ConvertOptions' fields (quantize, calibration, eval_data, prune, target, ...); see the README.
@@ -342,6 +398,7 @@ def convert(model: str | os.PathLike | Any, *, output: str | os.PathLike, report
 def _run(model, o: ConvertOptions, rep: RecordingReporter) -> ConversionResult:
     clock = _Clock()
     source = load_source(model, o)
+    o = with_yolo_decoder(source.original, o)
     assert o.quantize is not None  # noqa: S101 - resolved by ConvertOptions
     task = task_of(source.original, o)
     data = calibration.gather(o, source.spec, o.quantize in quantization.CALIBRATED, rep)

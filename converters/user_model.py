@@ -1,4 +1,5 @@
-"""Loads the user's model (Keras 3, tf_keras, .keras, .h5, SavedModel) and checks it is an image model.
+"""Loads the user's model (Keras 3, tf_keras, .keras, .h5, SavedModel; PyTorch through torch_model) and checks it
+is an image model.
 
 Keras 3 is TensorFlow's default Keras; tf_keras (Keras 2) is what older projects and tfmot
 use. Each file format is tried with the loader that can read it, and errors say which
@@ -15,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edgelite.converters.errors import ConversionError
+from edgelite.converters import torch_model
+from edgelite.converters.errors import ConversionError, first_line
+from edgelite.converters.onnx_model import YoloSplit
 from edgelite.converters.tf import quiet, tensorflow
 
 
@@ -23,14 +26,15 @@ from edgelite.converters.tf import quiet, tensorflow
 class LoadedModel:
     """A model ready to convert: the object, its flavour, where it came from, and its outputs' shapes."""
 
-    model: Any                # keras.Model, tf_keras.Model, or a SavedModel's trackable
-    flavor: str               # "keras3", "tf_keras" or "saved_model"
+    model: Any                # keras.Model, tf_keras.Model, a SavedModel's trackable, or a channel-last torch module
+    flavor: str               # "keras3", "tf_keras", "saved_model" or "torch"
     name: str                 # file name or the model's own name
     sha256: str | None        # of the source file (or the directory's files), when there is one
     input_shape: tuple[int, int, int]  # height, width, channels
     output_shapes: tuple[tuple[int | None, ...], ...] = ()
     saved_model_dir: str | None = None
     output_names: tuple[str, ...] = ()   # the float model's own names, in its output order
+    yolo: YoloSplit | None = None        # a YOLO head split into boxes and scores before quantization (ONNX)
 
     @property
     def n_classes(self) -> int | None:
@@ -41,6 +45,8 @@ class LoadedModel:
 
     def predict_all(self, batch: np.ndarray) -> list[np.ndarray]:
         """The float model's outputs for a batch, in inference mode, in the model's output order."""
+        if self.flavor == "torch":
+            return torch_model.predict_all(self.model, batch)
         if self.flavor == "saved_model":
             fn = self.model.signatures["serving_default"]
             return [np.asarray(v) for v in fn(tensorflow().constant(batch)).values()]
@@ -67,11 +73,6 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:240] + ("..." if len(text) > 240 else "")
-
-
 def _load_keras3(path: str, custom_objects: dict | None = None):
     import keras
     return keras.models.load_model(path, compile=False, custom_objects=custom_objects)
@@ -95,7 +96,7 @@ def _load_file(path: str, custom_objects: dict | None = None) -> tuple[Any, str]
         except Exception as exc:  # noqa: BLE001 - loaders raise anything from ValueError to OSError
             missing += [m for m in re.findall(r"(?:Could not locate class|Unknown layer:?) '?(\w+)'?", str(exc))
                         if m not in missing]
-            errors.append(f"{flavor}: {_first_line(exc)}")
+            errors.append(f"{flavor}: {first_line(exc)}")
     if missing:
         raise ConversionError(f"{path}: cannot load the Keras model: it uses custom class(es) {', '.join(missing)} "
                               "that this process does not know; register them (keras.saving."
@@ -118,7 +119,7 @@ def _load_saved_model(path: str) -> tuple[Any, str]:
         with quiet():
             loaded = tf.saved_model.load(path)
     except Exception as exc:  # noqa: BLE001
-        raise ConversionError(f"{path}: cannot load the SavedModel ({_first_line(exc)})") from None
+        raise ConversionError(f"{path}: cannot load the SavedModel ({first_line(exc)})") from None
     if "serving_default" not in getattr(loaded, "signatures", {}):
         raise ConversionError(f"{path}: the SavedModel has no 'serving_default' signature to convert")
     return loaded, "saved_model"
@@ -153,7 +154,11 @@ def load_model(source, input_shape: tuple[int, int, int] | None = None, custom_o
 
     A subclassed model records no input shape: give ``input_shape`` (height, width, channels) and
     it is wrapped in a functional model with that input, so its every output converts.
+    A PyTorch model (a .pt2 archive, an ONNX file, or an nn.Module with ``input_shape``) is wrapped to take NHWC
+    pixels.
     """
+    if torch_model.is_torch_model(source):
+        return _load_torch(source, input_shape)
     if isinstance(source, (str, os.PathLike)):
         model, flavor, name, sha, saved_dir = _from_path(os.fspath(source), custom_objects)
     else:
@@ -166,6 +171,23 @@ def load_model(source, input_shape: tuple[int, int, int] | None = None, custom_o
     return LoadedModel(model, flavor, name, sha, shape, tuple(tuple(o) for o in outputs), saved_dir, names)
 
 
+def _load_torch(source, input_shape) -> LoadedModel:
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    if path is not None and not os.path.isfile(path):
+        raise ConversionError(f"{path}: no such file")
+    name = os.path.basename(path) if path else type(source).__name__
+    loaded = torch_model.load(source, input_shape, name)
+    height, width, channels = loaded.input_shape
+    try:
+        outputs = torch_model.predict_all(loaded.module, np.zeros((1, height, width, channels), np.float32))
+    except Exception as exc:  # noqa: BLE001 - the module's own forward() may raise anything
+        raise ConversionError(f"{name}: calling the module on an input of shape {[1, channels, height, width]} "
+                              f"failed ({first_line(exc)})") from None
+    shapes = tuple((None, *o.shape[1:]) for o in outputs)
+    return LoadedModel(loaded.module, "torch", name, sha256_of(path) if path else None, loaded.input_shape, shapes,
+                       yolo=loaded.yolo)
+
+
 def _from_path(path: str, custom_objects: dict | None):
     if not os.path.exists(path):
         raise ConversionError(f"{path}: no such file or directory")
@@ -176,8 +198,8 @@ def _from_path(path: str, custom_objects: dict | None):
     elif path.endswith((".keras", ".h5", ".hdf5")):
         model, flavor = _load_file(path, custom_objects)
     else:
-        raise ConversionError(f"{path}: not a model edgelite converts; give a Keras 3 .keras file, a legacy .h5 file "
-                              "or a SavedModel directory")
+        raise ConversionError(f"{path}: not a model edgelite converts; give a Keras 3 .keras file, a legacy .h5 file, "
+                              "a SavedModel directory, a torch.export archive (.pt2) or an ONNX file (.onnx)")
     return model, flavor, os.path.basename(path.rstrip("/")), sha256_of(path), \
         (path if flavor == "saved_model" else None)
 
@@ -200,7 +222,7 @@ def _functional(model, flavor: str, name: str, input_shape):
         return keras_module.Model(inputs, model(inputs))
     except Exception as exc:  # noqa: BLE001 - the model's own call() may raise anything
         raise ConversionError(f"{name}: calling the model on an input of shape {tuple(input_shape)} failed "
-                              f"({_first_line(exc)})") from None
+                              f"({first_line(exc)})") from None
 
 
 def _keras_module(flavor: str):

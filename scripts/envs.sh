@@ -51,10 +51,20 @@ print(json.dumps(sorted(requirements)))
 PY
 }
 
+# PyTorch comes first, as a CPU build: with torch already installed, the torch extra's range installs nothing more,
+# where PyPI's default torch for x86-64 Linux is a CUDA build of several GB. On this project's machines a CPU build
+# of torch 2.13.0 lies in pip's find-links; elsewhere set EDGELITE_TORCH_BUILD to a CPU build pip can reach.
+TORCH_BUILD="${EDGELITE_TORCH_BUILD:-torch==2.13.0}"
+# Installed without their dependencies: both name torchvision, which would pull a CUDA torch (pyproject.toml, onnx).
+TORCH_NO_DEPS="onnx2torch==1.5.15 facenet-pytorch==2.5.3"
+
+wants_torch() { [[ ",$1," == *",dev,"* || ",$1," == *",torch,"* || ",$1," == *",onnx,"* ]]; }
+
 # shared_env NAME EXTRAS -> prints the path of the shared dependency environment, building it if needed.
 shared_env() {
     local name="$1" extras="$2" key dir
-    key="$( { dependency_spec "$extras"; "$PYTHON" -VV; echo "$extras"; } | sha256sum | cut -c1-12)"
+    key="$( { dependency_spec "$extras"; "$PYTHON" -VV; echo "$extras"; ! wants_torch "$extras" || echo "$TORCH_BUILD $TORCH_NO_DEPS"; } \
+        | sha256sum | cut -c1-12)"
     dir="$ENV_HOME/$name-$key"
     if [ ! -f "$dir/.complete" ]; then
         log "building shared environment $dir ($extras); first time on this machine only"
@@ -64,7 +74,13 @@ shared_env() {
         "$dir/bin/python" -m pip install -q --upgrade pip setuptools wheel >&2
         # Install the project with its extras to resolve the dependencies, then drop the
         # project itself: each checkout installs its own copy in editable mode.
+        if wants_torch "$extras"; then
+            "$dir/bin/python" -m pip install -q "$TORCH_BUILD" >&2
+        fi
         "$dir/bin/python" -m pip install -q "$ROOT[$extras]" >&2
+        if wants_torch "$extras"; then
+            "$dir/bin/python" -m pip install -q --no-deps $TORCH_NO_DEPS >&2
+        fi
         "$dir/bin/python" -m pip uninstall -q -y edgelite >&2
         touch "$dir/.complete"
     fi

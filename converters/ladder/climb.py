@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelite.converters import torch_model
 from edgelite.converters.errors import ConversionError
 from edgelite.converters.ladder import float_layers as recovery
 from edgelite.converters.ladder import learned_ranges, qat
@@ -115,8 +116,10 @@ class Inputs:
 
 
 def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, has_train: bool = False,
-            io_fixed: bool = True) -> str | None:
+            io_fixed: bool = True, torch: bool = False) -> str | None:
     """Why ``rung`` cannot be tried here, or None when it can."""
+    if torch and (rung.qat or rung.float_fallback or rung.mode not in torch_model.MODES):
+        return "builds on Keras or TensorFlow's converter: not available for a PyTorch model"
     if rung.qat and not has_train:
         return "needs --train-data DIR (images like the ones the model will see; no labels needed)"
     if rung.mode not in target.allowed_quantize:
@@ -130,7 +133,7 @@ def allowed(rung: Rung, target: Target, options: QuantizeOptions, named: bool, h
 
 
 def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None,
-         has_train: bool = False, io_fixed: bool = True) -> tuple[list[Rung], list[dict]]:
+         has_train: bool = False, io_fixed: bool = True, torch: bool = False) -> tuple[list[Rung], list[dict]]:
     """The rungs to try after the first, in order, and the ones left out with the reason."""
     if names is not None:
         unknown = [n for n in names if n not in NAMES]
@@ -144,7 +147,7 @@ def plan(options: QuantizeOptions, target: Target, names: tuple[str, ...] | None
             candidates = [r for r in candidates if r.per_tensor is not False]
     chosen, skipped = [], []
     for rung in candidates:
-        why = allowed(rung, target, options, names is not None, has_train, io_fixed)
+        why = allowed(rung, target, options, names is not None, has_train, io_fixed, torch)
         (skipped.append({"name": rung.name, "why": why}) if why else chosen.append(rung))
     return chosen, skipped
 
@@ -216,7 +219,11 @@ def qat_model(loaded, options: QuantizeOptions, pixels: np.ndarray, batch: np.nd
 
 def _quantized(loaded, options: QuantizeOptions, batch: np.ndarray | None) -> bytes:
     """The model converted as ``options`` say: through a calibrated model (whose input step keeps pixels off the
-    rounding ties: input_step.py) for the variants QuantizationDebugger serves, else by the converter proper."""
+    rounding ties: input_step.py) for the variants QuantizationDebugger serves, else by the converter proper (a
+    PyTorch model's: litert-torch's)."""
+    if loaded.flavor == "torch":
+        return torch_model.convert(loaded.model, loaded.input_shape, options.mode, options.per_tensor, batch,
+                                   loaded.name)
     if batch is not None and options.calibrated and recovery.Calibrated.serves(options):
         return recovery.Calibrated(loaded, options, batch, limit=len(batch)).quantized(options)
     return convert(loaded, options, batch if options.calibrated else None)

@@ -18,6 +18,7 @@ from edgelite.runtime.modelfile.input_spec import InputSpec
 from edgelite.runtime.modelfile.metadata import embed_record
 from edgelite.runtime.modelfile.record import OutputInfo, Record
 from edgelite.runtime.modelfile.tflite_file import ModelFile, parse
+from edgelite.runtime.tasks.decoders import yolo_split
 from edgelite.runtime.tasks.postprocess import output_is_probability
 from edgelite.runtime.version import __version__
 
@@ -39,9 +40,11 @@ def outputs_of(model: ModelFile, task: str, decoder: dict | None = None) -> tupl
     role = "embedding" if task == "embed" else "raw"
     if task == "detect" and decoder is not None:
         coords = decoder.get("tensors_to_detections", {}).get("num_coords", 4)
+        split = yolo_split([tuple(graph.tensors[i].shape) for i in graph.outputs]) if "yolo" in decoder else None
+        boxes = [split[0] == n if split else graph.tensors[i].shape[-1:] == (coords,)
+                 for n, i in enumerate(graph.outputs)]
         return tuple(OutputInfo(graph.tensors[i].name, tuple(graph.tensors[i].shape), graph.tensors[i].dtype,
-                                "boxes" if graph.tensors[i].shape[-1:] == (coords,) else "scores")
-                     for i in graph.outputs)
+                                "boxes" if box else "scores") for i, box in zip(graph.outputs, boxes))
     if task == "classify":
         role = "probabilities" if output_is_probability(graph, graph.outputs[0]) else "logits"
     return tuple(OutputInfo(graph.tensors[i].name, tuple(graph.tensors[i].shape), graph.tensors[i].dtype, role)
@@ -49,8 +52,15 @@ def outputs_of(model: ModelFile, task: str, decoder: dict | None = None) -> tupl
 
 
 def provenance(loaded: LoadedModel, o: ConvertOptions) -> dict:
+    """Where the model came from and what made it (``keras_flavor`` is "torch" for a PyTorch model)."""
+    made_by = {"tensorflow": tensorflow().__version__}
+    if loaded.flavor == "torch":
+        import litert_torch
+        import torch
+        made_by = {"torch": torch.__version__, "litert_torch": litert_torch.__version__,
+                   **({"yolo_head": loaded.yolo.to_dict()} if loaded.yolo is not None else {})}
     return {"source": loaded.name, "source_sha256": loaded.sha256, "keras_flavor": loaded.flavor,
-            "edgelite": __version__, "tensorflow": tensorflow().__version__, "options": o.settings(),
+            "edgelite": __version__, **made_by, "options": o.settings(),
             "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -237,14 +237,28 @@ def anchor_count(decoder: Decoder) -> int:
     return total
 
 
+def yolo_split(output_shapes) -> tuple[int, int] | None:
+    """(boxes' index, anchors) for a YOLO head split in two, [1, 4, N] and [1, C, N] (or [1, N, 4], [1, N, C]):
+    two rank-3 outputs sharing the anchor count N, one of them 4 wide; None for anything else."""
+    if len(output_shapes) != 2 or any(len(s) != 3 or s[0] != 1 for s in output_shapes):
+        return None
+    for anchors in set(output_shapes[0][1:]) & set(output_shapes[1][1:]):
+        widths = [s[1] if s[2] == anchors else s[2] for s in output_shapes]
+        if 4 in widths and anchors > 1:
+            return widths.index(4), anchors
+    return None
+
+
 def check_fit(decoder: Decoder, output_shapes: list[tuple[int, ...]], where: str,
               error: type[Exception] = InputError) -> None:
     """A decoder that does not fit the model's outputs is one line naming the key and what the model has."""
     shapes = [list(s) for s in output_shapes]
     if decoder.kind == "yolo":
-        if len(output_shapes) != 1 or len(output_shapes[0]) != 3 or min(output_shapes[0][1:]) < 1 or \
-                max(output_shapes[0][1:]) < 5:
-            raise error(f"{where}: yolo decodes one [1, N, 4 + classes] output; the model has {shapes}")
+        one = len(output_shapes) == 1 and len(output_shapes[0]) == 3 and min(output_shapes[0][1:]) >= 1 and \
+            max(output_shapes[0][1:]) >= 5
+        if not (one or yolo_split(output_shapes) is not None):
+            raise error(f"{where}: yolo decodes one [1, N, 4 + classes] output, or boxes [1, 4, N] and scores "
+                        f"[1, classes, N] (either transposed); the model has {shapes}")
         return
     t = lambda key, default: decoder.option("tensors_to_detections", key, default)  # noqa: E731
     anchors = anchor_count(decoder)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.runtime.tasks.decoders import Decoder
+from edgelite.runtime.tasks.decoders import Decoder, yolo_split
 
 MAX_CANDIDATES = 10_000  # the highest-scoring candidates NMS considers: its loop is quadratic in them
 
@@ -115,12 +115,21 @@ def _best_class(scores: np.ndarray, o) -> tuple[np.ndarray, np.ndarray]:
     return scores.max(1), scores.argmax(1)
 
 
-def decode_yolo(output: np.ndarray, decoder: Decoder, input_size: tuple[int, int] = (1, 1)) -> RawDetections:
-    """``[1, N, 4 + C]`` (or ``[1, 4 + C, N]``) with centre x, y, width, height then class scores; with
-    ``"normalized": false`` the coordinates are pixels of the ``input_size`` (width, height) tensor."""
-    rows = output.reshape(output.shape[-2], output.shape[-1]).astype(np.float32)
-    if rows.shape[0] < rows.shape[1]:
-        rows = rows.T
+def decode_yolo(outputs: list[np.ndarray], decoder: Decoder, input_size: tuple[int, int] = (1, 1)
+                ) -> RawDetections:
+    """``[1, N, 4 + C]`` (or ``[1, 4 + C, N]``) with centre x, y, width, height then class scores, or the same
+    split in two outputs, boxes and scores (``decoders.yolo_split``); with ``"normalized": false`` the coordinates
+    are pixels of the ``input_size`` (width, height) tensor."""
+    split = yolo_split([o.shape for o in outputs])
+    if split is not None:
+        boxes_at, anchors = split
+        parts = [o.reshape(o.shape[-2], o.shape[-1]).astype(np.float32) for o in outputs]
+        parts = [p if p.shape[0] == anchors else p.T for p in parts]
+        rows = np.concatenate([parts[boxes_at], parts[1 - boxes_at]], axis=1)
+    else:
+        rows = outputs[0].reshape(outputs[0].shape[-2], outputs[0].shape[-1]).astype(np.float32)
+        if rows.shape[0] < rows.shape[1]:
+            rows = rows.T
     xc, yc, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
     if not decoder.option("yolo", "normalized", True):
         width, height = np.float32(input_size[0]), np.float32(input_size[1])
@@ -176,7 +185,7 @@ def detections(outputs: list[np.ndarray], decoder: Decoder, anchors: np.ndarray 
                input_size: tuple[int, int] = (1, 1)) -> RawDetections:
     """Raw model outputs -> thresholded, suppressed detections in the input tensor's normalized space."""
     if decoder.kind == "yolo":
-        found = _kept(decode_yolo(outputs[0], decoder, input_size),
+        found = _kept(decode_yolo(outputs, decoder, input_size),
                       decoder.option("yolo", "confidence_threshold", 0.25))
         return suppress(found, decoder.option("yolo", "iou_threshold", 0.45), False,
                         decoder.option("yolo", "max_detections", 100))

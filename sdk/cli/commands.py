@@ -301,11 +301,13 @@ def _bar(label: str, total: int):
               show_default=True, help="Also write the standard TFLite metadata (MediaPipe's writers) when available.")
 @json_option
 def convert(model, output, as_json, **options):
-    """Convert a Keras model (.keras, .h5, SavedModel) to a verified .tflite with its record.
+    """Convert a model (Keras .keras, .h5, SavedModel; PyTorch .pt2; ONNX .onnx) to a verified .tflite with its
+    record.
 
     \b
     Example:
       edgelite convert model.keras --calibration images/ --eval-data val/ -o model.tflite
+      edgelite convert detector.onnx --input-shape 320,320,3 --input-range 0,1 --calibration images/ -o det.tflite
     """
     from edgelite.converters import convert as run_convert
     result = run_convert(model, output=output, reporter=_CliReporter(), **options)

@@ -1,4 +1,6 @@
-"""Converter fixtures: a small CNN trained on scikit-learn's real digit scans, and image folders."""
+"""Converter fixtures: a small CNN trained on scikit-learn's real digit scans, image folders, and MTCNN's ONet as
+facenet-pytorch ships it with LFW face crops."""
+import importlib.util
 import os
 import pathlib
 
@@ -86,3 +88,19 @@ def fragile_model():
     kernel[0, 0] = 200.0  # the outlier: pixel (0, 0, red) is black in nearly every digit scan
     dense.set_weights([kernel, np.zeros(10, "float32")])
     return model
+
+
+@pytest.fixture(scope="session")
+def facenet_onet():
+    """facenet-pytorch's ONet with the weights in its wheel (tests/converters/facenet.py)."""
+    pytest.importorskip("litert_torch", reason="the torch extra is not installed")
+    if importlib.util.find_spec("facenet_pytorch") is None:
+        pytest.skip("facenet-pytorch is not installed (scripts/envs.sh installs it with --no-deps)")
+    from tests.converters.facenet import load_onet
+    return load_onet()
+
+
+@pytest.fixture(scope="session")
+def onet_crops(tmp_path_factory):
+    from tests.converters.facenet import lfw_crops
+    return lfw_crops(tmp_path_factory.mktemp("onet"))

@@ -157,6 +157,22 @@ def test_yolo_head_decoding_and_nms():
     assert found.boxes[0].tolist() == pytest.approx([0.4, 0.2, 0.6, 0.3])  # pixels of a 100x200 input, normalized
 
 
+def test_a_yolo_head_split_in_boxes_and_scores_decodes_as_the_joined_one():
+    """The converters split a YOLO head into boxes [1, 4, N] (normalized) and scores [1, C, N] before int8; the
+    decoder takes the pair in either order and layout and finds what the joined head gives."""
+    decoder = decoders.parse({"yolo": {"confidence_threshold": 0.3, "iou_threshold": 0.5}}, "yolo")
+    rows = np.array([[.5, .5, .2, .2, .9, .1], [.52, .51, .2, .2, .8, .1], [.1, .1, .08, .08, .05, .7],
+                     [.9, .9, .05, .05, .1, .2]] + [[0, 0, .01, .01, 0, 0]] * 6, np.float32)
+    joined = det.detections([rows.T[None]], decoder, None)
+    boxes, scores = rows[:, :4].T[None], rows[:, 4:].T[None]
+    for outputs in ([boxes, scores], [scores, boxes], [boxes.transpose(0, 2, 1), scores.transpose(0, 2, 1)]):
+        decoders.check_fit(decoder, [o.shape for o in outputs], "yolo")
+        found = det.detections(outputs, decoder, None)
+        assert found.classes.tolist() == joined.classes.tolist() and found.boxes.tolist() == joined.boxes.tolist()
+    with pytest.raises(InputError, match="boxes \\[1, 4, N\\] and scores"):
+        decoders.check_fit(decoder, [(1, 5, 10), (1, 3, 10)], "yolo")  # no 4-wide output: not a split head
+
+
 def test_ssd_anchors_match_mediapipes_count_and_first_cells():
     decoder = decoders.parse(json.loads(DECODER.read_text()), "decoder")
     anchors = det.ssd_anchors(decoder)
