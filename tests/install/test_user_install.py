@@ -55,6 +55,43 @@ def test_wheel_carries_the_package_data_and_entry_point(wheel):
     assert "edgelite = edgelite.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
+def _python_at_least(version: tuple[int, int]) -> str | None:
+    """A Python interpreter of at least ``version`` that runs here (a pyenv shim may name one it cannot run)."""
+    import glob
+    import shutil
+    candidates = [shutil.which(f"python3.{minor}") for minor in (13, 12)]
+    candidates += sorted(glob.glob(str(pathlib.Path.home() / ".pyenv/versions/3.1[2-9]*/bin/python3")))
+    for python in filter(None, candidates):
+        done = subprocess.run([python, "-c", f"import sys; sys.exit(sys.version_info[:2] < {version})"],
+                              capture_output=True, timeout=60)
+        if done.returncode == 0:
+            return python
+    return None
+
+
+def test_the_tflite_extra_stops_pip_on_python_3_12_and_later_with_the_reason(tmp_path, wheel):
+    """tflite-runtime has no wheel past Python 3.11: there the extra resolves as before; on 3.12+ pip stops on a
+    path that names the Pythons it needs. Run with a real Python 3.12+ pip when one is installed, and the
+    wheel's own markers are evaluated for both versions either way."""
+    import email
+
+    from packaging.requirements import Requirement
+    metadata = email.message_from_bytes(zipfile.ZipFile(wheel).read(
+        next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("METADATA"))))
+    extra = [Requirement(r) for r in metadata.get_all("Requires-Dist") if 'extra == "tflite"' in r]
+    for version, wanted in (("3.11", {"tflite-runtime>=2.13", "numpy<2"}), ("3.13", {"tflite-runtime"})):
+        picked = {str(Requirement(f"{r.name}{r.specifier}")) for r in extra
+                  if r.marker.evaluate({"python_version": version, "extra": "tflite"})}
+        assert picked == wanted, (version, picked)
+    newer = _python_at_least((3, 12))
+    if newer is not None:
+        bin_dir = tmp_path / "venv" / "bin"
+        _run([newer, "-m", "venv", tmp_path / "venv"])
+        out = subprocess.run([bin_dir / "pip", "install", "--dry-run", f"{wheel}[tflite]"], capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode != 0 and "edgelite-tflite-extra-needs-Python-3.8-to-3.11" in out.stderr, out.stderr
+
+
 @pytest.mark.skipif(HAS_TENSORFLOW, reason=elsewhere("litert", "the device install goes into a fresh venv, so it "
                     "is the same wherever the suite runs; the tflite-runtime suite installs [tflite]"))
 def test_device_install_from_the_wheel(tmp_path, wheel, digit_png):
