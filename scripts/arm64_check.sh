@@ -11,8 +11,9 @@
 # float models, raw outputs, profile) as a Raspberry Pi 5 CPU (qemu's Cortex-A76: its default CPU model is no
 # Pi, and gave the int8 digits model a wrong answer) with an aarch64 /proc/cpuinfo (the host's x86 one shown
 # through crashes the interpreter at load), runs the same commands in .venv-runtime here, and compares them:
-# int8 scores identical, float ones within 1e-5. The report goes to $WORK/report.json (WORK: /var/tmp/edgelite-
-# arm64-SUITE). What it mounts and registers it undoes on exit; the root filesystem is kept for the next run.
+# int8 scores identical, float ones within 1e-5. The report goes to docs/benchmarks/arm64_SUITE.json (shown on
+# the Raspberry Pi page); its work in WORK (default /var/tmp/edgelite-arm64-SUITE). What it mounts and registers
+# it undoes on exit; the root filesystem is kept for the next run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,6 +76,9 @@ mount -t proc proc "$FS/proc"; mounted+=("$FS/proc")
 mount --bind "$WORK/cpuinfo" "$FS/proc/cpuinfo"; mounted+=("$FS/proc/cpuinfo")
 mount --bind /dev "$FS/dev"; mounted+=("$FS/dev")
 cp /etc/resolv.conf "$FS/etc/resolv.conf"
+# The host's CA bundle, so pip in the chroot trusts what the host trusts (a proxy's own CA included).
+CA="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
+cp "$CA" "$FS/etc/ssl/certs/edgelite-host-ca.crt"
 
 log "building the wheel and the inputs"
 rm -rf "$WORK/inputs" && mkdir -p "$WORK/inputs"
@@ -97,8 +101,8 @@ commands() {  # the device commands, each one's JSON to $1/NAME.json
 }
 
 log "installing the wheel with [litert,video] in the arm64 root (emulated; minutes)"
-chroot "$FS" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root QEMU_CPU=cortex-a76 /bin/sh -c \
-    "python3 -m venv /opt/edgelite && /opt/edgelite/bin/pip install -q '/edgelite/$wheel[litert,video]'" \
+chroot "$FS" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root QEMU_CPU=cortex-a76 \
+    PIP_CERT=/etc/ssl/certs/edgelite-host-ca.crt /bin/sh -c "python3 -m venv /opt/edgelite && /opt/edgelite/bin/pip install -q '/edgelite/$wheel[litert,video]'" \
     >"$WORK/pip.log" 2>&1 || { tail -20 "$WORK/pip.log"; exit 1; }
 log "running the device commands as a Cortex-A76"
 chroot "$FS" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root QEMU_CPU=cortex-a76 /bin/bash -c \
@@ -106,11 +110,14 @@ chroot "$FS" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root QEMU_CPU=cortex-a76 /
 log "running the same commands here (x86-64, .venv-runtime)"
 commands "$ROOT/.venv-runtime/bin/edgelite" "$WORK/x86_64" "$WORK/inputs"
 
-"$ROOT/.venv-runtime/bin/python" - "$FS/edgelite/arm64" "$WORK/x86_64" "$WORK/report.json" "$SUITE" <<'PY'
+"$ROOT/.venv-runtime/bin/python" - "$FS/edgelite/arm64" "$WORK/x86_64" "$ROOT/docs/benchmarks/arm64_$SUITE.json" \
+    "$SUITE" "$ROOT/benchmarks" <<'PY'
 """Compares the two runs: int8 scores identical, float within 1e-5, the same classes; doctor and profile
 shown side by side (their timings are the emulator's, not a Pi's)."""
 import json, pathlib, platform, sys
 arm, x86, out, suite = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, sys.argv[5])
+from common import machine  # benchmarks/common.py: where, when and on which commit
 load = lambda d, n: json.loads((d / f"{n}.json").read_text())
 def numbers(value):
     if isinstance(value, dict):
@@ -128,6 +135,7 @@ doctor = load(arm, "doctor")
 report["arm64"] = {k: doctor.get(k) for k in ("python", "platform", "packages", "delegates")}
 report["inspect_same"] = load(arm, "inspect").get("edgelite_record") == load(x86, "inspect").get("edgelite_record")
 report["profile_ran"] = bool(load(arm, "profile"))
+report["machine"] = {**machine(), "emulated": "qemu-aarch64-static as a Cortex-A76, an aarch64 /proc/cpuinfo"}
 out.write_text(json.dumps(report, indent=2, default=str) + "\n")
 print(json.dumps(report, indent=2, default=str))
 sys.exit(0 if all(c["agrees"] for c in report["commands"].values()) and report["inspect_same"] else 1)
