@@ -161,6 +161,28 @@ def test_a_tensorflow_only_op_is_one_line_on_every_converter_path(tmp_path, digi
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
+@pytest.mark.parametrize("rung", ["float-fallback", "qat", "int8-per-tensor"])
+def test_a_tensorflow_only_op_is_one_line_inside_the_ladders_rungs(rung):
+    """The rungs convert through the same boundary when called on their own: the shared calibration that
+    float-fallback and the int8 variants re-quantize, and QAT's fine-tuned conversion (the ladder is never
+    reached with such a model, since the first conversion stops it: these are the rungs' own calls)."""
+    from edgelite.converters.ladder import climb, qat
+    from edgelite.converters.ladder.float_layers import Calibrated
+    from edgelite.converters.quantize.modes import QuantizeOptions
+    from edgelite.converters.user_model import load_model
+    loaded = load_model(_with_matrix_inverse())
+    batch = np.random.default_rng(0).uniform(0, 255, (12, 8, 8, 3)).astype(np.float32)
+    options = QuantizeOptions(per_tensor=rung == "int8-per-tensor")
+    with pytest.raises(ConversionError) as caught:
+        if rung == "qat":
+            climb.qat_model(loaded, options, batch, batch, qat.QatOptions(epochs=1, augmented_copies=0), seed=0)
+        else:
+            Calibrated(loaded, options, batch).quantized(options)
+    message = str(caught.value)
+    assert "MatrixInverse" in message and "\n" not in message, message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
 def test_cli_contract_errors_are_one_line_exit_1(tmp_path, digits_keras, digit_folders):
     from click.testing import CliRunner
 
