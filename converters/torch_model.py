@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgelite.converters import onnx_model
-from edgelite.converters.errors import ConversionError, first_line
+from edgelite.converters.errors import ConversionError, converter_boundary, first_line
 from edgelite.converters.onnx_model import YoloSplit
 from edgelite.runtime.errors import BackendUnavailableError
 from edgelite.runtime.modelfile.tflite_file import op_name, parse
@@ -178,18 +178,11 @@ def _core_softmax(torch, graph_module):
     return graph_module
 
 
-@contextlib.contextmanager
-def _converter_call(name: str):
+def _converter_call(name: str) -> contextlib.AbstractContextManager[None]:
     """litert-torch's progress lines and warnings silenced; anything it raises is one line."""
-    from edgelite.converters.tf import quiet
-    try:
-        with quiet():
-            yield
-    except ConversionError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - torch.export and the MLIR lowering raise anything
-        raise ConversionError(f"{name}: litert-torch could not convert the module ({first_line(exc)}); see the "
-                              "From PyTorch page for what converts") from None
+    return converter_boundary(lambda text: ConversionError(
+        f"{name}: litert-torch could not convert the module ({first_line(text)}); see the From PyTorch page for "
+        "what converts"))
 
 
 @dataclass(frozen=True)

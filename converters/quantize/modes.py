@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgelite.converters.errors import ConversionError
+from edgelite.converters.errors import ConversionError, converter_boundary
 from edgelite.converters.options import ConvertOptions
-from edgelite.converters.tf import quiet, tensorflow
+from edgelite.converters.tf import tensorflow
 from edgelite.converters.user_model import LoadedModel
 from edgelite.runtime.errors import EdgeliteError
 
@@ -108,19 +108,12 @@ def _static_batch_converter(tf, loaded: LoadedModel):
 _FLEX_OP = re.compile(r"\btf\.([A-Z]\w+)")  # TF op names are CamelCase
 
 
-@contextlib.contextmanager
-def converter_call(name: str, allow_flex: bool = False) -> Iterator[None]:
+def converter_call(name: str, allow_flex: bool = False) -> contextlib.AbstractContextManager[None]:
     """Every call into TensorFlow's converter goes through here (the converter proper, QuantizationDebugger's
     calibration and re-quantization, the learned-range quantizer), whichever path the conversion takes: what
     it prints is silenced and what it raises (ConverterError with an MLIR dump, ValueError, RuntimeError)
     becomes one ConversionError line naming the ops and the way out."""
-    try:
-        with quiet():
-            yield
-    except ConversionError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, and friends
-        raise _one_line(name, str(exc), allow_flex) from None
+    return converter_boundary(lambda text: _one_line(name, text, allow_flex))
 
 
 def _one_line(name: str, text: str, allow_flex: bool) -> ConversionError:
