@@ -14,6 +14,7 @@ Edge TPU, which runs no float op, refuses such a model.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -33,9 +34,10 @@ MODES = ("int8", "dynamic", "none")  # what litert-torch's quantizer makes; fp16
 _CONVERSIONS = ("QUANTIZE", "DEQUANTIZE")
 
 
+@functools.cache
 def torch_modules():
     """torch and litert_torch, imported on first use (their start-up notes silenced) with one message saying how
-    to install them."""
+    to install them; once per process, since every float prediction asks for them."""
     import logging
 
     from edgelite.converters.tf import quiet
