@@ -194,12 +194,15 @@ def check_torch_options(loaded: LoadedModel, o: ConvertOptions) -> None:
     """What a PyTorch model cannot be asked for, refused before any image is read: the steps built on
     Keras or on TensorFlow's converter (pruning, sparse encoding, fp16 and int16x8) and I/O types
     other than the int8 litert-torch's quantizer makes."""
-    refused = {"--prune": o.prune is not None, "--sparse-encoding": o.sparse_encoding,
-               f"--io {o.io}": o.io_given and o.quantize == "int8" and o.io != "int8"}
-    for what, asked in refused.items():
+    refused = {"--prune": (o.prune is not None, "prune in PyTorch (torch.nn.utils.prune) before exporting"),
+               "--sparse-encoding": (o.sparse_encoding, "leave it out: litert-torch writes dense weights"),
+               f"--io {o.io}": (o.io_given and o.quantize == "int8" and o.io != "int8",
+                                "litert-torch's int8 quantizer makes int8 inputs and outputs: give --io int8 or "
+                                "leave --io out")}
+    for what, (asked, instead) in refused.items():
         if asked:
             raise ConversionError(f"{loaded.name}: {what} is not available for PyTorch models (see the From PyTorch "
-                                  "page); prune in PyTorch (torch.nn.utils.prune) before exporting")
+                                  f"page); {instead}")
     if o.quantize not in torch_model.MODES:
         raise ConversionError(f"{loaded.name}: --quantize {o.quantize} is not available for PyTorch models "
                               f"(litert-torch makes {', '.join(torch_model.MODES)}); for --target {o.target} give "
