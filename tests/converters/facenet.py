@@ -1,5 +1,6 @@
 """facenet-pytorch's ONet and what it is measured on, without edgelite: its float module as its MTCNN feeds it,
 a .tflite through LiteRT's interpreter directly, and LFW crops (used by tests/converters and benchmarks/from_torch)."""
+import functools
 import importlib.util
 import pathlib
 import sys
@@ -48,9 +49,15 @@ def snr_db(ref, out) -> float:
 
 
 def load_onet():
-    """facenet-pytorch's ONet class with the weights in its wheel (data/onet.pt). The package's __init__ imports
-    torchvision (for MTCNN's NMS, which ONet does not use), and PyPI's torchvision does not import beside a CPU
-    torch: the module that defines ONet is loaded from the installed files, its NMS import given a stand-in."""
+    """facenet-pytorch's ONet class with the weights in its wheel (data/onet.pt), a new instance each call."""
+    return _onet_class()(pretrained=True).eval()
+
+
+@functools.cache
+def _onet_class():
+    """The package's __init__ imports torchvision (for MTCNN's NMS, which ONet does not use), and PyPI's torchvision
+    does not import beside a CPU torch: the module that defines ONet is loaded from the installed files, its NMS
+    import given a stand-in. Once: the stand-in packages then shadow the real one's spec."""
     root = importlib.util.find_spec("facenet_pytorch").submodule_search_locations[0]
     for name in ("facenet_pytorch", "facenet_pytorch.models", "facenet_pytorch.models.utils"):
         sys.modules.setdefault(name, types.ModuleType(name)).__path__ = []
@@ -60,7 +67,7 @@ def load_onet():
     loader = importlib.util.spec_from_file_location("facenet_pytorch.models.mtcnn", f"{root}/models/mtcnn.py")
     mtcnn = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(mtcnn)
-    return mtcnn.ONet(pretrained=True).eval()
+    return mtcnn.ONet
 
 
 def lfw_crops(root: pathlib.Path) -> pathlib.Path:
